@@ -1,0 +1,124 @@
+"""Pure-Python client: one Connection speaks the wire protocol over a Unix socket.
+
+Thread-safe: requests on one Connection are serialized by a lock, since the
+protocol answers requests in order on a connection.
+"""
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Any
+
+from . import protocol
+from .paths import default_socket_path
+from .protocol import ErrorCode, ExecutionResult
+
+# A response carries up to two capped outputs; allow far more than the request limit.
+MAX_RESPONSE_FRAME = 256 * 1024 * 1024
+
+
+class LeewardError(Exception):
+    """The daemon refused or failed a request; `code` is the protocol's stable code."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class DaemonUnavailable(LeewardError):
+    """No daemon answered on the socket, or it went away mid-request."""
+
+    def __init__(self, message: str):
+        super().__init__(ErrorCode.CONNECTION_CLOSED.value, message)
+
+
+class Connection:
+    def __init__(self, socket_path: str | None = None, timeout: float | None = None):
+        self.socket_path = socket_path or default_socket_path()
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self.connect()
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self._timeout)
+        try:
+            sock.connect(self.socket_path)
+        except OSError as exc:
+            sock.close()
+            raise DaemonUnavailable(f"cannot connect to {self.socket_path}: {exc.strerror or exc}") from None
+        self._sock = sock
+
+    def close(self) -> None:
+        with self._lock:
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None
+
+    def __enter__(self) -> "Connection":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def ping(self) -> dict:
+        return self.request({"type": "Ping"})
+
+    def status(self) -> dict:
+        return self.request({"type": "Status"})
+
+    def execute(
+        self,
+        code: str,
+        *,
+        mounts: list[dict] | None = None,
+        files: dict[str, bytes] | None = None,
+        timeout_secs: float | None = None,
+        memory_limit: int | None = None,
+        env: dict[str, str] | None = None,
+        stdin: bytes | None = None,
+    ) -> ExecutionResult:
+        message: dict[str, Any] = {"type": "Execute", "code": code}
+        optional = {"mounts": mounts, "files": files, "timeout_secs": timeout_secs,
+                    "memory_limit": memory_limit, "env": env, "stdin": stdin}
+        message.update({k: v for k, v in optional.items() if v is not None})
+        response = self.request(message)
+        return ExecutionResult.from_wire(response["result"])
+
+    def request(self, message: dict) -> dict:
+        """Sends one request, returns the successful response map or raises LeewardError."""
+        response = self.raw_request(protocol.encode_frame(message))
+        if not response.get("success"):
+            error = response.get("error") or {}
+            raise LeewardError(str(error.get("code", ErrorCode.INTERNAL.value)), str(error.get("message", "")))
+        return response
+
+    def raw_request(self, frame: bytes) -> dict:
+        """Sends pre-encoded bytes and returns the decoded response (tests send bad frames)."""
+        with self._lock:
+            if self._sock is None:
+                raise DaemonUnavailable("connection is closed")
+            try:
+                self._sock.sendall(frame)
+                header = self._recv_exact(protocol.HEADER.size)
+                length = protocol.parse_header(header, MAX_RESPONSE_FRAME)
+                return protocol.decode_body(self._recv_exact(length))
+            except (OSError, DaemonUnavailable) as exc:
+                self._sock.close()
+                self._sock = None
+                if isinstance(exc, DaemonUnavailable):
+                    raise
+                raise DaemonUnavailable(f"daemon connection failed: {exc}") from None
+
+    def _recv_exact(self, n: int) -> bytes:
+        assert self._sock is not None
+        chunks, remaining = [], n
+        while remaining:
+            chunk = self._sock.recv(min(remaining, 1 << 20))
+            if not chunk:
+                raise DaemonUnavailable("daemon closed the connection")
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)

@@ -1,0 +1,353 @@
+"""leeward wire protocol: framing, request/response schema, bounds and validation.
+
+Frame: 4-byte big-endian unsigned length, then a msgpack map of that many bytes.
+This module is sans-IO and imports nothing of the project: the daemon, the client
+and the embedded C library all share it.
+"""
+from __future__ import annotations
+
+import math
+import posixpath
+import re
+import struct
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from typing import Any
+
+import msgpack
+
+HEADER = struct.Struct(">I")
+DEFAULT_MAX_FRAME = 16 * 1024 * 1024
+PROTOCOL_VERSION = 1
+
+
+class ErrorCode(str, Enum):
+    """Stable error codes. Never renumber: clients match on them."""
+
+    # E1xxx: the frame itself
+    FRAME_EMPTY = "E1001"
+    FRAME_TOO_LARGE = "E1002"
+    FRAME_UNDECODABLE = "E1003"
+    FRAME_NOT_A_MAP = "E1004"
+    UNKNOWN_TYPE = "E1005"
+    CONNECTION_CLOSED = "E1006"
+    # E2xxx: a well-formed request with invalid content
+    MISSING_FIELD = "E2001"
+    WRONG_TYPE = "E2002"
+    OUT_OF_RANGE = "E2003"
+    UNKNOWN_FIELD = "E2004"
+    BAD_PATH = "E2005"
+    MOUNT_NOT_ALLOWED = "E2006"
+    MOUNT_NOT_FOUND = "E2007"
+    MOUNT_SYMLINK = "E2008"
+    # E3xxx: the sandbox could not run the job
+    SANDBOX_UNAVAILABLE = "E3001"
+    SANDBOX_FAILED = "E3002"
+    SHUTTING_DOWN = "E3003"
+    # E4xxx: a bug or an unexpected host failure
+    INTERNAL = "E4001"
+
+
+class ProtocolError(Exception):
+    """A request or frame that cannot be served; carries its stable code."""
+
+    def __init__(self, code: ErrorCode, message: str):
+        super().__init__(f"{code.value}: {message}")
+        self.code = code
+        self.message = message
+
+    def to_wire(self) -> dict:
+        return {"code": self.code.value, "message": self.message}
+
+
+# ---------------------------------------------------------------- framing
+
+def encode_frame(message: dict) -> bytes:
+    body = msgpack.packb(message, use_bin_type=True)
+    return HEADER.pack(len(body)) + body
+
+
+def parse_header(header: bytes, max_frame: int = DEFAULT_MAX_FRAME) -> int:
+    """Returns the body length; rejects 0 and oversize before anything is allocated."""
+    (length,) = HEADER.unpack(header)
+    if length == 0:
+        raise ProtocolError(ErrorCode.FRAME_EMPTY, "frame length is 0")
+    if length > max_frame:
+        raise ProtocolError(
+            ErrorCode.FRAME_TOO_LARGE, f"frame of {length} bytes exceeds the limit of {max_frame}"
+        )
+    return length
+
+
+def decode_body(body: bytes) -> dict:
+    try:
+        message = msgpack.unpackb(body, raw=False, strict_map_key=True)
+    except Exception as exc:  # msgpack raises several unrelated types
+        raise ProtocolError(ErrorCode.FRAME_UNDECODABLE, f"body is not valid msgpack: {exc}") from None
+    if not isinstance(message, dict):
+        raise ProtocolError(ErrorCode.FRAME_NOT_A_MAP, f"body is a {type(message).__name__}, not a map")
+    return message
+
+
+# ---------------------------------------------------------------- requests
+
+@dataclass(frozen=True)
+class Bounds:
+    """Daemon-side limits a request is validated against."""
+
+    max_timeout_secs: float = 300.0
+    max_memory_limit: int = 4 << 30
+    max_mounts: int = 64
+    max_files: int = 1024
+    max_env: int = 1024
+
+
+@dataclass(frozen=True)
+class Mount:
+    host: str
+    sandbox: str
+    ro: bool = True
+
+
+@dataclass(frozen=True)
+class Ping:
+    type = "Ping"
+
+
+@dataclass(frozen=True)
+class Status:
+    type = "Status"
+
+
+@dataclass(frozen=True)
+class Execute:
+    code: str
+    mounts: tuple[Mount, ...] = ()
+    files: dict[str, bytes] = field(default_factory=dict)
+    timeout_secs: float | None = None  # None: the daemon's default
+    memory_limit: int | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    stdin: bytes = b""
+    type = "Execute"
+
+
+Request = Ping | Status | Execute
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Mount targets may not cover what the sandbox itself is built from.
+_RESERVED_TOP = frozenset(
+    {"proc", "dev", "sys", "etc", "usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "run", "oldroot"}
+)
+
+
+def parse_request(message: dict, bounds: Bounds = Bounds()) -> Request:
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, "request has no string 'type'")
+    if kind == "Ping":
+        _reject_unknown(message, {"type"})
+        return Ping()
+    if kind == "Status":
+        _reject_unknown(message, {"type"})
+        return Status()
+    if kind == "Execute":
+        return _parse_execute(message, bounds)
+    raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown request type {kind[:64]!r}")
+
+
+def _reject_unknown(message: dict, allowed: set[str]) -> None:
+    unknown = sorted(str(k)[:64] for k in message if k not in allowed)
+    if unknown:
+        raise ProtocolError(ErrorCode.UNKNOWN_FIELD, f"unknown field(s): {', '.join(unknown)}")
+
+
+def _parse_execute(m: dict, bounds: Bounds) -> Execute:
+    _reject_unknown(m, {"type", "code", "mounts", "files", "timeout_secs", "memory_limit", "env", "stdin"})
+    if "code" not in m:
+        raise ProtocolError(ErrorCode.MISSING_FIELD, "Execute needs 'code'")
+    code = _expect(m, "code", str)
+    if "\x00" in code:
+        raise ProtocolError(ErrorCode.WRONG_TYPE, "'code' contains a NUL character")
+    return Execute(
+        code=code,
+        mounts=_parse_mounts(m.get("mounts", []), bounds),
+        files=_parse_files(m.get("files", {}), bounds),
+        timeout_secs=_parse_timeout(m.get("timeout_secs"), bounds),
+        memory_limit=_parse_memory(m.get("memory_limit"), bounds),
+        env=_parse_env(m.get("env", {}), bounds),
+        stdin=_as_bytes(m.get("stdin", b""), "stdin"),
+    )
+
+
+def _expect(m: dict, key: str, kind: type) -> Any:
+    value = m[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise ProtocolError(
+            ErrorCode.WRONG_TYPE, f"'{key}' must be {kind.__name__}, got {type(value).__name__}"
+        )
+    return value
+
+
+def _as_bytes(value: Any, name: str) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    raise ProtocolError(ErrorCode.WRONG_TYPE, f"'{name}' must be bytes or str, got {type(value).__name__}")
+
+
+def _parse_timeout(value: Any, bounds: Bounds) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ProtocolError(ErrorCode.WRONG_TYPE, f"'timeout_secs' must be a number, got {type(value).__name__}")
+    if not math.isfinite(value) or value <= 0 or value > bounds.max_timeout_secs:
+        raise ProtocolError(
+            ErrorCode.OUT_OF_RANGE,
+            f"'timeout_secs' must be > 0 and <= {bounds.max_timeout_secs:g}, got {value!r}",
+        )
+    return float(value)
+
+
+def _parse_memory(value: Any, bounds: Bounds) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ProtocolError(ErrorCode.WRONG_TYPE, f"'memory_limit' must be an integer, got {type(value).__name__}")
+    if value <= 0 or value > bounds.max_memory_limit:
+        raise ProtocolError(
+            ErrorCode.OUT_OF_RANGE,
+            f"'memory_limit' must be > 0 and <= {bounds.max_memory_limit}, got {value}",
+        )
+    return value
+
+
+def normalize_sandbox_path(path: Any, what: str) -> str:
+    """An absolute, already-normal path that does not cover the sandbox's own system dirs."""
+    if not isinstance(path, str):
+        raise ProtocolError(ErrorCode.WRONG_TYPE, f"{what} must be a string")
+    if not path.startswith("/") or "\x00" in path or len(path) > 4096:
+        raise ProtocolError(ErrorCode.BAD_PATH, f"{what} must be an absolute path: {path[:200]!r}")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise ProtocolError(ErrorCode.BAD_PATH, f"{what} may not contain '..': {path[:200]!r}")
+    if not parts or parts[0] in _RESERVED_TOP:
+        raise ProtocolError(ErrorCode.BAD_PATH, f"{what} may not be / or cover a system directory: {path[:200]!r}")
+    return "/" + "/".join(parts)
+
+
+def _parse_mounts(value: Any, bounds: Bounds) -> tuple[Mount, ...]:
+    if not isinstance(value, list):
+        raise ProtocolError(ErrorCode.WRONG_TYPE, "'mounts' must be a list")
+    if len(value) > bounds.max_mounts:
+        raise ProtocolError(ErrorCode.OUT_OF_RANGE, f"at most {bounds.max_mounts} mounts")
+    mounts = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise ProtocolError(ErrorCode.WRONG_TYPE, f"mounts[{i}] must be a map")
+        _reject_unknown(item, {"host", "sandbox", "ro"})
+        for key in ("host", "sandbox"):
+            if key not in item:
+                raise ProtocolError(ErrorCode.MISSING_FIELD, f"mounts[{i}] needs '{key}'")
+        host = item["host"]
+        if not isinstance(host, str) or not host.startswith("/") or "\x00" in host:
+            raise ProtocolError(ErrorCode.BAD_PATH, f"mounts[{i}].host must be an absolute path")
+        ro = item.get("ro", True)
+        if not isinstance(ro, bool):
+            raise ProtocolError(ErrorCode.WRONG_TYPE, f"mounts[{i}].ro must be a boolean")
+        mounts.append(Mount(host, normalize_sandbox_path(item["sandbox"], f"mounts[{i}].sandbox"), ro))
+    targets = [m.sandbox for m in mounts]
+    if len(set(targets)) != len(targets):
+        raise ProtocolError(ErrorCode.BAD_PATH, "two mounts share one sandbox path")
+    return tuple(mounts)
+
+
+def normalize_file_name(name: Any) -> str:
+    """A relative path inside the job's working directory."""
+    if not isinstance(name, str) or not name or "\x00" in name or len(name) > 1024:
+        raise ProtocolError(ErrorCode.BAD_PATH, f"file name must be a non-empty string: {str(name)[:200]!r}")
+    normal = posixpath.normpath(name)
+    if name.startswith("/") or normal == ".." or normal.startswith("../") or ".." in name.split("/"):
+        raise ProtocolError(ErrorCode.BAD_PATH, f"file name must stay inside the workdir: {name[:200]!r}")
+    return normal
+
+
+def _parse_files(value: Any, bounds: Bounds) -> dict[str, bytes]:
+    if not isinstance(value, dict):
+        raise ProtocolError(ErrorCode.WRONG_TYPE, "'files' must be a map of path to bytes")
+    if len(value) > bounds.max_files:
+        raise ProtocolError(ErrorCode.OUT_OF_RANGE, f"at most {bounds.max_files} files")
+    return {normalize_file_name(k): _as_bytes(v, f"files[{str(k)[:64]!r}]") for k, v in value.items()}
+
+
+def _parse_env(value: Any, bounds: Bounds) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ProtocolError(ErrorCode.WRONG_TYPE, "'env' must be a map of str to str")
+    if len(value) > bounds.max_env:
+        raise ProtocolError(ErrorCode.OUT_OF_RANGE, f"at most {bounds.max_env} env entries")
+    for k, v in value.items():
+        if not isinstance(k, str) or not _ENV_NAME.match(k):
+            raise ProtocolError(ErrorCode.WRONG_TYPE, f"env name {str(k)[:64]!r} is not a valid variable name")
+        if not isinstance(v, str) or "\x00" in v:
+            raise ProtocolError(ErrorCode.WRONG_TYPE, f"env[{k!r}] must be a string without NUL")
+    return dict(value)
+
+
+def execute_to_wire(request: Execute) -> dict:
+    message: dict[str, Any] = {"type": "Execute", "code": request.code}
+    if request.mounts:
+        message["mounts"] = [{"host": m.host, "sandbox": m.sandbox, "ro": m.ro} for m in request.mounts]
+    if request.files:
+        message["files"] = dict(request.files)
+    if request.timeout_secs is not None:
+        message["timeout_secs"] = request.timeout_secs
+    if request.memory_limit is not None:
+        message["memory_limit"] = request.memory_limit
+    if request.env:
+        message["env"] = dict(request.env)
+    if request.stdin:
+        message["stdin"] = request.stdin
+    return message
+
+
+# ---------------------------------------------------------------- responses
+
+@dataclass
+class ExecutionResult:
+    exit_code: int
+    stdout: bytes = b""
+    stderr: bytes = b""
+    duration_ms: float = 0.0
+    memory_peak: int = 0
+    cpu_time_us: int = 0
+    timed_out: bool = False
+    oom_killed: bool = False
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    denied_syscalls: list[str] = field(default_factory=list)
+    limits: str = "rlimit"
+    error: dict | None = None  # uncaught exception: {name, value, traceback}
+
+    def to_wire(self) -> dict:
+        wire = {f.name: getattr(self, f.name) for f in fields(self)}
+        if wire["error"] is None:
+            del wire["error"]
+        return wire
+
+    @classmethod
+    def from_wire(cls, wire: dict) -> "ExecutionResult":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in wire.items() if k in known})
+
+
+def pong() -> dict:
+    return {"type": "Pong", "success": True, "version": PROTOCOL_VERSION}
+
+
+def execute_ok(result: ExecutionResult) -> dict:
+    return {"type": "Execute", "success": True, "result": result.to_wire()}
+
+
+def error_response(kind: str, error: ProtocolError) -> dict:
+    """`kind` is the request type, or "Error" when the frame was not a request at all."""
+    return {"type": kind, "success": False, "error": error.to_wire()}
