@@ -1,0 +1,85 @@
+"""Daemon side of a slot's control socket: frames (and passed fds) read without
+blocking the event loop. The slot is hostile once it ran a job, so frames are small
+and bounded, and a flood closes the channel."""
+from __future__ import annotations
+
+import array
+import asyncio
+import os
+import socket
+
+from libleeward import protocol
+
+from .channel import SLOT_MAX_FRAME, ChannelClosed
+
+MAX_QUEUED = 16
+
+
+class AsyncChannel:
+    def __init__(self, sock: socket.socket, max_frame: int = SLOT_MAX_FRAME):
+        self._sock = sock
+        self._max_frame = max_frame
+        self._loop = asyncio.get_running_loop()
+        self._buffer = bytearray()
+        self._pending_fds: list[int] = []
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._closed = False
+        sock.setblocking(False)
+        self._loop.add_reader(sock.fileno(), self._on_readable)
+
+    async def send(self, message: dict) -> None:
+        if self._closed:
+            raise ChannelClosed("channel is closed")
+        try:
+            await self._loop.sock_sendall(self._sock, protocol.encode_frame(message))
+        except OSError as exc:
+            raise ChannelClosed(f"send failed: {exc}") from None
+
+    async def recv(self) -> tuple[dict, list[int]]:
+        item = await self._queue.get()
+        if item is None:
+            self._queue.put_nowait(None)  # stay closed for later readers
+            raise ChannelClosed("slot closed its channel")
+        return item
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()
+            for fd in self._pending_fds:
+                os.close(fd)
+            self._pending_fds.clear()
+        self._queue.put_nowait(None)
+
+    def _on_readable(self) -> None:
+        try:
+            data, ancdata, _, _ = self._sock.recvmsg(65536, socket.CMSG_SPACE(16 * 4))
+        except BlockingIOError:
+            return
+        except OSError:
+            data, ancdata = b"", []
+        for level, kind, payload in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                self._pending_fds.extend(array.array("i", payload[: len(payload) - len(payload) % 4]))
+        if not data:
+            self.close()
+            return
+        self._buffer += data
+        try:
+            self._drain_frames()
+        except protocol.ProtocolError:
+            self.close()
+
+    def _drain_frames(self) -> None:
+        header = protocol.HEADER.size
+        while len(self._buffer) >= header:
+            length = protocol.parse_header(bytes(self._buffer[:header]), self._max_frame)
+            if len(self._buffer) < header + length:
+                return
+            message = protocol.decode_body(bytes(self._buffer[header:header + length]))
+            del self._buffer[:header + length]
+            if self._queue.qsize() >= MAX_QUEUED:
+                raise protocol.ProtocolError(protocol.ErrorCode.FRAME_TOO_LARGE, "slot flooded its channel")
+            fds, self._pending_fds = self._pending_fds, []
+            self._queue.put_nowait((message, fds))

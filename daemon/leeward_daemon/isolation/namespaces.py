@@ -1,0 +1,44 @@
+"""Namespaces: user, pid, mount, net, ipc, uts (slot) and a nested user + cgroup ns (job)."""
+from __future__ import annotations
+
+import os
+
+from .. import linux
+from .spec import SANDBOX_GID, SANDBOX_UID
+
+SLOT_FLAGS = (linux.CLONE_NEWNS | linux.CLONE_NEWNET | linux.CLONE_NEWIPC
+              | linux.CLONE_NEWUTS | linux.CLONE_NEWPID)
+
+
+def enter_slot_namespaces(privileged: bool) -> None:
+    """Called in the slot's parent; the next fork() becomes pid 1 of the new pid ns.
+
+    A privileged daemon creates these namespaces as real root, so the slot can still
+    read host paths (a Python under /root, job mounts) while it builds the root; the
+    user namespace comes at job time, after the identity switch. Unprivileged, the
+    user namespace must come first, mapping inside root to the daemon's own uid.
+    """
+    if privileged:
+        linux.unshare(SLOT_FLAGS)
+        return
+    uid, gid = os.geteuid(), os.getegid()
+    linux.unshare(linux.CLONE_NEWUSER | SLOT_FLAGS)
+    _write_id_maps("self", inside=0, uid=uid, gid=gid)
+
+
+def enter_job_user_namespace() -> None:
+    """The job's own user namespace, mapping only SANDBOX_UID to the current identity.
+
+    Created by an already unprivileged process, so its capabilities cover nothing the
+    host owns; the cgroup namespace rides along so /proc/self/cgroup shows "/".
+    """
+    uid, gid = os.geteuid(), os.getegid()
+    linux.unshare(linux.CLONE_NEWUSER | linux.CLONE_NEWCGROUP)
+    _write_id_maps("self", inside=SANDBOX_UID, uid=uid, gid=gid, inside_gid=SANDBOX_GID)
+
+
+def _write_id_maps(pid: str, inside: int, uid: int, gid: int, inside_gid: int | None = None) -> None:
+    # setgroups must be denied before an unprivileged gid_map write (CVE-2014-8989).
+    linux.write_file(f"/proc/{pid}/setgroups", "deny")
+    linux.write_file(f"/proc/{pid}/uid_map", f"{inside} {uid} 1\n")
+    linux.write_file(f"/proc/{pid}/gid_map", f"{inside if inside_gid is None else inside_gid} {gid} 1\n")

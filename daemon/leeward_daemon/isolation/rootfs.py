@@ -1,0 +1,142 @@
+"""The sandbox's base root: a tmpfs `/` with read-only system and Python binds, a /proc
+of the new pid namespace (runc's masks), a minimal /dev, and size-capped /tmp and
+/dev/shm. Built in the slot, ahead of demand; the old root stays at /oldroot until the
+job has bound its mounts (job_mounts.py), then it is detached.
+"""
+from __future__ import annotations
+
+import os
+
+from .. import linux
+from ..linux import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT
+from .spec import SANDBOX_GID, SANDBOX_HOSTNAME, SANDBOX_UID, SandboxSpec
+
+# A mount point that exists everywhere; the new root's tmpfs sits on it only inside
+# our private mount namespace, and pivot_root moves it away again.
+STAGING = "/tmp"
+OLD_ROOT = "/oldroot"
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
+ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf")
+DEVICES = ("null", "zero", "full", "random", "urandom")
+# runc's default masked and read-only /proc paths: kernel memory, keys, timers and
+# scheduler internals leak host state; /proc/sys and sysrq-trigger change the host.
+PROC_MASKED_FILES = ("kcore", "keys", "latency_stats", "timer_list", "timer_stats", "sched_debug",
+                     "sysrq-trigger", "kallsyms", "kmsg")
+PROC_MASKED_DIRS = ("acpi", "asound", "scsi", "firmware", "driver")
+PROC_READONLY = ("bus", "fs", "irq", "sys")
+
+_ST_TO_MS = {1: MS_RDONLY, 2: MS_NOSUID, 4: MS_NODEV, 8: MS_NOEXEC,
+             1024: 1024, 2048: 2048, 4096: 1 << 21}  # noatime, nodiratime, relatime
+
+
+def build(spec: SandboxSpec) -> None:
+    linux.mount(None, "/", None, MS_REC | MS_PRIVATE)
+    root = STAGING
+    linux.mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m")
+    # /tmp first: when the Python lives under the host's /tmp (a CI checkout), its
+    # binds must sit on top of the sandbox /tmp, not be hidden by it.
+    _tmpfs(root + "/tmp", spec.tmp_size, "1777")
+    for path in SYSTEM_PATHS + spec.python_paths:
+        _bind_host_path(root, path)
+    _build_etc(root)
+    _build_dev(root, spec.tmp_size)
+    _build_proc(root)
+    os.mkdir(root + OLD_ROOT)
+    os.chdir(root)
+    linux.pivot_root(".", OLD_ROOT.lstrip("/"))
+    os.chdir("/")
+    linux.sethostname(SANDBOX_HOSTNAME)
+
+
+def detach_old_root() -> None:
+    """Job time, after job mounts: drop the host tree and freeze `/` read-only."""
+    linux.umount2(OLD_ROOT, linux.MNT_DETACH)
+    os.rmdir(OLD_ROOT)
+    linux.mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def bind(source: str, target: str, *, read_only: bool) -> None:
+    linux.mount(source, target, None, MS_BIND)
+    if read_only:
+        remount_read_only(target)
+
+
+def remount_read_only(target: str) -> None:
+    # Inside a user namespace a bind remount must keep the flags the kernel locked on
+    # the source mount (nosuid, nodev, atime...), or it fails with EPERM.
+    locked = os.statvfs(target).f_flag
+    flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV
+    for st_flag, ms_flag in _ST_TO_MS.items():
+        if locked & st_flag:
+            flags |= ms_flag
+    linux.mount(None, target, None, flags)
+
+
+def _bind_host_path(root: str, path: str) -> None:
+    if os.path.islink(path):
+        os.makedirs(root + os.path.dirname(path), exist_ok=True)
+        if not os.path.lexists(root + path):
+            os.symlink(os.readlink(path), root + path)
+        return
+    if not os.path.isdir(path) or os.path.exists(root + path) and os.path.ismount(root + path):
+        return
+    os.makedirs(root + path, exist_ok=True)
+    linux.mount(path, root + path, None, MS_BIND | MS_REC)
+    remount_read_only(root + path)
+
+
+def _tmpfs(target: str, size: int, mode: str) -> None:
+    os.makedirs(target, exist_ok=True)
+    linux.mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={mode},size={size}")
+
+
+def _build_etc(root: str) -> None:
+    etc = root + "/etc"
+    os.makedirs(etc, exist_ok=True)
+    # Synthetic identity files: the host's users and hosts are not the job's business.
+    _write(etc + "/passwd", f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
+                            f"sandbox:x:{SANDBOX_UID}:{SANDBOX_GID}:sandbox:/tmp:/bin/sh\n"
+                            "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
+    _write(etc + "/group", f"root:x:0:\nsandbox:x:{SANDBOX_GID}:\nnogroup:x:65534:\n")
+    _write(etc + "/hosts", f"127.0.0.1 localhost {SANDBOX_HOSTNAME}\n::1 localhost\n")
+    _write(etc + "/hostname", SANDBOX_HOSTNAME + "\n")
+    for path in ETC_FILES:
+        if os.path.islink(path):
+            os.symlink(os.readlink(path), root + path)
+        elif os.path.isfile(path):
+            _write(root + path, "")
+            bind(path, root + path, read_only=True)
+
+
+def _build_dev(root: str, shm_size: int) -> None:
+    dev = root + "/dev"
+    _tmpfs(dev, 1 << 16, "0755")
+    for name in DEVICES:
+        _write(f"{dev}/{name}", "")
+        linux.mount(f"/dev/{name}", f"{dev}/{name}", None, MS_BIND)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"{dev}/{name}")
+    _tmpfs(dev + "/shm", shm_size, "1777")
+    remount_read_only(dev)
+
+
+def _build_proc(root: str) -> None:
+    proc = root + "/proc"
+    os.mkdir(proc)
+    linux.mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for name in PROC_MASKED_FILES:
+        if os.path.exists(f"{proc}/{name}"):
+            linux.mount(root + "/dev/null", f"{proc}/{name}", None, MS_BIND)
+    for name in PROC_MASKED_DIRS:
+        if os.path.isdir(f"{proc}/{name}"):
+            linux.mount("tmpfs", f"{proc}/{name}", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=0")
+    for name in PROC_READONLY:
+        if os.path.exists(f"{proc}/{name}"):
+            linux.mount(f"{proc}/{name}", f"{proc}/{name}", None, MS_BIND | MS_REC)
+            remount_read_only(f"{proc}/{name}")
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as fh:
+        fh.write(text)

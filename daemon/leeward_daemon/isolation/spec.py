@@ -1,0 +1,38 @@
+"""What one sandbox is built from; fixed in the zygote, shared by every layer."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Inside the sandbox the code runs as this uid/gid (synthetic /etc/passwd names it).
+SANDBOX_UID = 1000
+SANDBOX_GID = 1000
+SANDBOX_HOSTNAME = "leeward"
+WORKDIR = "/tmp"
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    privileged: bool                 # daemon runs as host root
+    python_paths: tuple[str, ...]    # host dirs (besides the system ones) Python needs, bound ro
+    tmp_size: int
+    outside_uid: int | None = None   # privileged only: the otherwise unused host uid of this box
+    outside_gid: int | None = None
+
+
+@dataclass(frozen=True)
+class JobMount:
+    host: str        # realpath on the host, checked against allowed_paths by the daemon
+    sandbox: str
+    ro: bool = True
+
+
+@dataclass
+class Job:
+    code: str
+    mounts: list[JobMount] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    stdin: bytes = b""
+    memory_limit: int = 0
+    pids_max: int = 0
+    timeout_secs: float = 0.0

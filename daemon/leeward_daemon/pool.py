@@ -1,0 +1,190 @@
+"""The pool of ready sandboxes: asks the zygote for replacements off the request path,
+hands each slot to exactly one job, and refuses to serve (fail closed) when slots
+cannot be built."""
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import select
+import signal
+
+from libleeward.protocol import ErrorCode, ProtocolError
+
+from .async_channel import AsyncChannel
+from .channel import ChannelClosed
+from .config import Config
+from .zygote_link import SlotFds, ZygoteLink
+
+log = logging.getLogger(__name__)
+READY_TIMEOUT_SECS = 30.0
+FAILURES_BEFORE_REFUSING = 3
+RETRY_DELAY_SECS = 1.0
+
+
+class Slot:
+    """Daemon-side handle of one sandbox (pid 1 of its namespaces)."""
+
+    def __init__(self, fds: SlotFds):
+        self.id, self.pid, self.pidfd = fds.slot_id, fds.pid, fds.pidfd
+        self.stdout_fd, self.stderr_fd = fds.stdout, fds.stderr
+        self.channel = AsyncChannel(fds.control)
+        self.exit_status: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    def alive(self) -> bool:
+        readable, _, _ = select.select([self.pidfd], [], [], 0)
+        return not readable
+
+    def kill(self) -> None:
+        try:
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    async def wait_exited(self) -> None:
+        """Resolves once pid 1 is gone, which the kernel allows only after every other
+        process of its pid namespace is gone too."""
+        if not self.alive():
+            return
+        loop = asyncio.get_running_loop()
+        gone = loop.create_future()
+        loop.add_reader(self.pidfd, lambda: gone.done() or gone.set_result(None))
+        try:
+            await gone
+        finally:
+            loop.remove_reader(self.pidfd)
+
+    def close(self) -> None:
+        self.channel.close()
+        for fd in (self.pidfd, self.stdout_fd, self.stderr_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # output fds are closed by their collectors
+
+
+class Pool:
+    def __init__(self, config: Config):
+        self._config = config
+        self.link = ZygoteLink(config, self._on_slot, self._on_exit, self._on_spawn_failed)
+        self._idle: collections.deque[Slot] = collections.deque()
+        self._waiters: collections.deque[asyncio.Future] = collections.deque()
+        self._by_pid: dict[int, Slot] = {}
+        self.starting = 0
+        self.busy = 0
+        self.recycled = 0
+        self._failures = 0
+        self.last_failure: str | None = None
+        self._closed = False
+
+    @property
+    def idle(self) -> int:
+        return len(self._idle)
+
+    async def start(self) -> None:
+        await self.link.start()
+        self._replenish()
+
+    def stop(self) -> None:
+        self._closed = True
+        for slot in list(self._by_pid.values()):
+            slot.kill()
+            slot.close()
+        self._idle.clear()
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_exception(ProtocolError(ErrorCode.SHUTTING_DOWN, "daemon is shutting down"))
+        self.link.stop()
+
+    async def acquire(self) -> Slot:
+        if self._closed:
+            raise ProtocolError(ErrorCode.SHUTTING_DOWN, "daemon is shutting down")
+        while self._idle:
+            slot = self._idle.popleft()
+            if slot.alive():
+                return self._take(slot)
+            self._discard(slot)
+        if self._failures >= FAILURES_BEFORE_REFUSING:
+            raise ProtocolError(ErrorCode.SANDBOX_UNAVAILABLE, f"sandboxes cannot be built: {self.last_failure}")
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._replenish()
+        try:
+            return self._take(await asyncio.wait_for(waiter, self._config.acquire_timeout_secs))
+        except asyncio.TimeoutError:
+            raise ProtocolError(ErrorCode.SANDBOX_UNAVAILABLE,
+                                f"no sandbox became ready within {self._config.acquire_timeout_secs:g}s"
+                                + (f" (last failure: {self.last_failure})" if self.last_failure else "")) from None
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+    def release(self, slot: Slot) -> None:
+        """A slot is single-use: after its job it is killed and never served again."""
+        self.busy -= 1
+        self.recycled += 1
+        slot.kill()
+        slot.close()
+
+    def _take(self, slot: Slot) -> Slot:
+        self.busy += 1
+        self._replenish()
+        return slot
+
+    def _discard(self, slot: Slot) -> None:
+        slot.kill()
+        slot.close()
+        self._by_pid.pop(slot.pid, None)
+
+    def _replenish(self) -> None:
+        if self._closed:
+            return
+        wanted = self._config.workers + len(self._waiters) - len(self._idle) - self.starting
+        if wanted > 0:
+            self.starting += wanted
+            self.link.spawn(wanted)
+
+    def _on_slot(self, fds: SlotFds) -> None:
+        slot = Slot(fds)
+        self._by_pid[slot.pid] = slot
+        asyncio.get_running_loop().create_task(self._await_ready(slot))
+
+    async def _await_ready(self, slot: Slot) -> None:
+        try:
+            message, _ = await asyncio.wait_for(slot.channel.recv(), READY_TIMEOUT_SECS)
+        except (ChannelClosed, asyncio.TimeoutError) as exc:
+            message = {"op": "failed", "error": f"slot did not become ready: {exc or 'timeout'}"}
+        self.starting -= 1
+        if message.get("op") != "ready":
+            self._discard(slot)
+            self._on_spawn_failed(str(message.get("error", message)), counted=False)
+            return
+        self._failures = 0
+        if self._closed:
+            self._discard(slot)
+            return
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(slot)
+                return
+        self._idle.append(slot)
+
+    def _on_exit(self, pid: int, status: int) -> None:
+        slot = self._by_pid.pop(pid, None)
+        if slot is not None and not slot.exit_status.done():
+            slot.exit_status.set_result(status)
+
+    def _on_spawn_failed(self, error: str, counted: bool = True) -> None:
+        if counted:
+            self.starting -= 1
+        self._failures += 1
+        self.last_failure = error
+        log.error("sandbox slot failed to start: %s", error)
+        if self._failures >= FAILURES_BEFORE_REFUSING:
+            for waiter in self._waiters:
+                if not waiter.done():
+                    waiter.set_exception(ProtocolError(ErrorCode.SANDBOX_UNAVAILABLE,
+                                                       f"sandboxes cannot be built: {error}"))
+        asyncio.get_running_loop().call_later(RETRY_DELAY_SECS * min(self._failures, 10), self._replenish)

@@ -1,0 +1,58 @@
+"""One sandbox slot: pid 1 of its namespaces. Builds its root, says ready, waits for
+exactly one job, runs it and exits (single use)."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+
+from . import channel, worker
+from .isolation import order
+from .isolation.spec import Job, JobMount, SandboxSpec
+
+
+def run(spec: SandboxSpec, ctl: socket.socket, stdout_fd: int, stderr_fd: int) -> None:
+    try:
+        signal.set_wakeup_fd(-1)  # inherited from the zygote; its pipe is about to close
+        for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        _close_all_but({0, 1, 2, ctl.fileno(), stdout_fd, stderr_fd})
+        order.prepare_slot(spec)
+        channel.send(ctl, {"op": "ready"})
+        message, _ = channel.recv(ctl)
+    except Exception as exc:
+        _report_failure(ctl, exc)
+        os._exit(70)
+    if message.get("op") != "job":
+        os._exit(0)
+    worker.run_job(spec, _job_from_wire(message["job"]), ctl, stdout_fd, stderr_fd)
+
+
+def _close_all_but(keep: set[int]) -> None:
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the listing's own directory fd
+
+
+def _job_from_wire(wire: dict) -> Job:
+    return Job(
+        code=wire["code"],
+        mounts=[JobMount(**m) for m in wire["mounts"]],
+        files=wire["files"],
+        env=wire["env"],
+        stdin=wire["stdin"],
+        memory_limit=wire["memory_limit"],
+        pids_max=wire["pids_max"],
+        timeout_secs=wire["timeout_secs"],
+    )
+
+
+def _report_failure(ctl: socket.socket, exc: Exception) -> None:
+    try:
+        channel.send(ctl, {"op": "failed", "error": f"{type(exc).__name__}: {exc}"})
+    except OSError:
+        pass

@@ -1,0 +1,107 @@
+"""Runs one job on one slot: hands it over, enforces the wall-clock timeout by killing
+the sandbox's whole pid namespace, collects output and the result, and never trusts
+what the slot says beyond its own exit code and exception."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+from libleeward.protocol import ErrorCode, ExecutionResult, ProtocolError
+
+from .channel import ChannelClosed
+from .config import Config
+from .isolation.spec import Job
+from .output import OutputCollector
+from .pool import Slot
+
+EXIT_GRACE_SECS = 5.0
+STATUS_GRACE_SECS = 1.0
+
+
+async def run(slot: Slot, job: Job, config: Config) -> ExecutionResult:
+    started = time.monotonic()
+    stdout = OutputCollector(slot.stdout_fd, config.stdout_max)
+    stderr = OutputCollector(slot.stderr_fd, config.stderr_max)
+    report: dict | None = None
+    timed_out = False
+    try:
+        await slot.channel.send({"op": "job", "job": _job_to_wire(job)})
+        async with asyncio.timeout(job.timeout_secs):
+            report = await _await_report(slot)
+    except TimeoutError:
+        timed_out = True
+    except ChannelClosed:
+        report = None
+    finally:
+        slot.kill()
+        try:
+            await asyncio.wait_for(slot.wait_exited(), EXIT_GRACE_SECS)
+        except asyncio.TimeoutError:
+            pass
+    out = await stdout.collect(EXIT_GRACE_SECS)
+    err = await stderr.collect(EXIT_GRACE_SECS)
+    if report is not None and report.get("op") == "failed":
+        raise ProtocolError(ErrorCode.SANDBOX_FAILED, f"sandbox setup failed: {report.get('error')}")
+    elapsed_ms = (time.monotonic() - started) * 1000.0
+    return ExecutionResult(
+        exit_code=await _exit_code(slot, report, timed_out),
+        stdout=out,
+        stderr=err,
+        duration_ms=_number(report, "duration_ms", float, elapsed_ms),
+        memory_peak=_number(report, "memory_peak", int, 0),
+        cpu_time_us=_number(report, "cpu_time_us", int, 0),
+        timed_out=timed_out,
+        stdout_truncated=stdout.truncated,
+        stderr_truncated=stderr.truncated,
+        limits="rlimit",
+        error=_exception(report),
+    )
+
+
+async def _await_report(slot: Slot) -> dict | None:
+    while True:
+        try:
+            message, fds = await slot.channel.recv()
+        except ChannelClosed:
+            return None
+        for fd in fds:
+            os.close(fd)
+        if message.get("op") in ("result", "failed"):
+            return message
+
+
+async def _exit_code(slot: Slot, report: dict | None, timed_out: bool) -> int:
+    if timed_out:
+        return -signal.SIGKILL
+    if report is not None and isinstance(report.get("exit_code"), int):
+        return report["exit_code"]
+    try:
+        status = await asyncio.wait_for(asyncio.shield(slot.exit_status), STATUS_GRACE_SECS)
+    except asyncio.TimeoutError:
+        return -signal.SIGKILL
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def _number(report: dict | None, key: str, kind: type, default):
+    value = (report or {}).get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        return default
+    return kind(value)
+
+
+def _exception(report: dict | None) -> dict | None:
+    error = (report or {}).get("error")
+    if not isinstance(error, dict):
+        return None
+    return {k: str(error.get(k, ""))[:65536] for k in ("name", "value", "traceback")}
+
+
+def _job_to_wire(job: Job) -> dict:
+    return {
+        "code": job.code,
+        "mounts": [{"host": m.host, "sandbox": m.sandbox, "ro": m.ro} for m in job.mounts],
+        "files": job.files, "env": job.env, "stdin": job.stdin,
+        "memory_limit": job.memory_limit, "pids_max": job.pids_max, "timeout_secs": job.timeout_secs,
+    }

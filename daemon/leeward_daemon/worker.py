@@ -1,0 +1,126 @@
+"""Inside the sandbox: set up the workspace, run the job's code as `__main__`, report.
+
+Runs in the slot process (pid 1 of the sandbox's pid namespace) after it received its
+job. Never returns: the process exits, and with it every process of the sandbox.
+"""
+from __future__ import annotations
+
+import io
+import os
+import resource
+import socket
+import sys
+import time
+import traceback
+import types
+
+from . import channel
+from .isolation import order
+from .isolation.spec import WORKDIR, Job, SandboxSpec
+
+# The environment a job always gets; the request's `env` is laid over it.
+SAFE_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": WORKDIR,
+    "TMPDIR": WORKDIR,
+    "LANG": "C.UTF-8",
+    "USER": "sandbox",
+}
+CODE_FILENAME = "<leeward>"
+
+
+def run_job(spec: SandboxSpec, job: Job, ctl: socket.socket, stdout_fd: int, stderr_fd: int) -> None:
+    try:
+        layers = order.enter_job(spec, job, lambda: _workspace(job, stdout_fd, stderr_fd))
+    except Exception as exc:  # isolation failed: never run the code
+        channel.send(ctl, {"op": "failed", "error": f"{type(exc).__name__}: {exc}"})
+        os._exit(70)
+    channel.send(ctl, {"op": "started", "layers": layers})
+    exit_code, error, duration = _run_code(job.code)
+    usage = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    channel.send(ctl, {
+        "op": "result",
+        "exit_code": exit_code,
+        "duration_ms": duration * 1000.0,
+        "cpu_time_us": int(sum((u.ru_utime + u.ru_stime) for u in usage) * 1e6),
+        "memory_peak": max(u.ru_maxrss for u in usage) * 1024,
+        "error": error,
+    })
+    os._exit(exit_code & 0xFF)
+
+
+def _workspace(job: Job, stdout_fd: int, stderr_fd: int) -> None:
+    os.chdir(WORKDIR)
+    for name, data in job.files.items():
+        if os.path.dirname(name):
+            os.makedirs(os.path.dirname(name), exist_ok=True)
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+    stdin_fd = os.memfd_create("stdin", 0)
+    os.write(stdin_fd, job.stdin)
+    os.lseek(stdin_fd, 0, os.SEEK_SET)
+    for fd, target in ((stdin_fd, 0), (stdout_fd, 1), (stderr_fd, 2)):
+        os.dup2(fd, target)
+        os.close(fd)
+    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
+                                  errors="backslashreplace")
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
+                                  errors="backslashreplace", line_buffering=True)
+    os.environ.clear()
+    os.environ.update(SAFE_ENV)
+    os.environ.update(job.env)
+    sys.argv = [""]
+
+
+def _run_code(code: str) -> tuple[int, dict | None, float]:
+    """Returns (exit_code, uncaught exception, seconds), like `python -c` would."""
+    main = types.ModuleType("__main__")
+    main.__builtins__ = __builtins__
+    sys.modules["__main__"] = main
+    start = time.perf_counter()
+    exit_code, error = 0, None
+    try:
+        exec(compile(code, CODE_FILENAME, "exec"), main.__dict__)
+    except SystemExit as exc:
+        exit_code = _system_exit_code(exc)
+    except BaseException as exc:  # the job's own failure, reported like the interpreter would
+        exit_code = 1
+        tb = "".join(traceback.format_exception(type(exc), exc, _user_frames(exc.__traceback__)))
+        error = {"name": type(exc).__name__, "value": str(exc), "traceback": tb}
+        _safe_write(sys.stderr, tb)
+    duration = time.perf_counter() - start
+    for stream in (sys.stdout, sys.stderr):
+        _safe_flush(stream)
+    return exit_code, error, duration
+
+
+def _system_exit_code(exc: SystemExit) -> int:
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int) and not isinstance(exc.code, bool):
+        return exc.code
+    _safe_write(sys.stderr, f"{exc.code}\n")
+    return 1
+
+
+def _user_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
+    """Drop leeward's own frames so the traceback starts in the job's code."""
+    while tb is not None and tb.tb_frame.f_code.co_filename != CODE_FILENAME:
+        tb = tb.tb_next
+    return tb
+
+
+def _safe_write(stream: io.TextIOBase, text: str) -> None:
+    try:
+        stream.write(text)
+    except (OSError, ValueError):
+        pass  # stderr closed by the job or cut by the output cap
+
+
+def _safe_flush(stream: io.TextIOBase) -> None:
+    try:
+        stream.flush()
+    except (OSError, ValueError):
+        pass

@@ -1,0 +1,118 @@
+"""The zygote: a single-threaded process started by a fresh exec of the Python
+interpreter (never a fork of the daemon, which has threads and secrets), with a
+scrubbed environment. It imports the preload modules once, then forks sandbox slots
+ahead of demand. It never runs untrusted code.
+
+Each slot is made by a short-lived intermediate child that enters the namespaces and
+forks the slot as pid 1 of the new pid namespace, hands the daemon the slot's pidfd,
+control socket and output pipes over the zygote's channel, and exits. The zygote is a
+child subreaper, so slots become its children and it reports their exit statuses.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import select
+import signal
+import socket
+import sys
+
+import prctl
+
+from . import channel, slot, worker  # noqa: F401  (worker: imported here, before any fork)
+from .isolation import namespaces
+from .isolation.spec import SandboxSpec
+
+CONTROL_FD_ENV = "LEEWARD_ZYGOTE_FD"
+
+
+def main() -> None:
+    control = socket.socket(fileno=int(os.environ[CONTROL_FD_ENV]))
+    os.environ.clear()
+    prctl.set_pdeathsig(signal.SIGKILL)  # never outlive the daemon
+    prctl.set_child_subreaper(True)
+    config, _ = channel.recv_packet(control)
+    preloaded = _preload(config["preload"])
+    channel.send(control, {"op": "hello", "pid": os.getpid(), "preloaded": preloaded})
+    _serve(control, config)
+
+
+def _preload(modules: list[str]) -> list[str]:
+    loaded = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+            loaded.append(name)
+        except Exception:  # not installed, or broken: preload is an optimisation only
+            continue
+    return loaded
+
+
+def _serve(control: socket.socket, config: dict) -> None:
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    sequence = 0
+    while True:
+        ready, _, _ = select.select([control, wake_r], [], [])
+        if wake_r in ready:
+            os.read(wake_r, 4096)
+            _report_exits(control)
+        if control in ready:
+            try:
+                message, _ = channel.recv_packet(control)
+            except (channel.ChannelClosed, OSError):
+                return
+            if message.get("op") == "spawn":
+                for _ in range(int(message.get("count", 1))):
+                    _spawn(control, config, sequence)
+                    sequence += 1
+            elif message.get("op") == "stop":
+                return
+
+
+def _report_exits(control: socket.socket) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        channel.send(control, {"op": "exited", "pid": pid, "status": status})
+
+
+def _spawn(control: socket.socket, config: dict, sequence: int) -> None:
+    if os.fork() != 0:
+        return
+    # intermediate child
+    try:
+        spec = _spec_for(config, sequence)
+        daemon_end, slot_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        namespaces.enter_slot_namespaces(spec.privileged)
+        pid = os.fork()
+        if pid == 0:
+            slot.run(spec, slot_end, out_w, err_w)
+            os._exit(0)
+        pidfd = os.pidfd_open(pid)
+        channel.send(control, {"op": "slot", "id": sequence, "pid": pid, "uid": spec.outside_uid},
+                     [pidfd, daemon_end.fileno(), out_r, err_r])
+    except Exception as exc:
+        try:
+            channel.send(control, {"op": "spawn_failed", "error": f"{type(exc).__name__}: {exc}"})
+        except OSError:
+            pass
+    os._exit(0)
+
+
+def _spec_for(config: dict, sequence: int) -> SandboxSpec:
+    privileged = config["privileged"]
+    uid = config["uid_base"] + sequence % config["uid_count"] if privileged else None
+    return SandboxSpec(privileged=privileged, python_paths=tuple(config["python_paths"]),
+                       tmp_size=config["tmp_size"], outside_uid=uid, outside_gid=uid)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Daemon side of the zygote: starts it by a fresh exec, feeds it its configuration,
+asks it for slots and receives them (pidfd, control socket, output pipes)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+from . import channel
+from .config import Config
+from .isolation.rootfs import SYSTEM_PATHS
+from .zygote import CONTROL_FD_ENV
+
+log = logging.getLogger(__name__)
+START_TIMEOUT_SECS = 60.0  # preloading pandas on a cold cache takes a while
+
+
+class ZygoteError(Exception):
+    """The zygote could not be started or went away."""
+
+
+@dataclass
+class SlotFds:
+    slot_id: int
+    pid: int
+    pidfd: int
+    control: socket.socket
+    stdout: int
+    stderr: int
+
+
+def python_paths() -> list[str]:
+    """Host dirs the sandbox's Python needs beyond the system dirs: prefixes and sys.path."""
+    candidates = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    candidates.update(p for p in sys.path if p)
+    dirs = sorted({os.path.realpath(p) for p in candidates} | {os.path.abspath(p) for p in candidates})
+    dirs = [d for d in dirs if os.path.isdir(d) and not _under(d, SYSTEM_PATHS)]
+    return [d for d in dirs if not _under(d, [o for o in dirs if o != d])]
+
+
+def _under(path: str, roots) -> bool:
+    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+
+
+class ZygoteLink:
+    def __init__(self, config: Config, on_slot: Callable[[SlotFds], None],
+                 on_exit: Callable[[int, int], None], on_spawn_failed: Callable[[str], None]):
+        self._config = config
+        self._on_slot, self._on_exit, self._on_spawn_failed = on_slot, on_exit, on_spawn_failed
+        self._sock: socket.socket | None = None
+        self.process: subprocess.Popen | None = None
+        self.preloaded: list[str] = []
+
+    async def start(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = {"PATH": "/usr/bin:/bin", CONTROL_FD_ENV: str(theirs.fileno())}
+        if os.environ.get("PYTHONPATH"):  # a daemon run from a source tree
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        self.process = subprocess.Popen(
+            [sys.executable, "-s", "-m", "leeward_daemon.zygote"], env=env, cwd="/",
+            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        )
+        theirs.close()
+        self._sock = ours
+        channel.send(ours, {
+            "preload": self._config.preload,
+            "privileged": os.geteuid() == 0,
+            "python_paths": python_paths(),
+            "tmp_size": self._config.tmp_size,
+            "uid_base": self._config.sandbox_uid_base,
+            "uid_count": self._config.sandbox_uid_count,
+        })
+        loop = asyncio.get_running_loop()
+        hello = await asyncio.wait_for(loop.run_in_executor(None, self._recv_blocking), START_TIMEOUT_SECS)
+        if hello.get("op") != "hello":
+            raise ZygoteError(f"unexpected first message from zygote: {hello!r}")
+        self.preloaded = hello.get("preloaded", [])
+        ours.setblocking(False)
+        loop.add_reader(ours.fileno(), self._on_readable)
+
+    def _recv_blocking(self) -> dict:
+        try:
+            message, _ = channel.recv_packet(self._sock)
+        except (channel.ChannelClosed, OSError) as exc:
+            raise ZygoteError(f"zygote failed to start: {exc}") from None
+        return message
+
+    def spawn(self, count: int) -> None:
+        if count > 0 and self._sock is not None:
+            try:
+                channel.send(self._sock, {"op": "spawn", "count": count})
+            except OSError as exc:
+                log.error("cannot ask the zygote for slots: %s", exc)
+
+    def _on_readable(self) -> None:
+        try:
+            message, fds = channel.recv_packet(self._sock)
+        except BlockingIOError:
+            return
+        except (channel.ChannelClosed, OSError) as exc:
+            log.error("zygote channel closed: %s", exc)
+            asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._on_spawn_failed(f"zygote exited: {exc}")
+            return
+        op = message.get("op")
+        if op == "slot" and len(fds) == 4:
+            pidfd, control, out_r, err_r = fds
+            self._on_slot(SlotFds(message["id"], message["pid"], pidfd,
+                                  socket.socket(fileno=control), out_r, err_r))
+        elif op == "exited":
+            self._on_exit(message["pid"], message["status"])
+        elif op == "spawn_failed":
+            self._on_spawn_failed(message.get("error", "unknown"))
+        else:
+            for fd in fds:
+                os.close(fd)
+
+    def stop(self) -> None:
+        if self._sock is not None:
+            try:
+                asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            except RuntimeError:
+                pass
+            self._sock.close()
+            self._sock = None
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
