@@ -28,15 +28,26 @@ class Slot:
 
     def __init__(self, fds: SlotFds):
         self.id, self.pid, self.pidfd = fds.slot_id, fds.pid, fds.pidfd
-        self.stdout_fd, self.stderr_fd = fds.stdout, fds.stderr
+        self._outputs: tuple[int, int] | None = (fds.stdout, fds.stderr)
         self.channel = AsyncChannel(fds.control)
         self.exit_status: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.closed = False
+
+    def take_outputs(self) -> tuple[int, int]:
+        """Hands the stdout/stderr read ends to the caller, who then owns (closes) them."""
+        assert self._outputs is not None, "outputs already taken"
+        outputs, self._outputs = self._outputs, None
+        return outputs
 
     def alive(self) -> bool:
+        if self.closed:
+            return False
         readable, _, _ = select.select([self.pidfd], [], [], 0)
         return not readable
 
     def kill(self) -> None:
+        if self.closed:
+            return
         try:
             signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
         except ProcessLookupError:
@@ -56,12 +67,16 @@ class Slot:
             loop.remove_reader(self.pidfd)
 
     def close(self) -> None:
+        """Idempotent: a closed fd number may already belong to someone else."""
+        if self.closed:
+            return
+        self.closed = True
         self.channel.close()
-        for fd in (self.pidfd, self.stdout_fd, self.stderr_fd):
-            try:
+        os.close(self.pidfd)
+        if self._outputs is not None:
+            for fd in self._outputs:
                 os.close(fd)
-            except OSError:
-                pass  # output fds are closed by their collectors
+            self._outputs = None
 
 
 class Pool:
@@ -124,8 +139,7 @@ class Pool:
         """A slot is single-use: after its job it is killed and never served again."""
         self.busy -= 1
         self.recycled += 1
-        slot.kill()
-        slot.close()
+        self._discard(slot)
 
     def _take(self, slot: Slot) -> Slot:
         self.busy += 1

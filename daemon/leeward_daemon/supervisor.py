@@ -22,8 +22,9 @@ STATUS_GRACE_SECS = 1.0
 
 async def run(slot: Slot, job: Job, config: Config) -> ExecutionResult:
     started = time.monotonic()
-    stdout = OutputCollector(slot.stdout_fd, config.stdout_max)
-    stderr = OutputCollector(slot.stderr_fd, config.stderr_max)
+    stdout_fd, stderr_fd = slot.take_outputs()
+    stdout = OutputCollector(stdout_fd, config.stdout_max)
+    stderr = OutputCollector(stderr_fd, config.stderr_max)
     report: dict | None = None
     timed_out = False
     try:

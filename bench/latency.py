@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Latency of `print('hello')`: leeward (client -> daemon -> sandbox -> client) against
+plain `python -c` and bubblewrap + python, all measured in this one run.
+
+Usage: bench/latency.py [--runs N] [--baseline-runs N] [--workers N]
+Prints a table of p50/p99 in milliseconds and each method's ratio to leeward's p50.
+Not a test: nothing here passes or fails on speed.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from libleeward.client import Connection  # noqa: E402
+from tests.conftest import start_daemon  # noqa: E402
+
+CODE = "print('hello')"
+PYTHON = sys.executable
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def time_calls(fn, runs: int, warmup: int = 5) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000.0)
+    return samples
+
+
+def bench_leeward(runs: int, workers: int) -> tuple[list[float], float]:
+    with tempfile.TemporaryDirectory(prefix="leeward-bench-") as directory:
+        started = time.perf_counter()
+        daemon = start_daemon(directory, workers=workers)
+        startup_ms = (time.perf_counter() - started) * 1000.0
+        try:
+            with Connection(daemon.socket_path) as conn:
+                def one():
+                    result = conn.execute(CODE)
+                    assert result.stdout == b"hello\n", result
+                return time_calls(one, runs), startup_ms
+        finally:
+            daemon.stop()
+
+
+def bench_python(runs: int) -> list[float]:
+    return time_calls(lambda: subprocess.run([PYTHON, "-c", CODE], check=True, capture_output=True), runs)
+
+
+def bwrap_argv() -> list[str] | None:
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return None
+    argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev",
+            "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
+    for link in ("/bin", "/lib", "/lib64", "/sbin"):
+        if os.path.islink(link):
+            argv += ["--symlink", os.readlink(link), link]
+        elif os.path.isdir(link):
+            argv += ["--ro-bind", link, link]
+    prefix = os.path.realpath(sys.prefix)
+    if not prefix.startswith("/usr/"):
+        argv += ["--ro-bind", prefix, prefix]
+    return argv + [PYTHON, "-c", CODE]
+
+
+def bench_bwrap(runs: int) -> list[float] | None:
+    argv = bwrap_argv()
+    if argv is None:
+        return None
+    return time_calls(lambda: subprocess.run(argv, check=True, capture_output=True), runs)
+
+
+def python_startup_ms(runs: int) -> float:
+    return statistics.median(time_calls(lambda: subprocess.run([PYTHON, "-c", "pass"], check=True), runs))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=500)
+    parser.add_argument("--baseline-runs", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=4)
+    args = parser.parse_args()
+
+    leeward, startup_ms = bench_leeward(args.runs, args.workers)
+    rows = [("leeward (client->daemon->sandbox)", leeward),
+            ("python -c", bench_python(args.baseline_runs))]
+    bwrap = bench_bwrap(args.baseline_runs)
+    rows.append(("bubblewrap + python -c", bwrap))
+    base = statistics.median(leeward)
+    print(f"\n`{CODE}` on {os.cpu_count()} cores, {args.runs} leeward runs, {args.baseline_runs} per baseline\n")
+    print(f"{'method':<36} {'p50 ms':>9} {'p99 ms':>9} {'p50 / leeward':>14}")
+    print("-" * 71)
+    for name, samples in rows:
+        if samples is None:
+            print(f"{name:<36} {'(bwrap not installed)':>34}")
+            continue
+        p50 = statistics.median(samples)
+        print(f"{name:<36} {p50:>9.3f} {percentile(samples, 0.99):>9.3f} {p50 / base:>13.1f}x")
+    bare = python_startup_ms(20)
+    print(f"\ndaemon start to first answer: {startup_ms:.0f} ms "
+          f"({startup_ms / bare:.1f}x a bare `python -c pass` of {bare:.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()
