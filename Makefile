@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml scripts/install-system-packages.sh
 	touch $@
 
 run: setup
-	$(VPY) -m leeward_daemon.demo
+	$(VPY) scripts/demo.py
 
 test: setup
 	$(VPY) -m pytest

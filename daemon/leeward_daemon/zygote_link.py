@@ -39,7 +39,8 @@ def python_paths() -> list[str]:
     candidates = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     candidates.update(p for p in sys.path if p)
     dirs = sorted({os.path.realpath(p) for p in candidates} | {os.path.abspath(p) for p in candidates})
-    dirs = [d for d in dirs if os.path.isdir(d) and not _under(d, SYSTEM_PATHS)]
+    # "/" shows up as sys.path[0] of a `python -m` started in "/": never bind the host root.
+    dirs = [d for d in dirs if d != "/" and os.path.isdir(d) and not _under(d, SYSTEM_PATHS)]
     return [d for d in dirs if not _under(d, [o for o in dirs if o != d])]
 
 

@@ -69,3 +69,9 @@ def test_status_reports_the_pool(daemon):
         status = conn.status()
     assert status["pool"]["target"] == 2
     assert status["executions"] >= 0
+
+
+def test_the_sandbox_python_can_start_a_python_child(daemon):
+    result = daemon.execute("import subprocess, sys\n"
+                            "print(subprocess.run([sys.executable, '-c', 'print(6 * 7)'], capture_output=True, text=True).stdout)")
+    assert result.stdout == b"42\n\n", result.stderr
