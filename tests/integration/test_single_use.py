@@ -1,4 +1,7 @@
 """Every sandbox serves one job: nothing of a job survives into the next."""
+import os
+import subprocess
+
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -19,17 +22,16 @@ def test_jobs_do_not_see_each_others_globals_or_modules(daemon):
 
 
 def test_background_process_does_not_outlive_its_job(daemon, tmp_path):
-    # The orphan would keep a marker alive in the next job's view if anything survived.
+    marker = f"sleep 300.{os.getpid()}{id(tmp_path)}"  # unique, so concurrent runs don't interfere
     code = ("import subprocess\n"
-            "subprocess.Popen(['sh', '-c', 'sleep 300'], start_new_session=True)\n"
+            f"subprocess.Popen(['sh', '-c', {marker!r}], start_new_session=True)\n"
             "import os; os.fork() or (os.setsid(), __import__('time').sleep(300))\n"
             "print('left')")
     result = daemon.execute(code)
     assert b"left" in result.stdout
     # pid 1 of the sandbox exited, so the kernel killed its whole pid namespace; a host
     # view of the sleepers (they would be reparented to the zygote) shows none left.
-    import subprocess
-    sleepers = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, text=True).stdout.split()
+    sleepers = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout.split()
     assert sleepers == []
     next_job = daemon.execute("import os; print(sorted(p for p in os.listdir('/proc') if p.isdigit()))")
     assert next_job.stdout == b"['1']\n"
@@ -37,6 +39,5 @@ def test_background_process_does_not_outlive_its_job(daemon, tmp_path):
 
 def test_each_job_gets_a_fresh_sandbox(daemon):
     uids = {daemon.execute("print(open('/proc/self/uid_map').read().split()[1])").stdout for _ in range(3)}
-    import os
     if os.geteuid() == 0:
         assert len(uids) == 3  # each box has its own outside uid

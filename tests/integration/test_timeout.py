@@ -1,4 +1,5 @@
 """Wall-clock timeout: the whole sandbox tree is killed and the daemon keeps serving."""
+import os
 import subprocess
 
 import pytest
@@ -14,13 +15,14 @@ def test_infinite_loop_times_out_and_daemon_keeps_serving(daemon):
 
 
 def test_timeout_kills_children_too(daemon):
+    marker = f"sleep 301.{os.getpid()}"  # unique, so concurrent runs don't interfere
     code = ("import subprocess, time\n"
-            "subprocess.Popen(['sh', '-c', 'sleep 301'])\n"
+            f"subprocess.Popen(['sh', '-c', {marker!r}])\n"
             "print('started', flush=True)\n"
             "time.sleep(60)")
     result = daemon.execute(code, timeout_secs=1)
     assert result.timed_out and result.stdout == b"started\n"
-    assert subprocess.run(["pgrep", "-f", "sleep 301"], capture_output=True).stdout == b""
+    assert subprocess.run(["pgrep", "-f", marker], capture_output=True).stdout == b""
 
 
 def test_output_before_the_timeout_is_kept(daemon):
