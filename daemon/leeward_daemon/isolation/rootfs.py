@@ -12,7 +12,7 @@ from ..linux import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDON
 from .spec import SANDBOX_GID, SANDBOX_HOSTNAME, SANDBOX_UID, SandboxSpec
 
 # A mount point that exists everywhere; the new root's tmpfs sits on it only inside
-# our private mount namespace, and pivot_root moves it away again.
+# our private mount namespace, and pivot_root moves it away at once.
 STAGING = "/tmp"
 OLD_ROOT = "/oldroot"
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
@@ -31,20 +31,21 @@ _ST_TO_MS = {1: MS_RDONLY, 2: MS_NOSUID, 4: MS_NODEV, 8: MS_NOEXEC,
 
 def build(spec: SandboxSpec) -> None:
     linux.mount(None, "/", None, MS_REC | MS_PRIVATE)
-    root = STAGING
-    linux.mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m")
-    # /tmp first: when the Python lives under the host's /tmp (a CI checkout), its
-    # binds must sit on top of the sandbox /tmp, not be hidden by it.
-    _tmpfs(root + "/tmp", spec.tmp_size, "1777")
-    for path in SYSTEM_PATHS + spec.python_paths:
-        _bind_host_path(root, path)
-    _build_etc(root)
-    _build_dev(root, spec.tmp_size)
-    _build_proc(root)
-    os.mkdir(root + OLD_ROOT)
-    os.chdir(root)
+    linux.mount("tmpfs", STAGING, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m")
+    # Pivot first, as bubblewrap does: from then on every host path is read through
+    # /oldroot, where the staging tmpfs no longer hides the host's /tmp (a Python or a
+    # CI checkout living under /tmp must stay reachable).
+    os.mkdir(STAGING + OLD_ROOT)
+    os.chdir(STAGING)
     linux.pivot_root(".", OLD_ROOT.lstrip("/"))
     os.chdir("/")
+    # /tmp before the Python binds, so binds under /tmp sit on top of it.
+    _tmpfs("/tmp", spec.tmp_size, "1777")
+    for path in SYSTEM_PATHS + spec.python_paths:
+        _bind_host_path(path)
+    _build_etc()
+    _build_dev(spec.tmp_size)
+    _build_proc()
     linux.sethostname(SANDBOX_HOSTNAME)
 
 
@@ -72,17 +73,18 @@ def remount_read_only(target: str) -> None:
     linux.mount(None, target, None, flags)
 
 
-def _bind_host_path(root: str, path: str) -> None:
-    if os.path.islink(path):
-        os.makedirs(root + os.path.dirname(path), exist_ok=True)
-        if not os.path.lexists(root + path):
-            os.symlink(os.readlink(path), root + path)
+def _bind_host_path(path: str) -> None:
+    host = OLD_ROOT + path
+    if os.path.islink(host):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if not os.path.lexists(path):
+            os.symlink(os.readlink(host), path)
         return
-    if not os.path.isdir(path) or os.path.exists(root + path) and os.path.ismount(root + path):
+    if not os.path.isdir(host) or os.path.ismount(path):
         return
-    os.makedirs(root + path, exist_ok=True)
-    linux.mount(path, root + path, None, MS_BIND | MS_REC)
-    remount_read_only(root + path)
+    os.makedirs(path, exist_ok=True)
+    linux.mount(host, path, None, MS_BIND | MS_REC)
+    remount_read_only(path)
 
 
 def _tmpfs(target: str, size: int, mode: str) -> None:
@@ -90,8 +92,8 @@ def _tmpfs(target: str, size: int, mode: str) -> None:
     linux.mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={mode},size={size}")
 
 
-def _build_etc(root: str) -> None:
-    etc = root + "/etc"
+def _build_etc() -> None:
+    etc = "/etc"
     os.makedirs(etc, exist_ok=True)
     # Synthetic identity files: the host's users and hosts are not the job's business.
     _write(etc + "/passwd", f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
@@ -101,19 +103,20 @@ def _build_etc(root: str) -> None:
     _write(etc + "/hosts", f"127.0.0.1 localhost {SANDBOX_HOSTNAME}\n::1 localhost\n")
     _write(etc + "/hostname", SANDBOX_HOSTNAME + "\n")
     for path in ETC_FILES:
-        if os.path.islink(path):
-            os.symlink(os.readlink(path), root + path)
-        elif os.path.isfile(path):
-            _write(root + path, "")
-            bind(path, root + path, read_only=True)
+        host = OLD_ROOT + path
+        if os.path.islink(host):
+            os.symlink(os.readlink(host), path)
+        elif os.path.isfile(host):
+            _write(path, "")
+            bind(host, path, read_only=True)
 
 
-def _build_dev(root: str, shm_size: int) -> None:
-    dev = root + "/dev"
+def _build_dev(shm_size: int) -> None:
+    dev = "/dev"
     _tmpfs(dev, 1 << 16, "0755")
     for name in DEVICES:
         _write(f"{dev}/{name}", "")
-        linux.mount(f"/dev/{name}", f"{dev}/{name}", None, MS_BIND)
+        linux.mount(f"{OLD_ROOT}/dev/{name}", f"{dev}/{name}", None, MS_BIND)
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{dev}/{name}")
@@ -121,13 +124,13 @@ def _build_dev(root: str, shm_size: int) -> None:
     remount_read_only(dev)
 
 
-def _build_proc(root: str) -> None:
-    proc = root + "/proc"
+def _build_proc() -> None:
+    proc = "/proc"
     os.mkdir(proc)
     linux.mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     for name in PROC_MASKED_FILES:
         if os.path.exists(f"{proc}/{name}"):
-            linux.mount(root + "/dev/null", f"{proc}/{name}", None, MS_BIND)
+            linux.mount("/dev/null", f"{proc}/{name}", None, MS_BIND)
     for name in PROC_MASKED_DIRS:
         if os.path.isdir(f"{proc}/{name}"):
             linux.mount("tmpfs", f"{proc}/{name}", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=0")
