@@ -1,0 +1,87 @@
+"""Types shared by every limits backend: what a job may use, what it used, the errors."""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+KILL_TIMEOUT_SECS = 5.0
+
+
+class LimitsError(Exception):
+    """A limit could not be applied or read; the message names the file and value."""
+
+    def __init__(self, message: str, *, errno: int | None = None):
+        super().__init__(message)
+        self.errno = errno
+
+
+class LimitsUnavailable(LimitsError):
+    """A backend cannot be used on this host (or cannot apply this limit): fail closed."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class JobLimits:
+    memory_limit: int
+    pids_max: int
+    cpu_quota: float | None = None  # cores; None = unlimited
+
+    def __post_init__(self) -> None:
+        # 0 written to most limit files means "nothing allowed" to the kernel but
+        # "unlimited" to a careless reader; neither may slip through.
+        for name in ("memory_limit", "pids_max"):
+            value = getattr(self, name)
+            if type(value) is not int or value <= 0:
+                raise LimitsError(f"{name} must be a positive int, got {value!r}")
+        if self.cpu_quota is not None and not (
+            type(self.cpu_quota) in (int, float) and math.isfinite(self.cpu_quota) and self.cpu_quota > 0
+        ):
+            raise LimitsError(f"cpu_quota must be a positive finite number of cores or None, got {self.cpu_quota!r}")
+
+
+@dataclass(frozen=True)
+class Usage:
+    memory_peak: int
+    cpu_time_us: int
+    oom_killed: bool
+
+
+class Box(Protocol):
+    def attach(self, pid: int) -> None: ...
+    def start_job(self, limits: JobLimits) -> None: ...
+    def usage(self) -> Usage: ...
+    def kill(self) -> None: ...
+    def destroy(self) -> None: ...
+
+
+class Backend(Protocol):
+    name: str
+
+    def create_box(self, box_id: str) -> Box: ...
+
+
+def check_box_id(box_id: str) -> str:
+    """A box id becomes a directory name: refuse anything that could walk elsewhere."""
+    if not box_id or box_id in (".", "..") or "/" in box_id or "\0" in box_id or box_id.startswith("."):
+        raise LimitsError(f"invalid box id {box_id!r}")
+    return box_id
+
+
+def wait_until(done: Callable[[], bool], timeout: float | None = None) -> bool:
+    """Poll `done` with a growing sleep, for up to `timeout` (default KILL_TIMEOUT_SECS):
+    a SIGKILLed task leaves its cgroup, or makes its pidfd readable, only once it has
+    finished exiting, a moment after the signal."""
+    deadline = time.monotonic() + (KILL_TIMEOUT_SECS if timeout is None else timeout)
+    delay = 0.0005
+    while not done():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    return True

@@ -1,0 +1,169 @@
+"""rlimit fallback, for hosts where leeward gets no cgroup: the sandbox limits and
+measures itself; the daemon-side box only holds the slot's pidfd to kill it.
+
+RLIMIT_AS sizing rule. RLIMIT_AS caps address space, not memory, and CPython with
+numpy reserves far more address space than it touches. Measured on the dev VM (Python
+3.11, numpy 2.4 with OpenBLAS): `import numpy` maps 85 MiB with one BLAS thread and
+41 MiB more per extra BLAS thread (8 MiB stack + 32 MiB OpenBLAS buffer); a first
+matmul 46 MiB more; every Python thread 72 MiB (8 MiB stack + a 64 MiB glibc malloc
+arena reservation). Hence
+
+    RLIMIT_AS = VmSize when applied + memory_limit + AS_HEADROOM (512 MiB)
+
+with OpenBLAS/OpenMP/MKL pinned to BLAS_THREADS. VmSize covers whatever the zygote
+preloaded, mapped or not; the headroom covers importing numpy lazily, its buffers and
+about four Python threads (checked: under a 64 MiB memory_limit a sandbox imports
+numpy, multiplies 500x500 matrices, fills 24 MiB and runs four threads). A job that
+starts many more threads gets "can't start new thread": cgroup backends, which count
+memory and not address space, do not have that problem.
+"""
+from __future__ import annotations
+
+import math
+import os
+import resource
+import select
+import signal
+
+from .base import JobLimits, LimitsError, LimitsUnavailable, Usage, check_box_id, wait_until
+
+AS_HEADROOM = 512 << 20
+BLAS_THREADS = 1
+# OpenBLAS reads these once, when it is loaded: a zygote that preloads numpy must
+# have them in its environment before the import for them to matter there.
+BLAS_THREAD_ENV = {
+    "OPENBLAS_NUM_THREADS": str(BLAS_THREADS),
+    "OMP_NUM_THREADS": str(BLAS_THREADS),
+    "MKL_NUM_THREADS": str(BLAS_THREADS),
+}
+
+
+class RlimitBackend:
+    name = "rlimit"
+
+    def create_box(self, box_id: str) -> RlimitBox:
+        return RlimitBox(check_box_id(box_id))
+
+
+class RlimitBox:
+    """Daemon side of an rlimit sandbox. `kill()` signals the attached pids through
+    pidfds (no pid-reuse race); the slot is its pid namespace's init, so the kernel
+    kills the rest of the namespace with it. There is no daemon-side accounting: the
+    sandbox reports `usage_in_sandbox()` and the core hands it to `record()`."""
+
+    def __init__(self, box_id: str):
+        self.box_id = box_id
+        self._pidfds: list[int] = []
+        self._usage: Usage | None = None
+
+    def attach(self, pid: int) -> None:
+        try:
+            self._pidfds.append(os.pidfd_open(pid))
+        except OSError as e:
+            raise LimitsError(f"pidfd_open({pid}): {e.strerror}", errno=e.errno) from e
+
+    def start_job(self, limits: JobLimits) -> None:
+        _refuse_quota(limits)
+        self._usage = None
+
+    def record(self, usage: Usage) -> None:
+        self._usage = usage
+
+    def usage(self) -> Usage:
+        """What the sandbox reported; zeros when it died before reporting."""
+        return self._usage or Usage(memory_peak=0, cpu_time_us=0, oom_killed=False)
+
+    def kill(self) -> None:
+        for fd in self._pidfds:
+            try:
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if not wait_until(self._all_exited):
+            raise LimitsError(f"box {self.box_id}: attached processes still alive after SIGKILL")
+
+    def _all_exited(self) -> bool:
+        # A pidfd polls readable once its process has exited.
+        poller = select.poll()
+        for fd in self._pidfds:
+            poller.register(fd, select.POLLIN)
+        return len(poller.poll(0)) == len(self._pidfds)
+
+    def destroy(self) -> None:
+        self.kill()
+        for fd in self._pidfds:
+            os.close(fd)
+        self._pidfds.clear()
+
+
+def core_and_fsize_limits(file_size_max: int) -> None:
+    """Called in every backend's sandbox: no core files anywhere, and a cap on the size
+    of any file written. CPython ignores SIGXFSZ, so an oversized write fails with
+    EFBIG (an OSError) instead of killing the process."""
+    if type(file_size_max) is not int or file_size_max <= 0:
+        raise LimitsError(f"file_size_max must be a positive int, got {file_size_max!r}")
+    _setrlimit("RLIMIT_CORE", 0)
+    _setrlimit("RLIMIT_FSIZE", file_size_max)
+
+
+def apply_in_sandbox(limits: JobLimits, *, file_size_max: int, cpu_time_limit: float | None = None) -> None:
+    """Called in the job process right before untrusted code runs (before seccomp,
+    which may deny prlimit64). `cpu_time_limit` is in seconds: SIGXCPU at its ceiling,
+    SIGKILL one second later."""
+    _refuse_quota(limits)
+    if cpu_time_limit is not None and not (math.isfinite(cpu_time_limit) and cpu_time_limit > 0):
+        raise LimitsError(f"cpu_time_limit must be a positive finite number of seconds, got {cpu_time_limit!r}")
+    os.environ.update(BLAS_THREAD_ENV)
+    core_and_fsize_limits(file_size_max)
+    _setrlimit("RLIMIT_AS", address_space_limit(limits.memory_limit))
+    # Counts every task (threads too) of the real uid in the caller's user namespace,
+    # and the kernel exempts host uid 0 and holders of CAP_SYS_ADMIN/CAP_SYS_RESOURCE:
+    # it binds once the sandbox runs as its unprivileged uid without capabilities.
+    _setrlimit("RLIMIT_NPROC", limits.pids_max)
+    if cpu_time_limit is not None:
+        seconds = math.ceil(cpu_time_limit)
+        _setrlimit("RLIMIT_CPU", seconds, seconds + 1)
+
+
+def address_space_limit(memory_limit: int) -> int:
+    """RLIMIT_AS for a job allowed `memory_limit` bytes (see the module docstring)."""
+    try:
+        with open("/proc/self/statm") as f:
+            vm_size = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError) as e:
+        raise LimitsError(f"read /proc/self/statm to size RLIMIT_AS: {e}") from e
+    return vm_size + memory_limit + AS_HEADROOM
+
+
+def usage_in_sandbox(start: resource.struct_rusage | None = None) -> Usage:
+    """The job's usage as the sandbox sees it. `start` is getrusage(RUSAGE_SELF) taken
+    right before the job in a process that has waited for no child yet; None counts
+    from process start. Children count once waited for: the kernel adds a child's
+    rusage to RUSAGE_CHILDREN at wait()."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+    if start is not None:
+        cpu -= start.ru_utime + start.ru_stime
+    return Usage(
+        # ru_maxrss is one process's high-water RSS in KiB; for RUSAGE_CHILDREN it is
+        # the largest waited-for child's, not a sum, so the larger of the two it is.
+        memory_peak=max(me.ru_maxrss, children.ru_maxrss) * 1024,
+        cpu_time_us=round(cpu * 1_000_000),
+        # A MemoryError under RLIMIT_AS is not an OOM kill, and nothing else here can
+        # tell that the kernel's OOM killer struck.
+        oom_killed=False,
+    )
+
+
+def _refuse_quota(limits: JobLimits) -> None:
+    if limits.cpu_quota is not None:
+        raise LimitsUnavailable("rlimit: a CPU quota needs a cgroup cpu controller")
+
+
+def _setrlimit(name: str, soft: int, hard: int | None = None) -> None:
+    hard = soft if hard is None else hard
+    try:
+        resource.setrlimit(getattr(resource, name), (soft, hard))
+    except (OSError, ValueError) as e:
+        raise LimitsError(f"setrlimit({name}, soft={soft}, hard={hard}): {e}") from e
