@@ -1,0 +1,187 @@
+"""cgroup backends on the real kernel, with real child processes. Each test runs for
+cgroup2 and cgroup1; the one this machine lacks is skipped with its reason (on the
+dev VM: cgroup2 has no memory controller)."""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+
+from leeward_daemon.limits import JobLimits, cgroupfs
+
+MiB = 1 << 20
+MB = 1000 * 1000
+
+
+def _members(box) -> set[int]:
+    return {pid for path in box.paths for pid in cgroupfs.procs(path)}
+
+
+def test_over_the_limit_is_oom_killed_or_memory_error_and_usage_says_which(box, spawn):
+    child = spawn("""
+        try:
+            x = bytearray(1 << 30)
+            for i in range(0, len(x), 4096):
+                x[i] = 1
+            emit(outcome="allocated")
+        except MemoryError:
+            emit(outcome="MemoryError")
+    """)
+    box.attach(child.pid)
+    box.start_job(JobLimits(memory_limit=256 * MiB, pids_max=16))
+    child.go()
+    line = child.readline()
+    status = child.wait()
+    usage = box.usage()
+    print(f"{box.paths[0]}: exit status {status}, {line.strip() or 'no output'}, {usage}")
+    assert '"allocated"' not in line
+    if status == -signal.SIGKILL:
+        assert usage.oom_killed is True
+    else:
+        assert '"MemoryError"' in line and status == 0
+        assert usage.oom_killed is False
+    assert usage.memory_peak <= 256 * MiB
+
+
+def test_memory_peak_of_200_mb(box, spawn):
+    child = spawn("""
+        x = bytearray(200 * 1024 * 1024)
+        for i in range(0, len(x), 4096):
+            x[i] = 1
+        emit(done=True)
+    """)
+    box.attach(child.pid)
+    box.start_job(JobLimits(memory_limit=512 * MiB, pids_max=16))
+    child.go()
+    assert child.result() == {"done": True}
+    assert child.wait() == 0
+    usage = box.usage()
+    print(f"{box.paths[0]}: memory_peak {usage.memory_peak} bytes for 200 MiB touched")
+    assert 200 * MB <= usage.memory_peak <= 300 * MB
+    assert usage.oom_killed is False
+
+
+def _touch_in_box(box, spawn, mib: int):
+    helper = spawn(f"""
+        x = bytearray({mib} * 1024 * 1024)
+        for i in range(0, len(x), 4096):
+            x[i] = 1
+        del x
+        emit(done=True)
+    """)
+    box.attach(helper.pid)
+    helper.go()
+    assert helper.result() == {"done": True}
+    return helper
+
+
+def test_peak_is_the_jobs_not_the_slots(box, spawn):
+    # The "slot" touches 150 MiB and frees it before the job; the job touches 20.
+    child = spawn("""
+        x = bytearray(20 * 1024 * 1024)
+        for i in range(0, len(x), 4096):
+            x[i] = 1
+        emit(done=True)
+    """)
+    box.attach(child.pid)
+    slot = _touch_in_box(box, spawn, 150)
+    box.start_job(JobLimits(memory_limit=512 * MiB, pids_max=16))
+    child.go()
+    assert child.result() == {"done": True}
+    child.wait()
+    assert slot.wait() == 0
+    assert box.usage().memory_peak < 100 * MB
+
+
+def test_cpu_time_of_one_second_busy_loop(box, spawn):
+    child = spawn("""
+        spin(1.0)
+        emit(cpu=cpu_since(T0))
+    """)
+    box.attach(child.pid)
+    box.start_job(JobLimits(memory_limit=256 * MiB, pids_max=16))
+    child.go()
+    own = child.result()["cpu"]
+    assert child.wait() == 0
+    measured = box.usage().cpu_time_us / 1e6
+    print(f"{box.paths[0]}: cpu_time {measured:.3f} s, child's own os.times {own:.3f} s")
+    assert 0.5 <= measured <= 2.0
+    assert abs(measured - own) <= 0.2 * own
+
+
+def test_cpu_time_counts_children(box, spawn):
+    child = spawn("""
+        pids = []
+        for _ in range(2):
+            pid = os.fork()
+            if pid == 0:
+                spin(0.6)
+                os._exit(0)
+            pids.append(pid)
+        for pid in pids:
+            os.waitpid(pid, 0)
+        emit(cpu=cpu_since(T0))
+    """)
+    box.attach(child.pid)
+    box.start_job(JobLimits(memory_limit=256 * MiB, pids_max=16))
+    child.go()
+    own = child.result()["cpu"]
+    assert child.wait() == 0
+    measured = box.usage().cpu_time_us / 1e6
+    print(f"{box.paths[0]}: cpu_time {measured:.3f} s for 2 children, their os.times {own:.3f} s")
+    assert own >= 1.2
+    assert abs(measured - own) <= 0.2 * own
+
+
+def test_pids_max_stops_a_fork_loop_and_the_box_still_dies(box, spawn):
+    child = spawn("""
+        import errno
+        r, w = os.pipe()
+        forked, err = 0, None
+        for _ in range(64):  # bounded even if pids.max did nothing
+            try:
+                pid = os.fork()
+            except OSError as e:
+                err = e.errno
+                break
+            if pid == 0:
+                os.close(w)
+                os.read(r, 1)
+                os._exit(0)
+            forked += 1
+        emit(forked=forked, errno=err)
+        sys.stdin.readline()
+    """)
+    box.attach(child.pid)
+    box.start_job(JobLimits(memory_limit=256 * MiB, pids_max=16))
+    child.go()
+    result = child.result()
+    assert result["errno"] == errno.EAGAIN
+    assert 1 <= result["forked"] <= 15
+    assert len(_members(box)) == result["forked"] + 1
+    box.kill()
+    assert _members(box) == set()
+    assert child.wait() == -signal.SIGKILL
+    box.destroy()
+    assert not any(os.path.exists(p) for p in box.paths)
+
+
+def test_kill_leaves_no_process_and_destroy_removes_the_box(box, spawn):
+    child = spawn("""
+        if os.fork() == 0:
+            os.setsid()  # escaping the session does not escape the cgroup
+        import time
+        emit(pid=os.getpid())
+        time.sleep(3600)
+    """)
+    box.attach(child.pid)
+    box.start_job(JobLimits(memory_limit=256 * MiB, pids_max=16))
+    child.go()
+    pids = {child.result()["pid"], child.result()["pid"]}
+    assert pids <= _members(box) and len(pids) == 2
+    box.kill()
+    assert _members(box) == set()
+    assert child.wait() == -signal.SIGKILL
+    box.destroy()
+    assert not any(os.path.exists(p) for p in box.paths)
+    box.destroy()  # idempotent on a box that is already gone
