@@ -25,7 +25,17 @@ def run(spec: SandboxSpec, ctl: socket.socket, stdout_fd: int, stderr_fd: int) -
         os._exit(70)
     if message.get("op") != "job":
         os._exit(0)
+    _restore_priority()
     worker.run_job(spec, _job_from_wire(message["job"]), ctl, stdout_fd, stderr_fd)
+
+
+def _restore_priority() -> None:
+    """Slots are built at the zygote's background priority; the job runs at normal
+    priority when the slot may raise it (root), else it stays below the daemon."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, 0)
+    except PermissionError:
+        pass
 
 
 def _close_all_but(keep: set[int]) -> None:

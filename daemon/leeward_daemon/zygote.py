@@ -24,6 +24,7 @@ from .isolation import namespaces
 from .isolation.spec import SandboxSpec
 
 CONTROL_FD_ENV = "LEEWARD_ZYGOTE_FD"
+BACKGROUND_NICE = 10
 
 
 def main() -> None:
@@ -31,6 +32,9 @@ def main() -> None:
     os.environ.clear()
     prctl.set_pdeathsig(signal.SIGKILL)  # never outlive the daemon
     prctl.set_child_subreaper(True)
+    # Building replacement slots is background work: it must not steal the CPU from
+    # the request path (the daemon and the running jobs) on a small machine.
+    os.nice(BACKGROUND_NICE)
     config, _ = channel.recv_packet(control)
     preloaded = _preload(config["preload"])
     channel.send(control, {"op": "hello", "pid": os.getpid(), "preloaded": preloaded})
