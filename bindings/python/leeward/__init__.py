@@ -1,0 +1,26 @@
+"""leeward: run untrusted Python in a single-use, namespace-isolated sandbox.
+
+    from leeward import Leeward
+
+    with Leeward() as sandbox:
+        result = sandbox.execute("print(sum(range(100)))")
+        print(result.stdout)  # "4950\n"
+
+A ctypes binding over libleeward.so, the C ABI of include/leeward.h.
+"""
+from ._client import ExecutionResult, Leeward, Mount, parse_size
+from .errors import DaemonUnavailable, InvalidRequest, LeewardError, LibraryNotFound, SandboxError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DaemonUnavailable",
+    "ExecutionResult",
+    "InvalidRequest",
+    "Leeward",
+    "LeewardError",
+    "LibraryNotFound",
+    "Mount",
+    "SandboxError",
+    "parse_size",
+]

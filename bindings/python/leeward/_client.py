@@ -1,0 +1,231 @@
+"""The high-level API: `Leeward` (one connection to the daemon) over libleeward.so."""
+from __future__ import annotations
+
+import ctypes
+import json
+import re
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, NamedTuple, Union
+
+from . import _library
+from .errors import InvalidRequest, LeewardError, from_code
+
+
+class Mount(NamedTuple):
+    """A host directory exposed at `sandbox` inside the sandbox (read-only unless told)."""
+
+    host: str
+    sandbox: str
+    read_only: bool = True
+
+
+MountLike = Union[Mount, tuple, dict]
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.I)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(value: int | str) -> int:
+    """Bytes from an int or a size like "256M", "1G", "512k", "1.5GiB" (binary units)."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a size: {value!r}")
+    if isinstance(value, int):
+        return value
+    match = _SIZE.match(str(value))
+    if not match:
+        raise ValueError(f"not a size: {value!r} (try 256M or 1G)")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """What a job did. `stdout`/`stderr` are text (UTF-8, undecodable bytes replaced);
+    the exact bytes are in `stdout_bytes`/`stderr_bytes`."""
+
+    exit_code: int
+    stdout_bytes: bytes
+    stderr_bytes: bytes
+    duration_ms: float
+    memory_peak: int
+    cpu_time_us: int
+    timed_out: bool
+    oom_killed: bool
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    denied_syscalls: list[str] = field(default_factory=list)
+    limits: str = ""
+    error: dict | None = None  # uncaught exception: {name, value, traceback}
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_bytes.decode("utf-8", "replace")
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_bytes.decode("utf-8", "replace")
+
+    @property
+    def ok(self) -> bool:
+        """The code ran to completion and exited 0."""
+        return self.exit_code == 0 and not self.timed_out and not self.oom_killed
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result map of the wire protocol, with stdout/stderr as text."""
+        wire = asdict(self)
+        del wire["stdout_bytes"], wire["stderr_bytes"]
+        wire = {"exit_code": self.exit_code, "stdout": self.stdout, "stderr": self.stderr, **wire}
+        if wire["error"] is None:
+            del wire["error"]
+        return wire
+
+
+def _mount(item: MountLike) -> Mount:
+    if isinstance(item, dict):
+        return Mount(item["host"], item["sandbox"], bool(item.get("ro", item.get("read_only", True))))
+    return Mount(*item)
+
+
+class Leeward:
+    """A connection to the leeward daemon.
+
+        with Leeward() as sandbox:
+            result = sandbox.execute("print(1)")
+            print(result.stdout, result.exit_code)
+
+    socket_path: None for $LEEWARD_SOCKET or the per-user default. Thread-safe:
+    requests from several threads share the connection one after another; open
+    one Leeward per thread to run jobs in parallel. Failures raise LeewardError
+    subclasses (DaemonUnavailable, InvalidRequest, SandboxError).
+    """
+
+    def __init__(self, socket_path: str | None = None):
+        self._ll = _library.lowlevel()
+        self._lock = threading.Lock()
+        handle = self._ll.leeward_connect(None if socket_path is None else socket_path.encode())
+        if not handle:
+            raise self._error()
+        self._handle = handle
+
+    # ---------------------------------------------------------------- life
+
+    def close(self) -> None:
+        with self._lock:
+            handle, self._handle = self._handle, None
+        if handle:
+            self._ll.leeward_disconnect(handle)
+
+    def __enter__(self) -> "Leeward":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_handle", None):
+            try:
+                self.close()
+            except Exception:  # noqa: BLE001 - interpreter shutdown
+                pass
+
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
+    # ---------------------------------------------------------------- requests
+
+    def execute(
+        self,
+        code: str,
+        *,
+        mounts: Iterable[MountLike] = (),
+        timeout: float | None = None,
+        memory: int | str | None = None,
+    ) -> ExecutionResult:
+        """Runs `code` in a fresh sandbox and returns what it did.
+
+        mounts: Mount(host, sandbox, read_only=True), (host, sandbox[, read_only]) or
+                {"host", "sandbox", "ro"}; host must be under the daemon's allowed paths.
+        timeout: wall-clock seconds (default: the daemon's).
+        memory: bytes or a size like "256M" (default: the daemon's).
+        """
+        ll = self._ll
+        mount_list = [_mount(m) for m in mounts]
+        # A C string ends at the first NUL: refuse rather than run a truncated program.
+        for what, text in [("code", code)] + [(f"mount {m.host!r}", m.host + m.sandbox) for m in mount_list]:
+            if "\x00" in text:
+                raise InvalidRequest("E2002", f"{what} contains a NUL character")
+        c_mounts = (ll.LeewardMount * max(1, len(mount_list)))()
+        keep = []  # the encoded paths must outlive the call
+        for slot, mount in zip(c_mounts, mount_list):
+            host, sandbox = ll.String(mount.host.encode()), ll.String(mount.sandbox.encode())
+            keep += [host, sandbox]
+            slot.host, slot.sandbox, slot.read_only = host, sandbox, int(bool(mount.read_only))
+        options = ll.LeewardOptions()
+        options.timeout_secs = 0.0 if timeout is None else float(timeout)
+        if timeout is not None and options.timeout_secs == 0:
+            raise ValueError("timeout must be > 0 (None means the daemon's default)")
+        if memory is not None:
+            size = parse_size(memory)
+            if size <= 0 or size >= 1 << 64:
+                raise ValueError(f"memory must be a positive size, got {memory!r}")
+            options.memory_limit = size
+        options.mounts = c_mounts
+        options.mounts_len = len(mount_list)
+
+        result = ll.leeward_execute(self._live_handle(), code.encode(), ctypes.byref(options))
+        if not result:
+            raise self._error()
+        try:
+            return self._convert(result.contents)
+        finally:
+            ll.leeward_result_free(result)
+
+    def ping(self) -> None:
+        """Raises unless the daemon answers."""
+        if self._ll.leeward_ping(self._live_handle()) != 0:
+            raise self._error()
+
+    def status(self) -> dict:
+        """The daemon's pool state (its Status response)."""
+        ll = self._ll
+        text = ll.leeward_status_json(self._live_handle())
+        if not text.raw:
+            raise self._error()
+        try:
+            return json.loads(text.data)
+        finally:
+            ll.leeward_string_free(text)
+
+    # ---------------------------------------------------------------- helpers
+
+    def _live_handle(self):
+        handle = self._handle
+        if handle is None:
+            raise LeewardError("E1006", "this Leeward is closed")
+        return handle
+
+    def _error(self) -> LeewardError:
+        ll = self._ll
+        code = (ll.leeward_last_error_code() or b"").decode("ascii", "replace")
+        message = (ll.leeward_last_error() or b"").decode("utf-8", "replace")
+        return from_code(code or "E4001", message or "libleeward failed without a message")
+
+    @staticmethod
+    def _convert(r) -> ExecutionResult:
+        details = json.loads(r.details_json.data)
+        return ExecutionResult(
+            exit_code=r.exit_code,
+            stdout_bytes=ctypes.string_at(r.stdout_data.raw, r.stdout_len),
+            stderr_bytes=ctypes.string_at(r.stderr_data.raw, r.stderr_len),
+            duration_ms=float(details.get("duration_ms", r.duration_us / 1000)),
+            memory_peak=r.memory_peak,
+            cpu_time_us=r.cpu_time_us,
+            timed_out=bool(r.timed_out),
+            oom_killed=bool(r.oom_killed),
+            stdout_truncated=bool(r.stdout_truncated),
+            stderr_truncated=bool(r.stderr_truncated),
+            denied_syscalls=list(details.get("denied_syscalls", [])),
+            limits=str(details.get("limits", "")),
+            error=details.get("error"),
+        )

@@ -1,0 +1,37 @@
+"""Typed errors of the leeward binding; `code` is the protocol's stable error code."""
+from __future__ import annotations
+
+
+class LeewardError(Exception):
+    """The request failed. `code` is stable ("E1006", ...), `message` is for humans."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}" if code else message)
+        self.code = code
+        self.message = message
+
+
+class DaemonUnavailable(LeewardError):
+    """No daemon answered on the socket, or it went away during the call (E1006)."""
+
+
+class InvalidRequest(LeewardError):
+    """The request was refused as invalid (E1xxx frame, E2xxx content: bad mount, limit out of range)."""
+
+
+class SandboxError(LeewardError):
+    """The daemon could not run the job (E3xxx): no sandbox, sandbox failure, shutting down."""
+
+
+class LibraryNotFound(LeewardError):
+    """libleeward.so could not be found or loaded."""
+
+
+def from_code(code: str, message: str) -> LeewardError:
+    if code == "E1006":
+        return DaemonUnavailable(code, message)
+    if code.startswith(("E1", "E2")):
+        return InvalidRequest(code, message)
+    if code.startswith("E3"):
+        return SandboxError(code, message)
+    return LeewardError(code, message)
