@@ -8,6 +8,7 @@ import signal
 import sys
 
 from . import config as config_module
+from .limits import LimitsUnavailable
 from .server import DaemonAlreadyRunning, Server
 
 
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_module.load(args.config, socket_path=args.socket, workers=args.workers,
                                  allowed_paths=args.allowed_paths)
         asyncio.run(serve(cfg))
-    except (config_module.ConfigError, DaemonAlreadyRunning) as exc:
+    except (config_module.ConfigError, DaemonAlreadyRunning, LimitsUnavailable) as exc:
         print(f"leeward-daemon: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -33,6 +33,9 @@ class Config:
     max_frame: int = DEFAULT_MAX_FRAME
     preload: list[str] = field(default_factory=lambda: ["numpy", "pandas"])
     acquire_timeout_secs: float = 30.0     # how long a request waits for a ready sandbox
+    limits_backend: str = "auto"           # auto | cgroup2 | cgroup1 | rlimit (forced: fail closed)
+    cgroup_root: str = ""                  # delegated cgroup subtree; "" = find it
+    file_size_max: int = 1 * GiB           # RLIMIT_FSIZE of every job
     # A root daemon never runs a sandbox as host root: each box gets an otherwise
     # unused outside uid/gid from this range (see DESIGN.md "Identity").
     sandbox_uid_base: int = 2_000_000_000
@@ -44,11 +47,13 @@ class Config:
     def validate(self) -> "Config":
         positive = ["workers", "default_timeout_secs", "max_timeout_secs", "default_memory_limit",
                     "max_memory_limit", "pids_max", "tmp_size", "stdout_max", "stderr_max", "max_frame",
-                    "acquire_timeout_secs", "sandbox_uid_count"]
+                    "acquire_timeout_secs", "sandbox_uid_count", "file_size_max"]
         for key in positive:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ConfigError(f"{key} must be a positive number, got {value!r}")
+        if self.limits_backend not in ("auto", "cgroup2", "cgroup1", "rlimit"):
+            raise ConfigError(f"limits_backend must be auto, cgroup2, cgroup1 or rlimit, got {self.limits_backend!r}")
         if self.default_timeout_secs > self.max_timeout_secs:
             raise ConfigError("default_timeout_secs exceeds max_timeout_secs")
         if self.default_memory_limit > self.max_memory_limit:

@@ -12,6 +12,7 @@ import signal
 
 from libleeward.protocol import ErrorCode, ProtocolError
 
+from . import limits
 from .async_channel import AsyncChannel
 from .channel import ChannelClosed
 from .config import Config
@@ -26,8 +27,9 @@ RETRY_DELAY_SECS = 1.0
 class Slot:
     """Daemon-side handle of one sandbox (pid 1 of its namespaces)."""
 
-    def __init__(self, fds: SlotFds):
+    def __init__(self, fds: SlotFds, box: limits.Box):
         self.id, self.pid, self.pidfd = fds.slot_id, fds.pid, fds.pidfd
+        self.box = box  # its cgroup (or rlimit holder): limits and accounting of its job
         self._outputs: tuple[int, int] | None = (fds.stdout, fds.stderr)
         self.channel = AsyncChannel(fds.control)
         self.exit_status: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -82,7 +84,9 @@ class Slot:
 class Pool:
     def __init__(self, config: Config):
         self._config = config
-        self.link = ZygoteLink(config, self._on_slot, self._on_exit, self._on_spawn_failed)
+        # Fail closed: a forced backend that cannot be applied stops the daemon here.
+        self.limits = limits.select_backend(config.cgroup_root or None, prefer=config.limits_backend)
+        self.link = ZygoteLink(config, self.limits.name, self._on_slot, self._on_exit, self._on_spawn_failed)
         self._idle: collections.deque[Slot] = collections.deque()
         self._waiters: collections.deque[asyncio.Future] = collections.deque()
         self._by_pid: dict[int, Slot] = {}
@@ -150,6 +154,8 @@ class Pool:
         slot.kill()
         slot.close()
         self._by_pid.pop(slot.pid, None)
+        # Removing a cgroup may wait for its last process to be reaped: off the loop.
+        asyncio.get_running_loop().run_in_executor(None, _destroy_quietly, slot.box)
 
     def _replenish(self) -> None:
         if self._closed:
@@ -160,9 +166,27 @@ class Pool:
             self.link.spawn(wanted)
 
     def _on_slot(self, fds: SlotFds) -> None:
-        slot = Slot(fds)
+        try:
+            box = self._box_for(fds.pid)
+        except limits.LimitsError as exc:
+            os.kill(fds.pid, signal.SIGKILL)
+            for fd in (fds.pidfd, fds.stdout, fds.stderr):
+                os.close(fd)
+            fds.control.close()
+            self._on_spawn_failed(f"cannot put the slot in its {self.limits.name} box: {exc}")
+            return
+        slot = Slot(fds, box)
         self._by_pid[slot.pid] = slot
         asyncio.get_running_loop().create_task(self._await_ready(slot))
+
+    def _box_for(self, pid: int) -> limits.Box:
+        box = self.limits.create_box(f"slot-{pid}")
+        try:
+            box.attach(pid)  # before the job exists, so all its processes are inside
+        except limits.LimitsError:
+            box.destroy()
+            raise
+        return box
 
     async def _await_ready(self, slot: Slot) -> None:
         try:
@@ -202,3 +226,10 @@ class Pool:
                     waiter.set_exception(ProtocolError(ErrorCode.SANDBOX_UNAVAILABLE,
                                                        f"sandboxes cannot be built: {error}"))
         asyncio.get_running_loop().call_later(RETRY_DELAY_SECS * min(self._failures, 10), self._replenish)
+
+
+def _destroy_quietly(box: limits.Box) -> None:
+    try:
+        box.destroy()
+    except limits.LimitsError as exc:
+        log.error("could not remove a sandbox's limits box: %s", exc)

@@ -113,6 +113,8 @@ class Server:
             memory_limit=request.memory_limit or self.config.default_memory_limit,
             pids_max=self.config.pids_max,
             timeout_secs=request.timeout_secs or self.config.default_timeout_secs,
+            limits_backend=self.pool.limits.name,
+            file_size_max=self.config.file_size_max,
         )
         slot = await self.pool.acquire()
         try:
@@ -134,6 +136,7 @@ class Server:
             "uptime_secs": time.monotonic() - self.started_at,
             "preloaded": pool.link.preloaded,
             "privileged": os.geteuid() == 0,
+            "limits": pool.limits.name,
         }
 
 

@@ -58,6 +58,8 @@ def _job_from_wire(wire: dict) -> Job:
         memory_limit=wire["memory_limit"],
         pids_max=wire["pids_max"],
         timeout_secs=wire["timeout_secs"],
+        limits_backend=wire["limits_backend"],
+        file_size_max=wire["file_size_max"],
     )
 
 

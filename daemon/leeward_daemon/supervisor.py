@@ -10,6 +10,7 @@ import time
 
 from libleeward.protocol import ErrorCode, ExecutionResult, ProtocolError
 
+from . import limits
 from .channel import ChannelClosed
 from .config import Config
 from .isolation.spec import Job
@@ -27,6 +28,10 @@ async def run(slot: Slot, job: Job, config: Config) -> ExecutionResult:
     stderr = OutputCollector(stderr_fd, config.stderr_max)
     report: dict | None = None
     timed_out = False
+    try:
+        slot.box.start_job(limits.JobLimits(job.memory_limit, job.pids_max))
+    except limits.LimitsError as exc:
+        raise ProtocolError(ErrorCode.SANDBOX_FAILED, f"cannot apply the job's limits: {exc}") from None
     try:
         await slot.channel.send({"op": "job", "job": _job_to_wire(job)})
         async with asyncio.timeout(job.timeout_secs):
@@ -46,19 +51,33 @@ async def run(slot: Slot, job: Job, config: Config) -> ExecutionResult:
     if report is not None and report.get("op") == "failed":
         raise ProtocolError(ErrorCode.SANDBOX_FAILED, f"sandbox setup failed: {report.get('error')}")
     elapsed_ms = (time.monotonic() - started) * 1000.0
+    usage = _usage(slot, job, report)
     return ExecutionResult(
         exit_code=await _exit_code(slot, report, timed_out),
         stdout=out,
         stderr=err,
         duration_ms=_number(report, "duration_ms", float, elapsed_ms),
-        memory_peak=_number(report, "memory_peak", int, 0),
-        cpu_time_us=_number(report, "cpu_time_us", int, 0),
+        memory_peak=usage.memory_peak,
+        cpu_time_us=usage.cpu_time_us,
         timed_out=timed_out,
+        oom_killed=usage.oom_killed,
         stdout_truncated=stdout.truncated,
         stderr_truncated=stderr.truncated,
-        limits="rlimit",
+        limits=job.limits_backend,
         error=_exception(report),
     )
+
+
+def _usage(slot: Slot, job: Job, report: dict | None) -> limits.Usage:
+    """cgroup numbers are the kernel's; under rlimits only the sandbox can measure, so
+    its own report is used (a hostile job can only misstate its own figures)."""
+    if job.limits_backend == "rlimit":
+        return limits.Usage(memory_peak=_number(report, "memory_peak", int, 0),
+                            cpu_time_us=_number(report, "cpu_time_us", int, 0), oom_killed=False)
+    try:
+        return slot.box.usage()
+    except limits.LimitsError:
+        return limits.Usage(memory_peak=0, cpu_time_us=0, oom_killed=False)
 
 
 async def _await_report(slot: Slot) -> dict | None:
@@ -105,4 +124,5 @@ def _job_to_wire(job: Job) -> dict:
         "mounts": [{"host": m.host, "sandbox": m.sandbox, "ro": m.ro} for m in job.mounts],
         "files": job.files, "env": job.env, "stdin": job.stdin,
         "memory_limit": job.memory_limit, "pids_max": job.pids_max, "timeout_secs": job.timeout_secs,
+        "limits_backend": job.limits_backend, "file_size_max": job.file_size_max,
     }

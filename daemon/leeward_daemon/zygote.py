@@ -19,7 +19,7 @@ import sys
 
 import prctl
 
-from . import channel, slot, worker  # noqa: F401  (worker: imported here, before any fork)
+from . import channel, limits, slot, worker  # noqa: F401  (worker: imported here, before any fork)
 from .isolation import namespaces
 from .isolation.spec import SandboxSpec
 
@@ -36,6 +36,10 @@ def main() -> None:
     # the request path (the daemon and the running jobs) on a small machine.
     os.nice(BACKGROUND_NICE)
     config, _ = channel.recv_packet(control)
+    if config["limits_backend"] == "rlimit":
+        # OpenBLAS sizes its thread pool when numpy is imported (here, by the
+        # preload): under RLIMIT_AS every extra thread's reservation counts.
+        os.environ.update(limits.BLAS_THREAD_ENV)
     preloaded = _preload(config["preload"])
     channel.send(control, {"op": "hello", "pid": os.getpid(), "preloaded": preloaded})
     _serve(control, config)

@@ -49,9 +49,10 @@ def _under(path: str, roots) -> bool:
 
 
 class ZygoteLink:
-    def __init__(self, config: Config, on_slot: Callable[[SlotFds], None],
+    def __init__(self, config: Config, limits_backend: str, on_slot: Callable[[SlotFds], None],
                  on_exit: Callable[[int, int], None], on_spawn_failed: Callable[[str], None]):
         self._config = config
+        self.limits_backend = limits_backend
         self._on_slot, self._on_exit, self._on_spawn_failed = on_slot, on_exit, on_spawn_failed
         self._sock: socket.socket | None = None
         self.process: subprocess.Popen | None = None
@@ -75,6 +76,7 @@ class ZygoteLink:
             "tmp_size": self._config.tmp_size,
             "uid_base": self._config.sandbox_uid_base,
             "uid_count": self._config.sandbox_uid_count,
+            "limits_backend": self.limits_backend,
         })
         loop = asyncio.get_running_loop()
         hello = await asyncio.wait_for(loop.run_in_executor(None, self._recv_blocking), START_TIMEOUT_SECS)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Callable
 
+from .. import limits
 from . import identity, job_mounts, rootfs
 from .spec import Job, SandboxSpec
 
 SLOT_LAYERS = ("namespaces", "rootfs")
-JOB_LAYERS = ("job_mounts", "identity")
+JOB_LAYERS = ("job_mounts", "identity", "limits")
 
 
 def prepare_slot(spec: SandboxSpec) -> None:
@@ -26,4 +27,14 @@ def enter_job(spec: SandboxSpec, job: Job, workspace: Callable[[], None]) -> lis
     rootfs.detach_old_root()
     identity.become_sandbox_user(spec)
     workspace()
+    _apply_limits(job)
     return list(SLOT_LAYERS + JOB_LAYERS)
+
+
+def _apply_limits(job: Job) -> None:
+    """No core files and a file-size cap always; the rlimit backend's memory, pids and
+    CPU caps too (cgroup backends are enforced by the daemon from outside)."""
+    limits.core_and_fsize_limits(job.file_size_max)
+    if job.limits_backend == "rlimit":
+        limits.apply_in_sandbox(limits.JobLimits(job.memory_limit, job.pids_max),
+                                file_size_max=job.file_size_max, cpu_time_limit=job.timeout_secs)

@@ -36,3 +36,5 @@ class Job:
     memory_limit: int = 0
     pids_max: int = 0
     timeout_secs: float = 0.0
+    limits_backend: str = "rlimit"   # which backend the daemon enforces; rlimit is applied in here
+    file_size_max: int = 0

@@ -42,8 +42,21 @@ def select_backend(config_root: str | None = None, *, prefer: str = "auto", grou
 
 def _cgroup_backend(name: str, config_root: str | None, group: str) -> Backend:
     if name == "cgroup2":
-        return Cgroup2Backend(config_root if config_root is not None else own_cgroup2_dir(), group)
-    return Cgroup1Backend(cgroup1_hierarchies(config_root), group)
+        backend: Backend = Cgroup2Backend(config_root if config_root is not None else own_cgroup2_dir(), group)
+    else:
+        backend = Cgroup1Backend(cgroup1_hierarchies(config_root), group)
+    _probe(backend)
+    return backend
+
+
+def _probe(backend: Backend) -> None:
+    """A group dir left by another (e.g. root) daemon can exist yet refuse our boxes:
+    only creating one proves the backend usable."""
+    try:
+        box = backend.create_box(f"probe-{os.getpid()}")
+    except LimitsError as e:
+        raise LimitsUnavailable(f"{backend.name}: cannot create a box: {e}") from None
+    box.destroy()
 
 
 class Mount(NamedTuple):
