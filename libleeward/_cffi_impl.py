@@ -162,7 +162,6 @@ def _lw_py_disconnect(handle):
 @ffi.def_extern()
 @_c_api(0)
 def _lw_py_execute(handle, code, options, out):
-    _lookup(handle)
     raw = ffi.string(code, DEFAULT_MAX_FRAME + 1)
     if len(raw) > DEFAULT_MAX_FRAME:
         # Sent anyway, the daemon would close the socket under our sendall and the

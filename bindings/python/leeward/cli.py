@@ -97,7 +97,7 @@ def _read_code(args: argparse.Namespace) -> str:
     if source == "-":
         return sys.stdin.read()
     if args.file is not None:
-        return Path(source).read_text()
+        return Path(source).read_text(encoding="utf-8")
     return source
 
 

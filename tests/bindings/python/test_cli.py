@@ -1,6 +1,7 @@
 """The `leeward` CLI, run as a user would (a child process), through libleeward.so."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -91,7 +92,7 @@ def test_exec_json(daemon):
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["stdout"] == "1\n" and result["exit_code"] == 0 and result["timed_out"] is False
-    assert set(result) >= {f.name for f in __import__("dataclasses").fields(WireResult)} - {"error"}
+    assert set(result) >= {f.name for f in dataclasses.fields(WireResult)} - {"error"}
 
     raised = json.loads(leeward("exec", "--json", "1/0", socket=daemon.socket_path).stdout)
     assert raised["error"]["name"] == "ZeroDivisionError"
