@@ -1,0 +1,3 @@
+module github.com/leeward-sandbox/leeward/bindings/go
+
+go 1.19

@@ -1,0 +1,373 @@
+// Package leeward runs untrusted Python in leeward's single-use sandboxes.
+//
+// It is a cgo binding over libleeward.so (include/leeward.h), found with
+// pkg-config ("leeward"). A Client is safe for concurrent use by many
+// goroutines: it keeps a small pool of library handles (one connection each)
+// so that concurrent Execute calls run in parallel instead of queueing on one
+// connection.
+//
+// Failures are returned as *Error, carrying the protocol's stable code:
+//
+//	res, err := client.Execute("print(1)", nil)
+//	var lerr *leeward.Error
+//	if errors.As(err, &lerr) && lerr.Code == leeward.CodeConnectionClosed { ... }
+//
+// A job that ran is a success even if the Python code failed: look at
+// Result.ExitCode, TimedOut and OOMKilled.
+package leeward
+
+/*
+#cgo pkg-config: leeward
+#include <stdlib.h>
+#include <leeward.h>
+*/
+import "C"
+
+import (
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// Stable error codes of the protocol (see the project README / DESIGN.md section 2).
+const (
+	CodeFrameTooLarge      = "E1002"
+	CodeConnectionClosed   = "E1006" // no daemon answered, or it went away during the call
+	CodeMissingField       = "E2001"
+	CodeWrongType          = "E2002"
+	CodeOutOfRange         = "E2003"
+	CodeUnknownField       = "E2004"
+	CodeBadPath            = "E2005"
+	CodeMountNotAllowed    = "E2006"
+	CodeMountNotFound      = "E2007"
+	CodeMountSymlink       = "E2008"
+	CodeSandboxUnavailable = "E3001"
+	CodeSandboxFailed      = "E3002"
+	CodeShuttingDown       = "E3003"
+	CodeInternal           = "E4001"
+)
+
+// Error is a failure reported by libleeward or the daemon.
+type Error struct {
+	Code    string // the protocol's stable code, e.g. "E1006"
+	Message string // human-readable description
+}
+
+func (e *Error) Error() string { return "leeward: " + e.Code + ": " + e.Message }
+
+// ErrClosed is returned by calls on a Client after Close.
+var ErrClosed = &Error{Code: CodeMissingField, Message: "client is closed"}
+
+// Mount exposes a host directory inside the sandbox. Host must be under one of
+// the daemon's allowed paths; Sandbox is an absolute path inside the sandbox.
+type Mount struct {
+	Host     string
+	Sandbox  string
+	ReadOnly bool
+}
+
+// Options are per-execution settings. A nil *Options means all defaults.
+type Options struct {
+	// Timeout is the wall-clock limit; 0 means the daemon's default.
+	// Negative or above the daemon's maximum fails with E2003.
+	Timeout time.Duration
+	// MemoryLimit is in bytes; 0 means the daemon's default.
+	// Above the daemon's maximum fails with E2003.
+	MemoryLimit uint64
+	Mounts      []Mount
+}
+
+// Result is the outcome of a job the daemon ran.
+type Result struct {
+	ExitCode        int // 1 for an uncaught exception; -N: killed by signal N
+	Stdout          []byte
+	Stderr          []byte
+	Duration        time.Duration
+	MemoryPeak      uint64 // bytes
+	CPUTimeUs       uint64 // user+system, microseconds
+	TimedOut        bool
+	OOMKilled       bool
+	StdoutTruncated bool
+	StderrTruncated bool
+	// Details is the JSON object of every wire-protocol result field except
+	// stdout and stderr (denied_syscalls, limits, "error" when the code raised...).
+	Details json.RawMessage
+}
+
+// Version is the version of the loaded libleeward.so.
+func Version() string { return C.GoString(C.leeward_version()) }
+
+// maxIdle bounds the connections a Client keeps open between calls.
+const maxIdle = 16
+
+// Client is a connection to the daemon, safe for concurrent use.
+type Client struct {
+	path   *C.char // nil: the library's default ($LEEWARD_SOCKET, then the per-user path)
+	mu     sync.Mutex
+	idle   []*C.LeewardHandle
+	busy   int // handles taken by running calls
+	closed bool
+}
+
+// Connect connects to the daemon listening on socketPath. An empty socketPath
+// means $LEEWARD_SOCKET, else the default per-user path. It fails with E1006
+// when nothing listens there.
+func Connect(socketPath string) (*Client, error) {
+	c := &Client{}
+	if socketPath != "" {
+		if strings.IndexByte(socketPath, 0) >= 0 {
+			return nil, &Error{Code: CodeWrongType, Message: "socket path contains a NUL byte"}
+		}
+		c.path = C.CString(socketPath)
+	}
+	h, err := c.connect()
+	if err != nil {
+		c.freePath()
+		return nil, err
+	}
+	c.idle = append(c.idle, h)
+	return c, nil
+}
+
+// lastError reads the calling thread's error; the caller holds the OS thread.
+func lastError() *Error {
+	code := C.GoString(C.leeward_last_error_code())
+	msg := C.GoString(C.leeward_last_error())
+	if code == "" {
+		code = CodeInternal
+	}
+	if msg == "" {
+		msg = "unknown error"
+	}
+	return &Error{Code: code, Message: msg}
+}
+
+func (c *Client) connect() (*C.LeewardHandle, error) {
+	// The library keeps the last error per OS thread: the call and the read
+	// of its error must happen on the same thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	h := C.leeward_connect(c.path)
+	if h == nil {
+		return nil, lastError()
+	}
+	return h, nil
+}
+
+// acquire takes an idle handle, or opens a new connection. Each handle is
+// used by one call at a time, so concurrent calls run in parallel.
+func (c *Client) acquire() (*C.LeewardHandle, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrClosed
+	}
+	c.busy++
+	if n := len(c.idle); n > 0 {
+		h := c.idle[n-1]
+		c.idle = c.idle[:n-1]
+		c.mu.Unlock()
+		return h, nil
+	}
+	c.mu.Unlock()
+	h, err := c.connect()
+	if err != nil {
+		c.release(nil)
+	}
+	return h, err
+}
+
+// release returns a handle to the pool, or closes it when the client is
+// closed or the pool is full.
+func (c *Client) release(h *C.LeewardHandle) {
+	c.mu.Lock()
+	c.busy--
+	if h != nil && !c.closed && len(c.idle) < maxIdle {
+		c.idle = append(c.idle, h)
+		c.mu.Unlock()
+		return
+	}
+	last := c.closed && c.busy == 0
+	c.mu.Unlock()
+	if h != nil {
+		C.leeward_disconnect(h)
+	}
+	if last {
+		c.freePath()
+	}
+}
+
+// Execute runs code (Python source, run as __main__) in a fresh sandbox and
+// waits for it. opts may be nil.
+func (c *Client) Execute(code string, opts *Options) (*Result, error) {
+	if strings.IndexByte(code, 0) >= 0 {
+		return nil, &Error{Code: CodeWrongType, Message: "code contains a NUL byte"}
+	}
+	copts, free, err := cOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	defer free()
+	ccode := C.CString(code)
+	defer C.free(unsafe.Pointer(ccode))
+
+	h, err := c.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer c.release(h)
+
+	runtime.LockOSThread()
+	res := C.leeward_execute(h, ccode, copts)
+	if res == nil {
+		lerr := lastError()
+		runtime.UnlockOSThread()
+		return nil, lerr
+	}
+	runtime.UnlockOSThread()
+	defer C.leeward_result_free(res)
+	return goResult(res), nil
+}
+
+// Ping checks that the daemon answers.
+func (c *Client) Ping() error {
+	h, err := c.acquire()
+	if err != nil {
+		return err
+	}
+	defer c.release(h)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if C.leeward_ping(h) != 0 {
+		return lastError()
+	}
+	return nil
+}
+
+// Status returns the daemon's pool state (the protocol's Status response) as JSON.
+func (c *Client) Status() (json.RawMessage, error) {
+	h, err := c.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer c.release(h)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	s := C.leeward_status_json(h)
+	if s == nil {
+		return nil, lastError()
+	}
+	defer C.leeward_string_free(s)
+	return json.RawMessage(C.GoString(s)), nil
+}
+
+// Close closes the client's idle connections; connections in use by running
+// calls are closed when those calls return. Later calls fail with ErrClosed.
+// Close is idempotent.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	idle := c.idle
+	c.idle = nil
+	last := c.busy == 0 // else the last running call frees c.path
+	c.mu.Unlock()
+	for _, h := range idle {
+		C.leeward_disconnect(h)
+	}
+	if last {
+		c.freePath()
+	}
+	return nil
+}
+
+func (c *Client) freePath() {
+	if c.path != nil {
+		C.free(unsafe.Pointer(c.path))
+		c.path = nil
+	}
+}
+
+// cOptions builds the C options in C memory (nothing the C side sees points
+// into Go memory); free releases it.
+func cOptions(opts *Options) (*C.LeewardOptions, func(), error) {
+	if opts == nil {
+		return nil, func() {}, nil
+	}
+	var allocs []unsafe.Pointer
+	free := func() {
+		for _, p := range allocs {
+			C.free(p)
+		}
+	}
+	cstr := func(s, what string) (*C.char, error) {
+		if strings.IndexByte(s, 0) >= 0 {
+			return nil, &Error{Code: CodeWrongType, Message: what + " contains a NUL byte"}
+		}
+		p := C.CString(s)
+		allocs = append(allocs, unsafe.Pointer(p))
+		return p, nil
+	}
+	o := (*C.LeewardOptions)(C.calloc(1, C.size_t(unsafe.Sizeof(C.LeewardOptions{}))))
+	allocs = append(allocs, unsafe.Pointer(o))
+	o.timeout_secs = C.double(opts.Timeout.Seconds())
+	o.memory_limit = C.uint64_t(opts.MemoryLimit)
+	if n := len(opts.Mounts); n > 0 {
+		size := unsafe.Sizeof(C.LeewardMount{})
+		arr := C.calloc(C.size_t(n), C.size_t(size))
+		allocs = append(allocs, arr)
+		mounts := unsafe.Slice((*C.LeewardMount)(arr), n)
+		for i, m := range opts.Mounts {
+			host, err := cstr(m.Host, fmt.Sprintf("mounts[%d].Host", i))
+			if err != nil {
+				free()
+				return nil, nil, err
+			}
+			sandbox, err := cstr(m.Sandbox, fmt.Sprintf("mounts[%d].Sandbox", i))
+			if err != nil {
+				free()
+				return nil, nil, err
+			}
+			mounts[i].host = host
+			mounts[i].sandbox = sandbox
+			if m.ReadOnly {
+				mounts[i].read_only = 1
+			}
+		}
+		o.mounts = (*C.LeewardMount)(arr)
+		o.mounts_len = C.size_t(n)
+	}
+	return o, free, nil
+}
+
+// goBytes copies n bytes from C memory (C.GoBytes takes an int32 length).
+func goBytes(p *C.char, n C.size_t) []byte {
+	out := make([]byte, int(n))
+	if n > 0 {
+		copy(out, unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n)))
+	}
+	return out
+}
+
+func goResult(r *C.LeewardResult) *Result {
+	return &Result{
+		ExitCode:        int(r.exit_code),
+		Stdout:          goBytes(r.stdout_data, r.stdout_len),
+		Stderr:          goBytes(r.stderr_data, r.stderr_len),
+		Duration:        time.Duration(r.duration_us) * time.Microsecond,
+		MemoryPeak:      uint64(r.memory_peak),
+		CPUTimeUs:       uint64(r.cpu_time_us),
+		TimedOut:        r.timed_out != 0,
+		OOMKilled:       r.oom_killed != 0,
+		StdoutTruncated: r.stdout_truncated != 0,
+		StderrTruncated: r.stderr_truncated != 0,
+		Details:         json.RawMessage(C.GoString(r.details_json)),
+	}
+}
