@@ -1,0 +1,100 @@
+/** Stable error codes of the leeward protocol. */
+export declare const codes: Readonly<{
+  FRAME_TOO_LARGE: 'E1002';
+  CONNECTION_CLOSED: 'E1006';
+  MISSING_FIELD: 'E2001';
+  WRONG_TYPE: 'E2002';
+  OUT_OF_RANGE: 'E2003';
+  UNKNOWN_FIELD: 'E2004';
+  BAD_PATH: 'E2005';
+  MOUNT_NOT_ALLOWED: 'E2006';
+  MOUNT_NOT_FOUND: 'E2007';
+  MOUNT_SYMLINK: 'E2008';
+  SANDBOX_UNAVAILABLE: 'E3001';
+  SANDBOX_FAILED: 'E3002';
+  SHUTTING_DOWN: 'E3003';
+  INTERNAL: 'E4001';
+}>;
+
+/** A failure reported by libleeward or the daemon. */
+export declare class LeewardError extends Error {
+  constructor(code: string, message: string);
+  readonly name: 'LeewardError';
+  /** The protocol's stable code, e.g. "E1006" (no daemon) or "E2003" (out of range). */
+  readonly code: string;
+  /** The description, without the "Exxxx: " prefix that `message` has. */
+  readonly detail: string;
+}
+
+/** A host directory exposed inside the sandbox. */
+export interface Mount {
+  /** Host directory, under one of the daemon's allowed paths. */
+  host: string;
+  /** Absolute path inside the sandbox. */
+  sandbox: string;
+  /** Defaults to true (read-only), like the wire protocol. */
+  readOnly?: boolean;
+}
+
+export interface ExecuteOptions {
+  /** Wall clock limit in seconds; 0 or absent = the daemon's default. Negative or above its maximum: E2003. */
+  timeoutSecs?: number;
+  /** Bytes; 0 or absent = the daemon's default. Above its maximum: E2003. */
+  memoryLimit?: number | bigint;
+  mounts?: Mount[];
+}
+
+export interface ExecuteResult {
+  /** The code's exit status: 1 for an uncaught exception, -N when killed by signal N. */
+  exitCode: number;
+  /** Captured output decoded as UTF-8 (invalid bytes replaced). */
+  stdout: string;
+  stderr: string;
+  /** The exact captured bytes. */
+  stdoutBytes: Buffer;
+  stderrBytes: Buffer;
+  durationMs: number;
+  /** Bytes. */
+  memoryPeak: number;
+  /** User + system CPU time, microseconds. */
+  cpuTimeUs: number;
+  timedOut: boolean;
+  oomKilled: boolean;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  /** Every wire-protocol result field except stdout/stderr (denied_syscalls, limits, error, ...). */
+  details: Record<string, unknown>;
+}
+
+export interface ClientOptions {
+  /** Worker threads (each with its own connection) running executeAsync calls. Default 4. */
+  threads?: number;
+  /** Path of libleeward.so; default: libraryPath(). */
+  library?: string;
+}
+
+export declare class Client {
+  constructor(socketPath?: string | null, options?: ClientOptions);
+  /** Runs `code` (Python source, run as __main__) in a fresh sandbox; blocks until it finishes. */
+  execute(code: string, opts?: ExecuteOptions): ExecuteResult;
+  /** Like execute(), on a worker thread: does not block the event loop. Rejects with LeewardError. */
+  executeAsync(code: string, opts?: ExecuteOptions): Promise<ExecuteResult>;
+  /** Round trip to the daemon; throws LeewardError when it does not answer. */
+  ping(): void;
+  /** The daemon's pool state (the protocol's Status response). */
+  status(): Record<string, unknown>;
+  /** Closes the connection and the worker threads; running async calls complete, queued ones reject. Idempotent. */
+  close(): void;
+}
+
+/**
+ * Connects to the daemon at socketPath (undefined, null or '': $LEEWARD_SOCKET,
+ * else the default per-user path). Throws LeewardError with code "E1006" when nothing listens.
+ */
+export declare function connect(socketPath?: string | null, options?: ClientOptions): Client;
+
+/** The version of the loaded libleeward.so. */
+export declare function version(): string;
+
+/** Where libleeward.so is loaded from: $LEEWARD_LIBRARY, else <repo>/build/lib/libleeward.so. */
+export declare function libraryPath(): string;

@@ -1,0 +1,193 @@
+'use strict';
+/**
+ * leeward: run untrusted Python in single-use sandboxes, from Node.
+ *
+ * A koffi binding over libleeward.so (include/leeward.h). `execute` is
+ * synchronous; `executeAsync` runs the call on a worker thread and does not
+ * block the event loop. Failures are LeewardError with the protocol's `code`.
+ */
+const path = require('node:path');
+const { Worker } = require('node:worker_threads');
+const native = require('./lib/native');
+const { LeewardError, codes } = require('./lib/errors');
+
+const DEFAULT_THREADS = 4;
+
+function publicResult(raw) {
+  const stdoutBytes = Buffer.from(raw.stdoutBytes.buffer, raw.stdoutBytes.byteOffset, raw.stdoutBytes.length);
+  const stderrBytes = Buffer.from(raw.stderrBytes.buffer, raw.stderrBytes.byteOffset, raw.stderrBytes.length);
+  let details;
+  try {
+    details = JSON.parse(raw.detailsJson);
+  } catch {
+    details = {};
+  }
+  return {
+    exitCode: raw.exitCode,
+    stdout: stdoutBytes.toString('utf8'),
+    stderr: stderrBytes.toString('utf8'),
+    stdoutBytes,
+    stderrBytes,
+    durationMs: raw.durationMs,
+    memoryPeak: raw.memoryPeak,
+    cpuTimeUs: raw.cpuTimeUs,
+    timedOut: raw.timedOut,
+    oomKilled: raw.oomKilled,
+    stdoutTruncated: raw.stdoutTruncated,
+    stderrTruncated: raw.stderrTruncated,
+    details,
+  };
+}
+
+function closedError() {
+  return new LeewardError(codes.MISSING_FIELD, 'client is closed');
+}
+
+/** A pool of worker threads, each with its own connection to the daemon. */
+class WorkerPool {
+  constructor(libraryPath, socketPath, size) {
+    this.workerData = { libraryPath, socketPath };
+    this.size = size;
+    this.workers = []; // {worker, job}
+    this.queue = []; // jobs waiting for a worker
+    this.nextId = 1;
+    this.closed = false;
+  }
+
+  submit(msg) {
+    if (this.closed) return Promise.reject(closedError());
+    return new Promise((resolve, reject) => {
+      this.queue.push({ msg: { ...msg, id: this.nextId++ }, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  dispatch() {
+    while (this.queue.length > 0) {
+      let slot = this.workers.find((w) => w.job === null);
+      if (!slot) {
+        if (this.workers.length >= this.size) return;
+        slot = this.spawn();
+      }
+      const job = this.queue.shift();
+      slot.job = job;
+      slot.worker.ref(); // a pending job keeps the process alive
+      slot.worker.postMessage(job.msg);
+    }
+  }
+
+  spawn() {
+    const worker = new Worker(path.join(__dirname, 'lib', 'worker.js'), { workerData: this.workerData });
+    const slot = { worker, job: null };
+    worker.on('message', (reply) => {
+      const job = slot.job;
+      slot.job = null;
+      worker.unref(); // an idle worker does not keep the process alive
+      if (job) {
+        if (reply.error) job.reject(new LeewardError(reply.error.code, reply.error.message));
+        else job.resolve(reply.result);
+      }
+      this.dispatch();
+    });
+    const lost = (why) => {
+      const i = this.workers.indexOf(slot);
+      if (i !== -1) this.workers.splice(i, 1);
+      if (slot.job) {
+        slot.job.reject(new LeewardError(codes.INTERNAL, `leeward worker thread ${why}`));
+        slot.job = null;
+      }
+      if (!this.closed) this.dispatch();
+    };
+    worker.on('error', (err) => lost(`failed: ${err && err.message}`));
+    worker.on('exit', (code) => lost(`exited with code ${code}`));
+    this.workers.push(slot);
+    return slot;
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    for (const job of this.queue.splice(0)) job.reject(closedError());
+    // Delivered after the job a worker is running, if any: that one completes.
+    for (const { worker } of this.workers) worker.postMessage({ type: 'close' });
+  }
+}
+
+class Client {
+  /**
+   * @param {string|undefined|null} socketPath  undefined/null/'': $LEEWARD_SOCKET, else the default path
+   * @param {{threads?: number, library?: string}} [options]
+   */
+  constructor(socketPath, options = {}) {
+    if (socketPath === '' || socketPath === null) socketPath = undefined;
+    if (socketPath !== undefined) native.checkString(socketPath, 'socketPath');
+    const threads = options.threads === undefined ? DEFAULT_THREADS : options.threads;
+    if (!Number.isInteger(threads) || threads < 1) {
+      throw new LeewardError(codes.WRONG_TYPE, 'threads must be a positive integer');
+    }
+    this._native = native.load(options.library || native.libraryPath());
+    this._handle = native.connect(this._native, socketPath);
+    this._pool = new WorkerPool(this._native.file, socketPath, threads);
+    this._closed = false;
+  }
+
+  _live() {
+    if (this._closed) throw closedError();
+  }
+
+  /** Runs `code` in a fresh sandbox and waits for it (blocks the calling thread). */
+  execute(code, opts) {
+    this._live();
+    native.checkString(code, 'code');
+    const copts = native.cOptions(opts);
+    return publicResult(native.execute(this._native, this._handle, code, copts));
+  }
+
+  /** Like execute(), on a worker thread: the event loop keeps running. */
+  executeAsync(code, opts) {
+    try {
+      this._live();
+      native.checkString(code, 'code');
+      const copts = native.cOptions(opts);
+      return this._pool.submit({ type: 'execute', code, copts }).then(publicResult);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Round trip to the daemon; throws LeewardError if it does not answer. */
+  ping() {
+    this._live();
+    native.ping(this._native, this._handle);
+  }
+
+  /** The daemon's pool state (the protocol's Status response). */
+  status() {
+    this._live();
+    return JSON.parse(native.status(this._native, this._handle));
+  }
+
+  /**
+   * Closes the connection and stops the worker threads. Async calls already
+   * running complete; queued ones are rejected. Idempotent.
+   */
+  close() {
+    if (this._closed) return;
+    this._closed = true;
+    this._pool.close();
+    this._native.fn.disconnect(this._handle);
+    this._handle = null;
+  }
+}
+
+/** Connects to the daemon; throws LeewardError (code E1006 when nothing listens). */
+function connect(socketPath, options) {
+  return new Client(socketPath, options);
+}
+
+/** The version of the loaded libleeward.so. */
+function version() {
+  return native.load().fn.version();
+}
+
+module.exports = { connect, Client, LeewardError, codes, version, libraryPath: native.libraryPath };

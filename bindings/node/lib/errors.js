@@ -1,0 +1,32 @@
+'use strict';
+
+/** Stable error codes of the leeward protocol (see include/leeward.h). */
+const codes = Object.freeze({
+  FRAME_TOO_LARGE: 'E1002',
+  CONNECTION_CLOSED: 'E1006', // no daemon answered, or it went away during the call
+  MISSING_FIELD: 'E2001',
+  WRONG_TYPE: 'E2002',
+  OUT_OF_RANGE: 'E2003',
+  UNKNOWN_FIELD: 'E2004',
+  BAD_PATH: 'E2005',
+  MOUNT_NOT_ALLOWED: 'E2006',
+  MOUNT_NOT_FOUND: 'E2007',
+  MOUNT_SYMLINK: 'E2008',
+  SANDBOX_UNAVAILABLE: 'E3001',
+  SANDBOX_FAILED: 'E3002',
+  SHUTTING_DOWN: 'E3003',
+  INTERNAL: 'E4001',
+});
+
+/** A failure reported by libleeward or the daemon; `code` is the protocol's stable code. */
+class LeewardError extends Error {
+  constructor(code, message) {
+    super(`${code}: ${message}`);
+    this.name = 'LeewardError';
+    this.code = code;
+    // The description without the code prefix.
+    this.detail = message;
+  }
+}
+
+module.exports = { LeewardError, codes };
