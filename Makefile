@@ -2,10 +2,20 @@
 PYTHON ?= /usr/bin/python3
 VENV   := .venv
 VPY    := $(VENV)/bin/python
+NODE_DIR := bindings/node
+export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: setup run test bench clean
+.PHONY: setup lib run test bench clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed lib $(NODE_DIR)/node_modules/.installed
+
+# libleeward.so + leeward.pc in build/lib (cffi embedding; see libleeward/build_ffi.py)
+lib: $(VENV)/.installed
+	$(VPY) libleeward/build_ffi.py --if-stale
+
+$(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund
+	touch $@
 
 $(VENV)/.installed: pyproject.toml scripts/install-system-packages.sh
 	./scripts/install-system-packages.sh
@@ -16,12 +26,16 @@ $(VENV)/.installed: pyproject.toml scripts/install-system-packages.sh
 
 run: setup
 	$(VPY) scripts/demo.py
+	@echo '--- the same through the C ABI: leeward exec (starts a per-user daemon if none answers)'
+	$(VENV)/bin/leeward exec "print(sum(range(100)))"
 
 test: setup
 	$(VPY) -m pytest
+	bindings/go/run-tests.sh -count=1
+	cd $(NODE_DIR) && node --test
 
 bench: setup
 	$(VPY) bench/latency.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info $(NODE_DIR)/node_modules
