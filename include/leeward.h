@@ -12,6 +12,8 @@
  *   that fails returns NULL (or -1) and leaves a description for the calling thread
  *   in leeward_last_error() and a stable code in leeward_last_error_code().
  *   Every call that can fail first resets both to "" on the calling thread.
+ *   Being thread-local, they must be read on the OS thread that made the failing
+ *   call (Go: under runtime.LockOSThread(); Node/koffi: not across an async call).
  *   Codes are the daemon protocol's (see DESIGN.md section 2), plus the same codes
  *   for failures detected on the client side:
  *     E1002  request larger than the frame limit (never sent)
