@@ -110,18 +110,31 @@ def _ptr(obj) -> ctypes.c_void_p | None:
     return None if obj is None else ctypes.cast(ctypes.pointer(obj), ctypes.c_void_p)
 
 
+def _describe(obj) -> str:
+    """A ctypes struct as "{field=0x.., ...}", so errors read like strace."""
+    if obj is None:
+        return "NULL"
+    if isinstance(obj, ctypes.Structure):
+        parts = []
+        for field, *_ in obj._fields_:
+            value = getattr(obj, field)
+            parts.append(f"{field}={value:#x}" if isinstance(value, int) else f"{field}=...")
+        return "{" + ", ".join(parts) + "}"
+    return repr(obj)
+
+
 def landlock_create_ruleset(attr: ctypes.Structure | None, size: int, flags: int = 0) -> int:
     """Returns a ruleset fd, or the ABI version with flags=LANDLOCK_CREATE_RULESET_VERSION."""
     return raw_syscall(
         SYS_LANDLOCK_CREATE_RULESET, _ptr(attr), ctypes.c_size_t(size), ctypes.c_ulong(flags),
-        name=f"landlock_create_ruleset({attr!r}, {size}, {flags:#x})",
+        name=f"landlock_create_ruleset({_describe(attr)}, {size}, {flags:#x})",
     )
 
 
 def landlock_add_rule(ruleset_fd: int, rule_type: int, attr: ctypes.Structure, flags: int = 0, *, what: str = "") -> None:
     raw_syscall(
         SYS_LANDLOCK_ADD_RULE, ctypes.c_long(ruleset_fd), ctypes.c_long(rule_type), _ptr(attr), ctypes.c_ulong(flags),
-        name=f"landlock_add_rule({ruleset_fd}, {rule_type}, {what or attr!r}, {flags:#x})",
+        name=f"landlock_add_rule({ruleset_fd}, {rule_type}, {what or _describe(attr)}, {flags:#x})",
     )
 
 
@@ -135,7 +148,7 @@ def landlock_restrict_self(ruleset_fd: int, flags: int = 0) -> None:
 def seccomp(op: int, flags: int, arg: ctypes.Structure | None, *, what: str = "") -> int:
     return raw_syscall(
         SYS_SECCOMP, ctypes.c_ulong(op), ctypes.c_ulong(flags), _ptr(arg),
-        name=f"seccomp({op}, {flags:#x}, {what or arg!r})",
+        name=f"seccomp({op}, {flags:#x}, {what or _describe(arg)})",
     )
 
 
@@ -181,5 +194,5 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
 def ioctl(fd: int, request: int, arg: ctypes.Structure | None, *, name: str | None = None) -> int:
     return _check(
         _libc.ioctl(ctypes.c_int(fd), ctypes.c_ulong(request), _ptr(arg)),
-        name or f"ioctl({fd}, {request:#x}, {arg!r})",
+        name or f"ioctl({fd}, {request:#x}, {_describe(arg)})",
     )
