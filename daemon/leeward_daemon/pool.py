@@ -110,6 +110,9 @@ class Pool:
         for slot in list(self._by_pid.values()):
             slot.kill()
             slot.close()
+            # Synchronously: the event loop is about to end, an executor job may never run.
+            _destroy_quietly(slot.box)
+        self._by_pid.clear()
         self._idle.clear()
         for waiter in self._waiters:
             if not waiter.done():

@@ -144,3 +144,23 @@ def test_numpy_matmul_under_default_limits(limited):
     pytest.importorskip("numpy")
     result = limited.execute("import numpy\nm = numpy.ones((1000, 1000)) @ numpy.ones((1000, 1000))\nprint(m[0, 0])")
     assert result.stdout == b"1000.0\n", result.stderr
+
+
+
+def _slot_boxes() -> set[str]:
+    group = "/sys/fs/cgroup/memory/leeward"
+    return {d for d in os.listdir(group) if d.startswith("slot-")} if os.path.isdir(group) else set()
+
+
+def test_a_stopped_daemon_leaves_no_limits_boxes(tmp_path):
+    reason = _backend_available("cgroup1")
+    if reason:
+        pytest.skip(f"cgroup1 unavailable here: {reason}")
+    config = tmp_path / "config.toml"
+    config.write_text('limits_backend = "cgroup1"\n')
+    before = _slot_boxes()
+    daemon = start_daemon(str(tmp_path), "--config", str(config))
+    assert daemon.execute("print(1)").stdout == b"1\n"
+    assert _slot_boxes() - before  # its idle slots are boxed while it runs
+    daemon.stop()
+    assert _slot_boxes() - before == set()
