@@ -11,6 +11,9 @@ from libleeward.protocol import DEFAULT_MAX_FRAME, Bounds
 
 MiB = 1 << 20
 GiB = 1 << 30
+# landlock: no Landlock on the kernel; seccomp_notify: denials are refused (plain
+# ERRNO) but not reported by name. Namespaces, capabilities and seccomp are never optional.
+OPTIONAL_LAYERS = ("landlock", "seccomp_notify")
 
 
 class ConfigError(Exception):
@@ -36,6 +39,9 @@ class Config:
     limits_backend: str = "auto"           # auto | cgroup2 | cgroup1 | rlimit (forced: fail closed)
     cgroup_root: str = ""                  # delegated cgroup subtree; "" = find it
     file_size_max: int = 1 * GiB           # RLIMIT_FSIZE of every job
+    # Isolation layers the daemon may run without when the kernel lacks them; any other
+    # missing layer stops the daemon (fail closed). Choices: OPTIONAL_LAYERS.
+    optional_layers: list[str] = field(default_factory=list)
     # A root daemon never runs a sandbox as host root: each box gets an otherwise
     # unused outside uid/gid from this range (see DESIGN.md "Identity").
     sandbox_uid_base: int = 2_000_000_000
@@ -60,6 +66,9 @@ class Config:
             raise ConfigError("default_memory_limit exceeds max_memory_limit")
         if not 0 < self.sandbox_uid_base < 2**32 - 1 - self.sandbox_uid_count:
             raise ConfigError("sandbox_uid_base out of range")
+        for layer in self.optional_layers:
+            if layer not in OPTIONAL_LAYERS:
+                raise ConfigError(f"optional_layers entries must be one of {', '.join(OPTIONAL_LAYERS)}, got {layer!r}")
         for path in self.allowed_paths:
             if not isinstance(path, str) or not os.path.isabs(path):
                 raise ConfigError(f"allowed_paths entries must be absolute paths, got {path!r}")

@@ -25,6 +25,7 @@ def test_toml_then_overrides(tmp_path):
     ("allowed_paths = 'x'", "allowed_paths"),
     ("allowed_paths = ['relative']", "allowed_paths"),
     ("default_timeout_secs = 500", "default_timeout_secs"),
+    ("optional_layers = [\"namespaces\"]", "optional_layers"),
 ])
 def test_bad_values_name_the_key(tmp_path, text, key):
     path = tmp_path / "c.toml"
