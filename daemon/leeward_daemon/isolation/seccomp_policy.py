@@ -47,7 +47,9 @@ AUDIT_ARCH_X86_64 = 0xC000003E
 
 # uapi/linux/seccomp.h
 SECCOMP_SET_MODE_FILTER = 1
+SECCOMP_GET_ACTION_AVAIL = 2
 SECCOMP_GET_NOTIF_SIZES = 3
+SECCOMP_RET_USER_NOTIF = 0x7FC00000
 SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
 SECCOMP_IOCTL_NOTIF_RECV = 0xC0502100  # _IOWR('!', 0, struct seccomp_notif)
 SECCOMP_IOCTL_NOTIF_SEND = 0xC0182101  # _IOWR('!', 1, struct seccomp_notif_resp)
@@ -360,6 +362,17 @@ class _NotifResp(ctypes.Structure):
 class _NotifSizes(ctypes.Structure):
     _fields_ = [("seccomp_notif", ctypes.c_uint16), ("seccomp_notif_resp", ctypes.c_uint16),
                 ("seccomp_data", ctypes.c_uint16)]
+
+
+def notify_available() -> bool:
+    """True when the kernel offers SECCOMP_RET_USER_NOTIF (Linux >= 5.0), which is how
+    denials are reported by name; without it the policy still refuses them (ERRNO)."""
+    action = ctypes.c_uint32(SECCOMP_RET_USER_NOTIF)
+    try:
+        linux.seccomp(SECCOMP_GET_ACTION_AVAIL, 0, action, what="SECCOMP_RET_USER_NOTIF")
+    except OSError:
+        return False
+    return True
 
 
 def notif_sizes() -> tuple[int, int, int]:

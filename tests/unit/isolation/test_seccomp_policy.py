@@ -486,3 +486,8 @@ def test_reporter_survives_a_target_killed_while_waiting(run_in_child, policy):
     result = run_in_child(child, supervise=True)
     assert result.unwrap() == errno.EPERM
     assert result.denied == ["socket"]
+
+
+def test_user_notification_is_offered_by_this_kernel():
+    # The machine contract guarantees seccomp user notification (Linux >= 5.0).
+    assert sp.notify_available() is True
