@@ -13,6 +13,9 @@ from libleeward import protocol
 from .channel import SLOT_MAX_FRAME, ChannelClosed
 
 MAX_QUEUED = 16
+# Only the seccomp listener ever travels this way (one fd, with "started"); a job that
+# sends fds of its own could otherwise pile them up in the daemon until it runs out.
+MAX_PENDING_FDS = 4
 
 
 class AsyncChannel:
@@ -62,7 +65,7 @@ class AsyncChannel:
         for level, kind, payload in ancdata:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 self._pending_fds.extend(array.array("i", payload[: len(payload) - len(payload) % 4]))
-        if not data:
+        if not data or len(self._pending_fds) > MAX_PENDING_FDS:
             self.close()
             return
         self._buffer += data

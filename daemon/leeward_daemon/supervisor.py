@@ -13,6 +13,7 @@ from libleeward.protocol import ErrorCode, ExecutionResult, ProtocolError
 from . import limits
 from .channel import ChannelClosed
 from .config import Config
+from .denials import DenialWatch
 from .isolation.spec import Job
 from .output import OutputCollector
 from .pool import Slot
@@ -28,6 +29,7 @@ async def run(slot: Slot, job: Job, config: Config) -> ExecutionResult:
     stderr = OutputCollector(stderr_fd, config.stderr_max)
     report: dict | None = None
     timed_out = False
+    denials = DenialWatch()
     try:
         slot.box.start_job(limits.JobLimits(job.memory_limit, job.pids_max))
     except limits.LimitsError as exc:
@@ -35,7 +37,7 @@ async def run(slot: Slot, job: Job, config: Config) -> ExecutionResult:
     try:
         await slot.channel.send({"op": "job", "job": _job_to_wire(job)})
         async with asyncio.timeout(job.timeout_secs):
-            report = await _await_report(slot)
+            report = await _await_report(slot, denials)
     except TimeoutError:
         timed_out = True
     except ChannelClosed:
@@ -46,6 +48,7 @@ async def run(slot: Slot, job: Job, config: Config) -> ExecutionResult:
             await asyncio.wait_for(slot.wait_exited(), EXIT_GRACE_SECS)
         except asyncio.TimeoutError:
             pass
+        denials.close()
     out = await stdout.collect(EXIT_GRACE_SECS)
     err = await stderr.collect(EXIT_GRACE_SECS)
     if report is not None and report.get("op") == "failed":
@@ -64,6 +67,7 @@ async def run(slot: Slot, job: Job, config: Config) -> ExecutionResult:
         stdout_truncated=stdout.truncated,
         stderr_truncated=stderr.truncated,
         limits=job.limits_backend,
+        denied_syscalls=denials.names,
         error=_exception(report),
     )
 
@@ -80,14 +84,17 @@ def _usage(slot: Slot, job: Job, report: dict | None) -> limits.Usage:
         return limits.Usage(memory_peak=0, cpu_time_us=0, oom_killed=False)
 
 
-async def _await_report(slot: Slot) -> dict | None:
+async def _await_report(slot: Slot, denials: DenialWatch) -> dict | None:
     while True:
         try:
             message, fds = await slot.channel.recv()
         except ChannelClosed:
             return None
-        for fd in fds:
-            os.close(fd)
+        if message.get("op") == "started":
+            denials.attach(fds)  # the seccomp listener, sent before the job's code runs
+        else:
+            for fd in fds:
+                os.close(fd)
         if message.get("op") in ("result", "failed"):
             return message
 

@@ -31,11 +31,15 @@ CODE_FILENAME = "<leeward>"
 
 def run_job(spec: SandboxSpec, job: Job, ctl: socket.socket, stdout_fd: int, stderr_fd: int) -> None:
     try:
-        layers = order.enter_job(spec, job, lambda: _workspace(job, stdout_fd, stderr_fd))
+        listener = order.enter_job(spec, job, lambda: _workspace(job, stdout_fd, stderr_fd), ctl.fileno())
+        # The listener goes to the supervisor; our copy must be gone before the code
+        # runs, or the job could answer its own notifications.
+        channel.send(ctl, {"op": "started"}, [listener] if listener is not None else None)
+        if listener is not None:
+            os.close(listener)
     except Exception as exc:  # isolation failed: never run the code
         channel.send(ctl, {"op": "failed", "error": f"{type(exc).__name__}: {exc}"})
         os._exit(70)
-    channel.send(ctl, {"op": "started", "layers": layers})
     exit_code, error, duration = _run_code(job.code)
     usage = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     channel.send(ctl, {

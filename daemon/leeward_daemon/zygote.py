@@ -20,7 +20,7 @@ import sys
 import prctl
 
 from . import channel, limits, slot, worker  # noqa: F401  (worker: imported here, before any fork)
-from .isolation import namespaces
+from .isolation import landlock, namespaces, seccomp_policy
 from .isolation.spec import SandboxSpec
 
 CONTROL_FD_ENV = "LEEWARD_ZYGOTE_FD"
@@ -30,7 +30,9 @@ BACKGROUND_NICE = 10
 def main() -> None:
     control = socket.socket(fileno=int(os.environ[CONTROL_FD_ENV]))
     os.environ.clear()
-    prctl.set_pdeathsig(signal.SIGKILL)  # never outlive the daemon
+    # Never outlive the daemon, and take the sandboxes along: SIGTERM (not SIGKILL) so
+    # the zygote gets to kill its slots, which as a subreaper are its children.
+    prctl.set_pdeathsig(signal.SIGTERM)
     prctl.set_child_subreaper(True)
     # Building replacement slots is background work: it must not steal the CPU from
     # the request path (the daemon and the running jobs) on a small machine.
@@ -41,8 +43,28 @@ def main() -> None:
         # preload): under RLIMIT_AS every extra thread's reservation counts.
         os.environ.update(limits.BLAS_THREAD_ENV)
     preloaded = _preload(config["preload"])
-    channel.send(control, {"op": "hello", "pid": os.getpid(), "preloaded": preloaded})
-    _serve(control, config)
+    try:
+        config.update(_isolation(config))
+    except (landlock.LandlockError, seccomp_policy.SeccompError) as exc:
+        channel.send(control, {"op": "hello", "pid": os.getpid(), "error": str(exc)})
+        return
+    channel.send(control, {"op": "hello", "pid": os.getpid(), "preloaded": preloaded,
+                           "landlock_abi": config["landlock_abi"], "seccomp_notify": config["seccomp_notify"]})
+    try:
+        _serve(control, config)
+    finally:
+        _kill_slots()
+
+
+def _isolation(config: dict) -> dict:
+    """What the kernel offers, probed once; the seccomp filter compiled once, here,
+    before any filter is in force (libseccomp's own probes would be refused later)."""
+    notify = seccomp_policy.notify_available()
+    return {
+        "landlock_abi": landlock.abi_version(),
+        "seccomp_notify": notify,
+        "seccomp_filter": seccomp_policy.compile_policy(notify=notify),
+    }
 
 
 def _preload(modules: list[str]) -> list[str]:
@@ -60,8 +82,10 @@ def _serve(control: socket.socket, config: dict) -> None:
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
+    terminated = []
+    signal.signal(signal.SIGTERM, lambda *_: terminated.append(True))
     sequence = 0
-    while True:
+    while not terminated:
         ready, _, _ = select.select([control, wake_r], [], [])
         if wake_r in ready:
             os.read(wake_r, 4096)
@@ -76,6 +100,27 @@ def _serve(control: socket.socket, config: dict) -> None:
                     _spawn(control, config, sequence)
                     sequence += 1
             elif message.get("op") == "stop":
+                return
+
+
+def _kill_slots() -> None:
+    """Every child is a slot (pid 1 of its pid namespace: SIGKILL takes its whole tree)
+    or a short-lived intermediate; none may outlive the zygote."""
+    children = f"/proc/self/task/{os.getpid()}/children"
+    while True:
+        with open(children) as fh:
+            pids = [int(p) for p in fh.read().split()]
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for _ in pids:
+            try:
+                os.waitpid(-1, 0)
+            except ChildProcessError:
                 return
 
 
@@ -119,7 +164,9 @@ def _spec_for(config: dict, sequence: int) -> SandboxSpec:
     privileged = config["privileged"]
     uid = config["uid_base"] + sequence % config["uid_count"] if privileged else None
     return SandboxSpec(privileged=privileged, python_paths=tuple(config["python_paths"]),
-                       tmp_size=config["tmp_size"], outside_uid=uid, outside_gid=uid)
+                       tmp_size=config["tmp_size"], outside_uid=uid, outside_gid=uid,
+                       landlock_abi=config["landlock_abi"], seccomp_filter=config["seccomp_filter"],
+                       seccomp_notify=config["seccomp_notify"])
 
 
 if __name__ == "__main__":

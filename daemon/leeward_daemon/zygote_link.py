@@ -13,15 +13,39 @@ from typing import Callable
 
 from . import channel
 from .config import Config
+from .isolation import order
 from .isolation.rootfs import SYSTEM_PATHS
 from .zygote import CONTROL_FD_ENV
 
 log = logging.getLogger(__name__)
 START_TIMEOUT_SECS = 60.0  # preloading pandas on a cold cache takes a while
+STOP_GRACE_SECS = 5.0     # for the zygote to kill its slots before it is killed itself
 
 
 class ZygoteError(Exception):
     """The zygote could not be started or went away."""
+
+
+class IsolationUnavailable(ZygoteError):
+    """A layer the configuration requires is missing on this kernel (fail closed)."""
+
+
+def isolation_in_force(hello: dict, optional_layers: list[str]) -> dict:
+    """The zygote's findings as Status reports them; raises IsolationUnavailable, naming
+    the layer and the way out, when a missing layer is not in `optional_layers`."""
+    landlock_abi = int(hello.get("landlock_abi", 0))
+    notify = bool(hello.get("seccomp_notify"))
+    missing = {"landlock": landlock_abi < 1, "seccomp_notify": not notify}
+    for layer, is_missing in missing.items():
+        if is_missing and layer not in optional_layers:
+            raise IsolationUnavailable(
+                f"required isolation layer {layer!r} is not available on this kernel; refusing to serve "
+                f"(add {layer!r} to optional_layers to run without it)")
+    return {
+        "layers": order.layers_in_force(landlock_abi),
+        "landlock_abi": landlock_abi,
+        "seccomp": "notify" if notify else "errno",
+    }
 
 
 @dataclass
@@ -57,6 +81,7 @@ class ZygoteLink:
         self._sock: socket.socket | None = None
         self.process: subprocess.Popen | None = None
         self.preloaded: list[str] = []
+        self.isolation: dict = {}  # layers in force, Landlock ABI, seccomp mode (see start())
 
     async def start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -82,6 +107,9 @@ class ZygoteLink:
         hello = await asyncio.wait_for(loop.run_in_executor(None, self._recv_blocking), START_TIMEOUT_SECS)
         if hello.get("op") != "hello":
             raise ZygoteError(f"unexpected first message from zygote: {hello!r}")
+        if hello.get("error"):
+            raise IsolationUnavailable(f"the zygote cannot prepare the isolation layers: {hello['error']}")
+        self.isolation = isolation_in_force(hello, self._config.optional_layers)
         self.preloaded = hello.get("preloaded", [])
         ours.setblocking(False)
         loop.add_reader(ours.fileno(), self._on_readable)
@@ -129,8 +157,11 @@ class ZygoteLink:
                 asyncio.get_running_loop().remove_reader(self._sock.fileno())
             except RuntimeError:
                 pass
-            self._sock.close()
+            self._sock.close()  # EOF: the zygote kills every slot it made, then exits
             self._sock = None
         if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+            try:
+                self.process.wait(STOP_GRACE_SECS)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()

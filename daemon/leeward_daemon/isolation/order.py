@@ -3,32 +3,61 @@
 Slot (ahead of demand): namespaces (entered by the slot's parent, see zygote.py), then
 the base root. Job: job mounts while the old root is reachable, detach it and freeze
 `/`, become the unprivileged sandbox identity inside a fresh user namespace, set up the
-workspace (files, stdio, env) as that user, then lock down, seccomp last.
+workspace (files, stdio, env) as that user, limits, then lock down: Landlock, drop every
+capability, no_new_privs, close every fd but 0-2 and the result channel, seccomp last.
+
+Why this lock-down order: Landlock and the capability drop are set up with syscalls the
+seccomp policy refuses (landlock_*, capset, PR_CAPBSET_DROP), so seccomp must come last;
+the capability drop needs CAP_SETPCAP, which the job's user namespace gives until then;
+fds are closed after everything that may still open files (Landlock's O_PATH rules).
 """
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 from .. import limits
-from . import identity, job_mounts, rootfs
+from . import capabilities, identity, job_mounts, landlock, rootfs, seccomp_policy
 from .spec import Job, SandboxSpec
 
 SLOT_LAYERS = ("namespaces", "rootfs")
 JOB_LAYERS = ("job_mounts", "identity", "limits")
+LOCKDOWN_LAYERS = ("landlock", "capabilities", "no_new_privs", "fd_hygiene", "seccomp")
+
+# Landlock: what the job may read and execute, and the only places it may write (besides
+# rw job mounts). Device files need write too: /dev/null is written to by everyone.
+READ_ONLY_PATHS = rootfs.SYSTEM_PATHS + ("/etc", "/proc", "/dev")
+READ_WRITE_PATHS = ("/tmp", "/dev/shm") + tuple(f"/dev/{name}" for name in rootfs.DEVICES)
+
+
+FD_CEILING = 1 << 20  # above any RLIMIT_NOFILE a job can have (fs.nr_open's default)
+
+
+class IsolationError(Exception):
+    """A layer could not be applied; the job's code never runs."""
+
+
+def layers_in_force(landlock_abi: int) -> list[str]:
+    """Names of the layers every job gets, in the order they are applied."""
+    lockdown = [name for name in LOCKDOWN_LAYERS if name != "landlock" or landlock_abi > 0]
+    return list(SLOT_LAYERS + JOB_LAYERS) + lockdown
 
 
 def prepare_slot(spec: SandboxSpec) -> None:
+    os.setsid()  # no controlling terminal: TIOCSTI-style injection needs one
     rootfs.build(spec)
 
 
-def enter_job(spec: SandboxSpec, job: Job, workspace: Callable[[], None]) -> list[str]:
-    """Runs in the slot once its job arrived; returns the names of the layers in force."""
+def enter_job(spec: SandboxSpec, job: Job, workspace: Callable[[], None], keep_fd: int) -> int | None:
+    """Runs in the slot once its job arrived. Returns the seccomp listener fd (the caller
+    hands it to the supervisor and closes it before running code), or None when the
+    kernel has no user notification."""
     job_mounts.apply(job.mounts)
     rootfs.detach_old_root()
     identity.become_sandbox_user(spec)
     workspace()
     _apply_limits(job)
-    return list(SLOT_LAYERS + JOB_LAYERS)
+    return _lock_down(spec, job, keep_fd)
 
 
 def _apply_limits(job: Job) -> None:
@@ -38,3 +67,26 @@ def _apply_limits(job: Job) -> None:
     if job.limits_backend == "rlimit":
         limits.apply_in_sandbox(limits.JobLimits(job.memory_limit, job.pids_max),
                                 file_size_max=job.file_size_max, cpu_time_limit=job.timeout_secs)
+
+
+def _lock_down(spec: SandboxSpec, job: Job, keep_fd: int) -> int | None:
+    if spec.landlock_abi > 0:
+        read_only = READ_ONLY_PATHS + spec.python_paths + tuple(m.sandbox for m in job.mounts if m.ro)
+        read_write = READ_WRITE_PATHS + tuple(m.sandbox for m in job.mounts if not m.ro)
+        landlock.restrict(read_only, read_write)
+    capabilities.drop_all()
+    capabilities.set_no_new_privs()
+    _close_fds_except({0, 1, 2, keep_fd})
+    if not spec.seccomp_filter:
+        raise IsolationError("no seccomp filter was compiled for this sandbox")
+    return seccomp_policy.install(spec.seccomp_filter, notify=spec.seccomp_notify)
+
+
+def _close_fds_except(keep: set[int]) -> None:
+    # os.closerange is close_range(2) on Linux; an empty range must not reach it:
+    # closerange(0, 0) becomes close_range(0, ~0U), which closes everything.
+    low = 0
+    for fd in sorted(keep) + [FD_CEILING]:
+        if low < fd:
+            os.closerange(low, fd)
+        low = fd + 1

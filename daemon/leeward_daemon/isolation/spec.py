@@ -17,6 +17,9 @@ class SandboxSpec:
     tmp_size: int
     outside_uid: int | None = None   # privileged only: the otherwise unused host uid of this box
     outside_gid: int | None = None
+    landlock_abi: int = 0            # 0: the kernel has none (allowed only via optional_layers)
+    seccomp_filter: bytes = b""      # BPF compiled once by the zygote, installed last in every job
+    seccomp_notify: bool = True      # report denials by name through a user-notification listener
 
 
 @dataclass(frozen=True)
