@@ -1,0 +1,101 @@
+"""The lock-down layers as a job sees them, and the daemon's refusal to serve without
+a layer the configuration requires (DESIGN.md "Fail closed")."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.conftest import start_daemon
+
+pytestmark = pytest.mark.integration
+
+# Runs the daemon under a seccomp filter that makes landlock_create_ruleset(2) fail with
+# ENOSYS, which is exactly what a kernel without Landlock answers.
+WITHOUT_LANDLOCK = textwrap.dedent("""
+    import errno, os, sys
+    import pyseccomp as sc
+    f = sc.SyscallFilter(sc.ALLOW)
+    f.add_rule(sc.ERRNO(errno.ENOSYS), "landlock_create_ruleset")
+    f.load()
+    os.execv(sys.executable, [sys.executable] + sys.argv[1:])
+""")
+
+
+def test_inet_socket_is_refused_and_reported(daemon):
+    code = ("import socket\n"
+            "try:\n"
+            "    socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"
+            "except OSError as e:\n"
+            "    print(e.errno)\n")
+    result = daemon.execute(code)
+    assert result.stdout == b"1\n"  # EPERM
+    assert result.denied_syscalls == ["socket"]
+
+
+def test_a_clean_job_reports_no_denials(daemon):
+    result = daemon.execute("import threading, subprocess\n"
+                            "t = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\n"
+                            "print(subprocess.run(['echo', 'child'], capture_output=True, text=True).stdout, end='')")
+    assert (result.exit_code, result.stdout, result.denied_syscalls) == (0, b"thread\nchild\n", [])
+
+
+def test_each_denied_syscall_is_named_once_in_order(daemon):
+    code = ("import ctypes, os, socket\n"
+            "libc = ctypes.CDLL(None, use_errno=True)\n"
+            "for _ in range(3):\n"
+            "    try: socket.socket(socket.AF_INET6)\n"
+            "    except OSError: pass\n"
+            "print(libc.unshare(0x10000000), ctypes.get_errno())\n")  # CLONE_NEWUSER
+    result = daemon.execute(code)
+    assert result.stdout == b"-1 1\n"
+    assert result.denied_syscalls == ["socket", "unshare"]
+
+
+def test_job_runs_with_every_lockdown_layer(daemon):
+    code = ("status = dict(l.split(':\\t') for l in open('/proc/self/status').read().splitlines() if ':\\t' in l)\n"
+            "print([status[k] for k in ('CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb', 'NoNewPrivs', 'Seccomp')])\n")
+    result = daemon.execute(code)
+    assert result.stdout.decode() == str(["0000000000000000"] * 5 + ["1", "2"]) + "\n"
+
+
+def test_landlock_confines_writes_to_tmp(daemon):
+    # /dev is a read-only tmpfs anyway; /proc/self/attr would be writable by the
+    # job's own uid without Landlock.
+    code = ("import os\n"
+            "for path in ('/proc/self/attr/current', '/proc/self/comm'):\n"
+            "    try:\n"
+            "        with open(path, 'w') as f: f.write('x')\n"
+            "        print(path, 'written')\n"
+            "    except OSError as e:\n"
+            "        print(path, e.errno)\n")
+    result = daemon.execute(code)
+    assert result.stdout == b"/proc/self/attr/current 13\n/proc/self/comm 13\n"  # EACCES from Landlock
+
+
+
+def test_daemon_refuses_to_serve_without_a_required_layer(tmp_path):
+    socket_path = str(tmp_path / "s.sock")
+    proc = subprocess.run(
+        [sys.executable, "-c", WITHOUT_LANDLOCK, "-m", "leeward_daemon", "--socket", socket_path, "--workers", "1"],
+        capture_output=True, text=True, timeout=120, cwd="/")
+    assert proc.returncode != 0
+    assert "required isolation layer 'landlock' is not available" in proc.stderr
+    assert not os.path.exists(socket_path)
+
+
+def test_optional_layer_lets_the_daemon_serve_without_it(tmp_path):
+    config = tmp_path / "leeward.toml"
+    config.write_text('optional_layers = ["landlock"]\n')
+    running = start_daemon(str(tmp_path), "--config", str(config), workers=1,
+                           command=[sys.executable, "-c", WITHOUT_LANDLOCK])
+    try:
+        with running.connect() as conn:
+            isolation = conn.request({"type": "Status"})["isolation"]
+        assert isolation["landlock_abi"] == 0 and "landlock" not in isolation["layers"]
+        assert "seccomp" in isolation["layers"]
+        result = running.execute("import os; print(os.getuid())")
+        assert (result.exit_code, result.stdout) == (0, b"1000\n")
+    finally:
+        running.stop()

@@ -1,0 +1,28 @@
+"""zygote_link.isolation_in_force: the fail-closed decision on the zygote's findings."""
+import pytest
+
+from leeward_daemon.zygote_link import IsolationUnavailable, isolation_in_force
+
+FULL = {"op": "hello", "landlock_abi": 7, "seccomp_notify": True}
+
+
+def test_every_layer_present():
+    isolation = isolation_in_force(FULL, [])
+    assert isolation["landlock_abi"] == 7 and isolation["seccomp"] == "notify"
+    assert isolation["layers"][-5:] == ["landlock", "capabilities", "no_new_privs", "fd_hygiene", "seccomp"]
+
+
+@pytest.mark.parametrize("missing, hello", [
+    ("landlock", {**FULL, "landlock_abi": 0}),
+    ("seccomp_notify", {**FULL, "seccomp_notify": False}),
+])
+def test_a_missing_required_layer_is_named(missing, hello):
+    with pytest.raises(IsolationUnavailable, match=f"'{missing}' is not available"):
+        isolation_in_force(hello, [])
+
+
+def test_optional_layers_may_be_missing():
+    isolation = isolation_in_force({**FULL, "landlock_abi": 0, "seccomp_notify": False},
+                                   ["landlock", "seccomp_notify"])
+    assert isolation["seccomp"] == "errno" and "landlock" not in isolation["layers"]
+    assert "seccomp" in isolation["layers"]
