@@ -10,6 +10,7 @@ child subreaper, so slots become its children and it reports their exit statuses
 """
 from __future__ import annotations
 
+import ctypes
 import importlib
 import os
 import select
@@ -30,6 +31,7 @@ BACKGROUND_NICE = 10
 def main() -> None:
     control = socket.socket(fileno=int(os.environ[CONTROL_FD_ENV]))
     os.environ.clear()
+    _blank_initial_environment()
     # Never outlive the daemon, and take the sandboxes along: SIGTERM (not SIGKILL) so
     # the zygote gets to kill its slots, which as a subreaper are its children.
     prctl.set_pdeathsig(signal.SIGTERM)
@@ -65,6 +67,19 @@ def _isolation(config: dict) -> dict:
         "seccomp_notify": notify,
         "seccomp_filter": seccomp_policy.compile_policy(notify=notify),
     }
+
+
+def _blank_initial_environment() -> None:
+    """Zero the exec-time environment block. /proc/<pid>/environ reads that memory, not
+    os.environ, and every slot inherits it by fork: without this a job would still read
+    the zygote's variables in /proc/self/environ. Safe once os.environ.clear() has
+    unset them, so nothing points into the block any more."""
+    with open("/proc/self/stat") as fh:
+        stat = fh.read()
+    fields = stat[stat.rindex(")") + 2:].split()  # fields 3.. of proc(5); comm may hold spaces
+    env_start, env_end = int(fields[50 - 3]), int(fields[51 - 3])
+    if env_end > env_start:
+        ctypes.memset(env_start, 0, env_end - env_start)
 
 
 def _preload(modules: list[str]) -> list[str]:

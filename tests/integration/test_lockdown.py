@@ -99,3 +99,11 @@ def test_optional_layer_lets_the_daemon_serve_without_it(tmp_path):
         assert (result.exit_code, result.stdout) == (0, b"1000\n")
     finally:
         running.stop()
+
+
+def test_no_inherited_variable_in_the_exec_time_environment(daemon):
+    # /proc/self/environ shows the memory of the last exec, not os.environ: the zygote
+    # blanks it, so neither its variables nor the daemon's show up there.
+    code = "print(open('/proc/self/environ', 'rb').read().strip(b'\\0'), open('/proc/1/environ', 'rb').read().strip(b'\\0'))"
+    result = daemon.execute(code, env={"ONLY": "this"})
+    assert result.stdout == b"b'' b''\n"
