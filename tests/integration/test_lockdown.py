@@ -107,3 +107,14 @@ def test_no_inherited_variable_in_the_exec_time_environment(daemon):
     code = "print(open('/proc/self/environ', 'rb').read().strip(b'\\0'), open('/proc/1/environ', 'rb').read().strip(b'\\0'))"
     result = daemon.execute(code, env={"ONLY": "this"})
     assert result.stdout == b"b'' b''\n"
+
+
+def test_job_leads_its_own_session_without_a_terminal(daemon):
+    code = ("import os\n"
+            "try:\n"
+            "    os.open('/dev/tty', os.O_RDWR); tty = 'open'\n"
+            "except OSError as e:\n"
+            "    tty = e.errno\n"
+            "print(os.getsid(0), os.getpgrp(), tty)\n")
+    result = daemon.execute(code)
+    assert result.stdout == b"1 1 2\n"  # session and group leader; /dev/tty: ENOENT
