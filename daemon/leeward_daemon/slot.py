@@ -17,7 +17,7 @@ def run(spec: SandboxSpec, ctl: socket.socket, stdout_fd: int, stderr_fd: int) -
         for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
         _close_all_but({0, 1, 2, ctl.fileno(), stdout_fd, stderr_fd})
-        order.prepare_slot(spec)
+        ruleset = order.prepare_slot(spec)
         channel.send(ctl, {"op": "ready"})
         message, _ = channel.recv(ctl)
     except Exception as exc:
@@ -26,7 +26,7 @@ def run(spec: SandboxSpec, ctl: socket.socket, stdout_fd: int, stderr_fd: int) -
     if message.get("op") != "job":
         os._exit(0)
     _restore_priority()
-    worker.run_job(spec, _job_from_wire(message["job"]), ctl, stdout_fd, stderr_fd)
+    worker.run_job(spec, _job_from_wire(message["job"]), ruleset, ctl, stdout_fd, stderr_fd)
 
 
 def _restore_priority() -> None:

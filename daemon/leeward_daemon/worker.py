@@ -15,7 +15,7 @@ import traceback
 import types
 
 from . import channel
-from .isolation import order
+from .isolation import landlock, order
 from .isolation.spec import WORKDIR, Job, SandboxSpec
 
 # The environment a job always gets; the request's `env` is laid over it.
@@ -29,9 +29,10 @@ SAFE_ENV = {
 CODE_FILENAME = "<leeward>"
 
 
-def run_job(spec: SandboxSpec, job: Job, ctl: socket.socket, stdout_fd: int, stderr_fd: int) -> None:
+def run_job(spec: SandboxSpec, job: Job, ruleset: landlock.Ruleset | None, ctl: socket.socket,
+            stdout_fd: int, stderr_fd: int) -> None:
     try:
-        listener = order.enter_job(spec, job, lambda: _workspace(job, stdout_fd, stderr_fd), ctl.fileno())
+        listener = order.enter_job(spec, job, ruleset, lambda: _workspace(job, stdout_fd, stderr_fd), ctl.fileno())
         # The listener goes to the supervisor; our copy must be gone before the code
         # runs, or the job could answer its own notifications.
         channel.send(ctl, {"op": "started"}, [listener] if listener is not None else None)

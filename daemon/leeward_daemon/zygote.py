@@ -21,7 +21,7 @@ import sys
 import prctl
 
 from . import channel, limits, slot, worker  # noqa: F401  (worker: imported here, before any fork)
-from .isolation import landlock, namespaces, seccomp_policy
+from .isolation import capabilities, landlock, namespaces, seccomp_policy
 from .isolation.spec import SandboxSpec
 
 CONTROL_FD_ENV = "LEEWARD_ZYGOTE_FD"
@@ -62,6 +62,7 @@ def _isolation(config: dict) -> dict:
     """What the kernel offers, probed once; the seccomp filter compiled once, here,
     before any filter is in force (libseccomp's own probes would be refused later)."""
     notify = seccomp_policy.notify_available()
+    capabilities.last_cap()  # cached for every slot: no /proc read on the request path
     return {
         "landlock_abi": landlock.abi_version(),
         "seccomp_notify": notify,

@@ -19,6 +19,8 @@ the kernel's last capability is.
 """
 from __future__ import annotations
 
+import functools
+
 import prctl
 
 from .. import linux
@@ -62,6 +64,7 @@ def no_new_privs() -> bool:
     return bool(prctl.get_no_new_privs())
 
 
+@functools.cache  # a kernel constant; the zygote reads it once, every slot inherits it
 def last_cap() -> int:
     try:
         with open("/proc/sys/kernel/cap_last_cap") as f:
@@ -93,8 +96,11 @@ def drop_all() -> None:
                             name=f"prctl(PR_SET_SECUREBITS, {current | _SECUREBITS:#x})")
         except OSError as exc:
             raise CapabilityError(str(exc)) from exc
+    can_drop = bool(effective >> _CAP_SETPCAP & 1)
     for cap in range(last_cap() + 1):
-        if not prctl.capbset_read(cap):
+        # With CAP_SETPCAP dropping an absent cap is a no-op, cheaper than asking first;
+        # without it every drop is EPERM, so only a cap still there is an error.
+        if not can_drop and not prctl.capbset_read(cap):
             continue
         try:
             prctl.capbset_drop(cap)

@@ -1,8 +1,8 @@
 """Landlock: the job may touch only the paths it was given, and (ABI >= 4) no TCP.
 
-Before the job: nothing (rulesets are built from the job's paths, so they cannot be
-prepared ahead). In the job: `restrict(read_only, read_write)` after the mounts are final
-and before seccomp. A Landlock domain is inherited by every child and can never be
+Before the job (in the slot, off the request path): a `Ruleset` with the static paths.
+In the job: add the job's mount paths, `enforce()` after the mounts are final and before
+seccomp. A Landlock domain is inherited by every child and can never be
 lifted, only stacked; it also forbids the restricted task any further mount changes.
 
 `restrict()` sets no_new_privs itself (it is idempotent and the job sets it anyway):
@@ -98,50 +98,71 @@ def handled_fs_access(abi: int) -> int:
     return sum(bits for level, bits in _FS_BY_ABI.items() if level <= abi)
 
 
-def restrict(read_only: Sequence[str], read_write: Sequence[str], *, allow_tcp: bool = False) -> int:
-    """Confine the calling (single-threaded) process; returns the ABI whose rights were used.
+class Ruleset:
+    """A Landlock ruleset being built: create it ahead of demand with the static paths,
+    add the job's own paths when the job arrives, then `enforce()` (which closes it).
 
     read_only paths get read + execute (the interpreter and subprocesses exec from them);
     read_write paths get every right the ABI knows. Missing paths are skipped. Without
     allow_tcp, TCP bind and connect are denied outright (ABI >= 4). With ABI >= 6 the
     domain is also scoped: no connecting to abstract Unix sockets and no signals to
-    processes outside it.
+    processes outside it. Rules pin inodes, not names: a path's rule follows what was
+    mounted there when it was added.
     """
-    kernel_abi = abi_version()
-    if kernel_abi < 1:
-        raise LandlockError("Landlock is not available on this kernel (ABI 0)")
-    abi = min(kernel_abi, KNOWN_ABI)
 
-    fs_all = handled_fs_access(abi)
-    attr = _RulesetAttr(handled_access_fs=fs_all)
-    size = 8
-    if abi >= 4:
-        size = 16
-        if not allow_tcp:
-            # Handled with no port rule: every bind/connect is refused with EACCES.
-            attr.handled_access_net = NET_BIND_TCP | NET_CONNECT_TCP
-    if abi >= 6:
-        size = 24
-        attr.scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL
+    def __init__(self, *, allow_tcp: bool = False, kernel_abi: int | None = None):
+        kernel_abi = abi_version() if kernel_abi is None else kernel_abi
+        if kernel_abi < 1:
+            raise LandlockError("Landlock is not available on this kernel (ABI 0)")
+        self.abi = min(kernel_abi, KNOWN_ABI)
+        self._fs_all = handled_fs_access(self.abi)
+        attr = _RulesetAttr(handled_access_fs=self._fs_all)
+        size = 8
+        if self.abi >= 4:
+            size = 16
+            if not allow_tcp:
+                # Handled with no port rule: every bind/connect is refused with EACCES.
+                attr.handled_access_net = NET_BIND_TCP | NET_CONNECT_TCP
+        if self.abi >= 6:
+            size = 24
+            attr.scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL
+        try:
+            self._fd = linux.landlock_create_ruleset(attr, size, 0)
+        except OSError as exc:
+            raise LandlockError(f"creating the ruleset failed: {exc}") from exc
 
-    try:
-        ruleset_fd = linux.landlock_create_ruleset(attr, size, 0)
-    except OSError as exc:
-        raise LandlockError(f"creating the ruleset failed: {exc}") from exc
-    try:
+    def allow(self, read_only: Sequence[str], read_write: Sequence[str]) -> None:
         for path in read_only:
-            _allow_path(ruleset_fd, path, _FS_READ_EXEC & fs_all)
+            _allow_path(self._fd, path, _FS_READ_EXEC & self._fs_all)
         for path in read_write:
-            _allow_path(ruleset_fd, path, fs_all)
+            _allow_path(self._fd, path, self._fs_all)
+
+    def enforce(self) -> int:
+        """Confine the calling (single-threaded) process; returns the ABI whose rights were used."""
         try:
             if not prctl.get_no_new_privs():
                 prctl.set_no_new_privs(1)
-            linux.landlock_restrict_self(ruleset_fd, 0)
+            linux.landlock_restrict_self(self._fd, 0)
         except OSError as exc:
             raise LandlockError(f"enforcing the ruleset failed: {exc}") from exc
+        finally:
+            self.close()
+        return self.abi
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def restrict(read_only: Sequence[str], read_write: Sequence[str], *, allow_tcp: bool = False) -> int:
+    """Build and enforce a ruleset in one go (see Ruleset); returns the ABI used."""
+    ruleset = Ruleset(allow_tcp=allow_tcp)
+    try:
+        ruleset.allow(read_only, read_write)
+        return ruleset.enforce()
     finally:
-        os.close(ruleset_fd)
-    return abi
+        ruleset.close()
 
 
 def _allow_path(ruleset_fd: int, path: str, access: int) -> None:

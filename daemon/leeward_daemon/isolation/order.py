@@ -43,12 +43,20 @@ def layers_in_force(landlock_abi: int) -> list[str]:
     return list(SLOT_LAYERS + JOB_LAYERS) + lockdown
 
 
-def prepare_slot(spec: SandboxSpec) -> None:
+def prepare_slot(spec: SandboxSpec) -> landlock.Ruleset | None:
+    """Off the request path: the base root, and the Landlock ruleset for its static
+    paths (the job's mounts are added to it when the job arrives)."""
     os.setsid()  # no controlling terminal: TIOCSTI-style injection needs one
     rootfs.build(spec)
+    if spec.landlock_abi < 1:
+        return None
+    ruleset = landlock.Ruleset(kernel_abi=spec.landlock_abi)
+    ruleset.allow(READ_ONLY_PATHS + spec.python_paths, READ_WRITE_PATHS)
+    return ruleset
 
 
-def enter_job(spec: SandboxSpec, job: Job, workspace: Callable[[], None], keep_fd: int) -> int | None:
+def enter_job(spec: SandboxSpec, job: Job, ruleset: landlock.Ruleset | None,
+              workspace: Callable[[], None], keep_fd: int) -> int | None:
     """Runs in the slot once its job arrived. Returns the seccomp listener fd (the caller
     hands it to the supervisor and closes it before running code), or None when the
     kernel has no user notification."""
@@ -57,7 +65,7 @@ def enter_job(spec: SandboxSpec, job: Job, workspace: Callable[[], None], keep_f
     identity.become_sandbox_user(spec)
     workspace()
     _apply_limits(job)
-    return _lock_down(spec, job, keep_fd)
+    return _lock_down(spec, job, ruleset, keep_fd)
 
 
 def _apply_limits(job: Job) -> None:
@@ -69,11 +77,12 @@ def _apply_limits(job: Job) -> None:
                                 file_size_max=job.file_size_max, cpu_time_limit=job.timeout_secs)
 
 
-def _lock_down(spec: SandboxSpec, job: Job, keep_fd: int) -> int | None:
+def _lock_down(spec: SandboxSpec, job: Job, ruleset: landlock.Ruleset | None, keep_fd: int) -> int | None:
     if spec.landlock_abi > 0:
-        read_only = READ_ONLY_PATHS + spec.python_paths + tuple(m.sandbox for m in job.mounts if m.ro)
-        read_write = READ_WRITE_PATHS + tuple(m.sandbox for m in job.mounts if not m.ro)
-        landlock.restrict(read_only, read_write)
+        if ruleset is None:
+            raise IsolationError("Landlock is required but the slot has no ruleset")
+        ruleset.allow([m.sandbox for m in job.mounts if m.ro], [m.sandbox for m in job.mounts if not m.ro])
+        ruleset.enforce()
     capabilities.drop_all()
     capabilities.set_no_new_privs()
     _close_fds_except({0, 1, 2, keep_fd})
