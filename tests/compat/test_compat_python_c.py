@@ -1,0 +1,60 @@
+"""A job should end and import like `python -c CODE` run in its working directory.
+
+Workloads rely on interpreter shutdown: multiprocessing finalizes pools and unlinks its
+/dev/shm semaphores from an atexit hook, concurrent.futures and plain non-daemon threads
+are joined before exit, and logging flushes its handlers. They also import helper
+modules shipped next to the code with `files=`.
+
+These three are known failures of leeward today, kept as strict xfails so the suite
+stays a list of facts: each turns into a hard failure (XPASS) once fixed, and the
+marker should then be dropped.
+"""
+import pytest
+
+pytestmark = pytest.mark.integration
+
+SHUTDOWN_XFAIL = pytest.mark.xfail(
+    strict=True,
+    reason="worker.run_job() ends the job with os._exit() straight after exec(): no "
+           "threading._shutdown() and no atexit handlers (python -c runs both). Visible in "
+           "spawn-pool jobs as 'resource_tracker: ... leaked semaphore objects' on stderr.")
+
+
+@SHUTDOWN_XFAIL
+def test_atexit_handlers_run_when_the_code_ends(daemon):
+    code = ("import atexit\n"
+            "atexit.register(print, 'atexit ran')\n"
+            "print('body done')\n")
+    with daemon.connect(timeout=180) as conn:
+        result = conn.execute(code, timeout_secs=120)
+    assert result.exit_code == 0, result.stderr
+    assert result.denied_syscalls == []
+    assert result.stdout == b"body done\natexit ran\n"
+
+
+@SHUTDOWN_XFAIL
+def test_non_daemon_threads_are_joined_before_the_job_ends(daemon):
+    code = ("import threading, time\n"
+            "def late():\n"
+            "    time.sleep(0.5)\n"
+            "    print('thread finished', flush=True)\n"
+            "threading.Thread(target=late).start()\n"
+            "print('body done', flush=True)\n")
+    with daemon.connect(timeout=180) as conn:
+        result = conn.execute(code, timeout_secs=120)
+    assert result.exit_code == 0, result.stderr
+    assert result.denied_syscalls == []
+    assert result.stdout == b"body done\nthread finished\n"
+
+
+@pytest.mark.xfail(strict=True,
+                   reason="sys.path[0] in a job is '/' (the daemon's own start-up directory), "
+                          "not the job's working directory /tmp as with python -c, so a module "
+                          "passed with files= cannot be imported without editing sys.path.")
+def test_a_module_passed_with_files_is_importable(daemon):
+    with daemon.connect(timeout=180) as conn:
+        result = conn.execute("import helper; print(helper.answer())", timeout_secs=120,
+                              files={"helper.py": b"def answer():\n    return 6 * 7\n"})
+    assert result.exit_code == 0, result.stderr
+    assert result.denied_syscalls == []
+    assert result.stdout == b"42\n"
