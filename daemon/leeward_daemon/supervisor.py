@@ -44,10 +44,14 @@ async def run(slot: Slot, job: Job, config: Config) -> ExecutionResult:
         report = None
     finally:
         slot.kill()
-        try:
-            await asyncio.wait_for(slot.wait_exited(), EXIT_GRACE_SECS)
-        except asyncio.TimeoutError:
-            pass
+        # With the job's own report in hand, its exit status adds nothing: reply as soon
+        # as the output pipes reach EOF (exit closes them early) instead of waiting for
+        # pid 1 to be reaped, which comes after the kernel tore its namespaces down.
+        if not _is_result(report):
+            try:
+                await asyncio.wait_for(slot.wait_exited(), EXIT_GRACE_SECS)
+            except asyncio.TimeoutError:
+                pass
         denials.close()
     out = await stdout.collect(EXIT_GRACE_SECS)
     err = await stderr.collect(EXIT_GRACE_SECS)
@@ -70,6 +74,10 @@ async def run(slot: Slot, job: Job, config: Config) -> ExecutionResult:
         denied_syscalls=denials.names,
         error=_exception(report),
     )
+
+
+def _is_result(report: dict | None) -> bool:
+    return report is not None and report.get("op") == "result" and isinstance(report.get("exit_code"), int)
 
 
 def _usage(slot: Slot, job: Job, report: dict | None) -> limits.Usage:
