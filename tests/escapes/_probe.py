@@ -54,7 +54,7 @@ def probe(daemon, code: str, **options) -> ExecutionResult:
     shows it with a failure, or for every test with -rP)."""
     with beside_canary(daemon):
         result = daemon.execute(code, **options)
-        print(result)
+        print(repr(result)[:4000])
         return result
 
 
@@ -73,28 +73,30 @@ def lines(result: ExecutionResult) -> list[str]:
     return result.stdout.decode().splitlines()
 
 
-def host_pids_with(marker: str) -> list[int]:
-    """Host pids whose command line contains `marker`."""
+def host_pids(*, marker: str | None = None, uid: int | None = None) -> list[int]:
+    """Host pids whose command line contains `marker`, or whose real uid is `uid`."""
     found = []
     for name in os.listdir("/proc"):
-        if not name.isdigit():
+        if not name.isdigit() or int(name) == os.getpid():
             continue
         try:
             with open(f"/proc/{name}/cmdline", "rb") as fh:
                 cmdline = fh.read().replace(b"\0", b" ")
-        except OSError:
+            with open(f"/proc/{name}/status") as fh:
+                real_uid = int(next(line for line in fh if line.startswith("Uid:")).split()[1])
+        except (OSError, StopIteration):
             continue  # exited while we looked
-        if marker.encode() in cmdline and int(name) != os.getpid():
+        if (marker is not None and marker.encode() in cmdline) or (uid is not None and real_uid == uid):
             found.append(int(name))
     return found
 
 
-def wait_until_no_host_pids_with(marker: str, bound_secs: float = 10.0) -> list[int]:
-    """Polls the host's /proc until no process carries `marker` (or the bound passes);
-    returns the survivors."""
+def wait_until_no_host_pids(bound_secs: float = 10.0, **match) -> list[int]:
+    """Polls the host's /proc until no process matches (or the bound passes); returns
+    the survivors."""
     deadline = time.monotonic() + bound_secs
     while True:
-        survivors = host_pids_with(marker)
+        survivors = host_pids(**match)
         if not survivors or time.monotonic() > deadline:
             return survivors
         time.sleep(0.1)

@@ -1,0 +1,128 @@
+"""Escape probes: resource exhaustion. A job can exhaust only its own box (pids,
+memory, fds, tmpfs, output), never the daemon or a job beside it."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ._probe import ATTEMPT_PRELUDE, lines, outcomes, probe
+
+pytestmark = pytest.mark.integration
+
+MiB = 1 << 20
+PIDS_MAX = 64        # the daemon's default pids_max
+OUTPUT_CAP = 1 * MiB  # stdout_max and stderr_max defaults
+SHM_CAP_MIB = 256    # tmp_size, which also caps /dev/shm
+
+
+def test_thread_bomb_stops_at_the_pids_limit(daemon):
+    code = ("import threading, time\n"
+            "stop = threading.Event()\n"
+            "count = 0\n"
+            "try:\n"
+            "    while count < 10000:\n"
+            "        threading.Thread(target=stop.wait, daemon=True).start(); count += 1\n"
+            "except RuntimeError as e:\n"
+            "    print('stopped', count, e)\n"
+            "stop.set()\n")
+    (out,) = lines(probe(daemon, code, timeout_secs=30))
+    words = out.split(" ", 2)
+    assert words[0] == "stopped" and words[2] == "can't start new thread", out
+    assert 0 < int(words[1]) < PIDS_MAX, out
+
+
+def test_zombie_and_process_bomb_stops_at_the_pids_limit(daemon):
+    """Children that exit at once but are never reaped still hold a pid each."""
+    code = ("import os, errno\n"
+            "count = 0\n"
+            "try:\n"
+            "    while count < 10000:\n"
+            "        if os.fork() == 0: os._exit(0)\n"
+            "        count += 1\n"
+            "except OSError as e:\n"
+            "    print('stopped', count, errno.errorcode[e.errno])\n")
+    (out,) = lines(probe(daemon, code, timeout_secs=30))
+    words = out.split()
+    assert words[0] == "stopped" and words[2] == "EAGAIN", out
+    assert 0 < int(words[1]) < PIDS_MAX, out
+
+
+def test_memory_bomb_is_stopped_at_its_limit(daemon):
+    code = ("import sys\n"
+            "hoard = []\n"
+            "try:\n"
+            "    while len(hoard) < 256:\n"
+            "        hoard.append(b'x' * (16 << 20)); print(len(hoard) * 16, flush=True)\n"
+            "except MemoryError:\n"
+            "    hoard.clear(); print('MemoryError'); sys.exit(3)\n")
+    result = probe(daemon, code, memory_limit=256 * MiB, timeout_secs=60)
+    mib = [int(line) for line in result.stdout.decode().splitlines() if line.isdigit()]
+    assert max(mib, default=0) <= 256, result
+    if result.oom_killed:
+        assert (result.exit_code, result.timed_out) == (-9, False), result
+    else:  # the allocator was refused first: a clean MemoryError, and no OOM kill
+        assert (result.exit_code, result.stdout.splitlines()[-1]) == (3, b"MemoryError"), result
+
+
+def test_dev_shm_fill_stops_at_its_cap_and_stays_in_the_sandbox(daemon):
+    name = f"leeward-fill-{os.urandom(4).hex()}"
+    code = ("import errno\n"
+            "written = 0\n"
+            "try:\n"
+            f"    with open('/dev/shm/{name}', 'wb', buffering=0) as fh:\n"
+            "        while written < (1 << 31):\n"
+            "            written += fh.write(b'x' * (1 << 20))\n"
+            "except OSError as e:\n"
+            "    print(errno.errorcode[e.errno], written >> 20)\n")
+    (out,) = lines(probe(daemon, code, timeout_secs=60))
+    err, mib = out.split()
+    assert err == "ENOSPC" and SHM_CAP_MIB - 8 <= int(mib) <= SHM_CAP_MIB, out
+    assert not os.path.exists(f"/dev/shm/{name}")
+
+
+def test_fd_exhaustion_stays_inside_the_job(daemon):
+    code = ("import os, errno, resource\n"
+            "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+            "fds = []\n"
+            "try:\n"
+            "    while len(fds) < 1 << 21: fds.append(os.open('/dev/null', os.O_RDONLY))\n"
+            "except OSError as e:\n"
+            "    print(errno.errorcode[e.errno], len(fds) <= hard)\n"
+            "try:\n"
+            "    resource.setrlimit(resource.RLIMIT_NOFILE, (hard + 1, hard + 1)); print('raised')\n"
+            "except (ValueError, OSError) as e:\n"
+            "    print('not raised')\n")
+    assert lines(probe(daemon, code, timeout_secs=60)) == ["EMFILE True", "not raised"]
+
+
+def test_flooding_stdout_and_stderr_is_cut_at_the_caps(daemon):
+    code = ("import os, sys\n"
+            "chunk = b'o' * (1 << 20)\n"
+            "try:\n"
+            "    for _ in range(50):\n"
+            "        os.write(1, chunk); os.write(2, chunk.replace(b'o', b'e'))\n"
+            "except OSError:\n"
+            "    pass\n")
+    result = probe(daemon, code, timeout_secs=60)
+    assert (result.stdout_truncated, result.stderr_truncated) == (True, True)
+    assert result.stdout == b"o" * OUTPUT_CAP and result.stderr == b"e" * OUTPUT_CAP
+    assert result.timed_out is False
+
+
+def test_a_job_cannot_raise_its_priority_or_shield_itself_from_the_oom_killer(daemon):
+    code = ATTEMPT_PRELUDE + (
+        "import os\n"
+        "def oom_adj():\n"
+        "    with open('/proc/self/oom_score_adj', 'w') as fh: fh.write('-1000')\n"
+        "attempt('oom_score_adj', oom_adj)\n"
+        "attempt('nice', os.setpriority, os.PRIO_PROCESS, 0, -20)\n"
+        "attempt('fifo', os.sched_setscheduler, 0, os.SCHED_FIFO, os.sched_param(50))\n"
+        "attempt('rr', os.sched_setscheduler, 0, os.SCHED_RR, os.sched_param(1))\n"
+        "attempt('mlockall', lambda: __import__('ctypes').CDLL(None, use_errno=True).mlockall(3) == 0\n"
+        "        or (_ for _ in ()).throw(OSError(__import__('ctypes').get_errno(), 'mlockall')))\n"
+    )
+    result = probe(daemon, code)
+    seen = outcomes(result)
+    assert set(seen) == {"oom_score_adj", "nice", "fifo", "rr", "mlockall"}
+    assert set(seen.values()) <= {"EACCES", "EPERM", "ENOMEM"}, seen
