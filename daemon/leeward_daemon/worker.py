@@ -5,11 +5,13 @@ job. Never returns: the process exits, and with it every process of the sandbox.
 """
 from __future__ import annotations
 
+import atexit
 import io
 import os
 import resource
 import socket
 import sys
+import threading
 import time
 import traceback
 import types
@@ -76,7 +78,12 @@ def _workspace(job: Job, stdout_fd: int, stderr_fd: int) -> None:
     os.environ.clear()
     os.environ.update(SAFE_ENV)
     os.environ.update(job.env)
-    sys.argv = [""]
+    sys.argv = ["-c"]
+    # `python -c` puts the working directory first on the import path: modules sent
+    # with `files=` import, and spawned multiprocessing children inherit the entry.
+    # The zygote's own entry (its start-up directory, from `-m`) is no business of the job.
+    if sys.path:
+        sys.path[0] = ""
 
 
 def _run_code(code: str) -> tuple[int, dict | None, float]:
@@ -95,10 +102,23 @@ def _run_code(code: str) -> tuple[int, dict | None, float]:
         tb = "".join(traceback.format_exception(type(exc), exc, _user_frames(exc.__traceback__)))
         error = {"name": type(exc).__name__, "value": str(exc), "traceback": tb}
         _safe_write(sys.stderr, tb)
+    _interpreter_shutdown()
     duration = time.perf_counter() - start
     for stream in (sys.stdout, sys.stderr):
         _safe_flush(stream)
     return exit_code, error, duration
+
+
+def _interpreter_shutdown() -> None:
+    """What Py_FinalizeEx does before exit, as `python -c` would: wait for non-daemon
+    threads, then run atexit handlers (multiprocessing finalizes its pools and unlinks
+    its /dev/shm semaphores there; logging flushes). The process ends with os._exit, so
+    nothing else would run them. Errors are the job's own: printed, not fatal."""
+    try:
+        threading._shutdown()
+    except BaseException as exc:  # e.g. KeyboardInterrupt raised in a joined thread
+        _safe_write(sys.stderr, "".join(traceback.format_exception(exc)))
+    atexit._run_exitfuncs()  # prints a handler's exception itself, like the interpreter
 
 
 def _system_exit_code(exc: SystemExit) -> int:

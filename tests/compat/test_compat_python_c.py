@@ -4,23 +4,12 @@ Workloads rely on interpreter shutdown: multiprocessing finalizes pools and unli
 /dev/shm semaphores from an atexit hook, concurrent.futures and plain non-daemon threads
 are joined before exit, and logging flushes its handlers. They also import helper
 modules shipped next to the code with `files=`.
-
-These three are known failures of leeward today, kept as strict xfails so the suite
-stays a list of facts: each turns into a hard failure (XPASS) once fixed, and the
-marker should then be dropped.
 """
 import pytest
 
 pytestmark = pytest.mark.integration
 
-SHUTDOWN_XFAIL = pytest.mark.xfail(
-    strict=True, raises=AssertionError,  # a daemon that fails to start is an error, not this
-    reason="worker.run_job() ends the job with os._exit() straight after exec(): no "
-           "threading._shutdown() and no atexit handlers (python -c runs both). Visible in "
-           "spawn-pool jobs as 'resource_tracker: ... leaked semaphore objects' on stderr.")
 
-
-@SHUTDOWN_XFAIL
 def test_atexit_handlers_run_when_the_code_ends(daemon):
     code = ("import atexit\n"
             "atexit.register(print, 'atexit ran')\n"
@@ -32,7 +21,6 @@ def test_atexit_handlers_run_when_the_code_ends(daemon):
     assert result.stdout == b"body done\natexit ran\n"
 
 
-@SHUTDOWN_XFAIL
 def test_non_daemon_threads_are_joined_before_the_job_ends(daemon):
     code = ("import threading, time\n"
             "def late():\n"
@@ -47,10 +35,6 @@ def test_non_daemon_threads_are_joined_before_the_job_ends(daemon):
     assert result.stdout == b"body done\nthread finished\n"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="sys.path[0] in a job is '/' (the daemon's own start-up directory), "
-                          "not the job's working directory /tmp as with python -c, so a module "
-                          "passed with files= cannot be imported without editing sys.path.")
 def test_a_module_passed_with_files_is_importable(daemon):
     with daemon.connect(timeout=180) as conn:
         result = conn.execute("import helper; print(helper.answer())", timeout_secs=120,
