@@ -11,16 +11,19 @@ from tests.conftest import start_daemon
 
 pytestmark = pytest.mark.integration
 
-# Runs the daemon under a seccomp filter that makes landlock_create_ruleset(2) fail with
-# ENOSYS, which is exactly what a kernel without Landlock answers.
-WITHOUT_LANDLOCK = textwrap.dedent("""
+# Run the daemon under a seccomp filter that answers like a kernel without the feature:
+# landlock_create_ruleset(2) -> ENOSYS; seccomp(SECCOMP_GET_NOTIF_SIZES, ...) -> EINVAL,
+# the unknown-operation answer of a kernel without user notification (Linux < 5.0).
+_WRAPPER = textwrap.dedent("""
     import errno, os, sys
     import pyseccomp as sc
     f = sc.SyscallFilter(sc.ALLOW)
-    f.add_rule(sc.ERRNO(errno.ENOSYS), "landlock_create_ruleset")
+    {rule}
     f.load()
     os.execv(sys.executable, [sys.executable] + sys.argv[1:])
 """)
+WITHOUT_LANDLOCK = _WRAPPER.format(rule='f.add_rule(sc.ERRNO(errno.ENOSYS), "landlock_create_ruleset")')
+WITHOUT_NOTIFY = _WRAPPER.format(rule='f.add_rule(sc.ERRNO(errno.EINVAL), "seccomp", sc.Arg(0, sc.EQ, 3))')
 
 
 def test_inet_socket_is_refused_and_reported(daemon):
@@ -118,3 +121,19 @@ def test_job_leads_its_own_session_without_a_terminal(daemon):
             "print(os.getsid(0), os.getpgrp(), tty)\n")
     result = daemon.execute(code)
     assert result.stdout == b"1 1 2\n"  # session and group leader; /dev/tty: ENOENT
+
+
+def test_without_user_notification_denials_still_fail_unreported(tmp_path):
+    config = tmp_path / "leeward.toml"
+    config.write_text('optional_layers = ["seccomp_notify"]\n')
+    running = start_daemon(str(tmp_path), "--config", str(config), workers=1,
+                           command=[sys.executable, "-c", WITHOUT_NOTIFY])
+    try:
+        with running.connect() as conn:
+            assert conn.request({"type": "Status"})["isolation"]["seccomp"] == "errno"
+        result = running.execute("import socket\n"
+                                 "try: socket.socket(socket.AF_INET)\n"
+                                 "except OSError as e: print(e.errno)\n")
+        assert (result.stdout, result.denied_syscalls) == (b"1\n", [])
+    finally:
+        running.stop()

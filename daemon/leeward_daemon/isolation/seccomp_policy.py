@@ -47,9 +47,7 @@ AUDIT_ARCH_X86_64 = 0xC000003E
 
 # uapi/linux/seccomp.h
 SECCOMP_SET_MODE_FILTER = 1
-SECCOMP_GET_ACTION_AVAIL = 2
 SECCOMP_GET_NOTIF_SIZES = 3
-SECCOMP_RET_USER_NOTIF = 0x7FC00000
 SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
 SECCOMP_IOCTL_NOTIF_RECV = 0xC0502100  # _IOWR('!', 0, struct seccomp_notif)
 SECCOMP_IOCTL_NOTIF_SEND = 0xC0182101  # _IOWR('!', 1, struct seccomp_notif_resp)
@@ -365,14 +363,14 @@ class _NotifSizes(ctypes.Structure):
 
 
 def notify_available() -> bool:
-    """True when the kernel offers SECCOMP_RET_USER_NOTIF (Linux >= 5.0), which is how
-    denials are reported by name; without it the policy still refuses them (ERRNO)."""
-    action = ctypes.c_uint32(SECCOMP_RET_USER_NOTIF)
+    """True when the kernel offers seccomp user notification (Linux >= 5.0), which is how
+    denials are reported by name; without it the policy still refuses them (ERRNO).
+    Asks for the notification struct sizes: a kernel without the feature does not know
+    that operation (EINVAL), and the supervisor relies on those sizes anyway."""
     try:
-        linux.seccomp(SECCOMP_GET_ACTION_AVAIL, 0, action, what="SECCOMP_RET_USER_NOTIF")
+        return notif_sizes()[0] > 0
     except OSError:
         return False
-    return True
 
 
 def notif_sizes() -> tuple[int, int, int]:
