@@ -2,9 +2,10 @@
 """Latency of `print('hello')`: leeward (client -> daemon -> sandbox -> client) against
 plain `python -c` and bubblewrap + python, all measured in this one run.
 
-Usage: bench/latency.py [--runs N] [--baseline-runs N] [--workers N]
-Prints a table of p50/p99 in milliseconds and each method's ratio to leeward's p50.
-Not a test: nothing here passes or fails on speed.
+Usage: bench/latency.py [--runs N] [--baseline-runs N] [--workers N] [--clients N]
+Prints a table of p50/p99 in milliseconds and each method's ratio to leeward's p50, then
+sustained throughput with N concurrent clients (executions/s) against N concurrent
+`python -c` processes. Not a test: nothing here passes or fails on speed.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -43,19 +45,38 @@ def time_calls(fn, runs: int, warmup: int = 5) -> list[float]:
     return samples
 
 
-def bench_leeward(runs: int, workers: int) -> tuple[list[float], float]:
+def bench_leeward(runs: int, workers: int, clients: int) -> tuple[list[float], float, float]:
+    """(latency samples, daemon start-up ms, executions/s with `clients` concurrent clients)."""
     with tempfile.TemporaryDirectory(prefix="leeward-bench-") as directory:
         started = time.perf_counter()
         daemon = start_daemon(directory, workers=workers)
         startup_ms = (time.perf_counter() - started) * 1000.0
         try:
             with Connection(daemon.socket_path) as conn:
-                def one():
-                    result = conn.execute(CODE)
-                    assert result.stdout == b"hello\n", result
-                return time_calls(one, runs), startup_ms
+                samples = time_calls(lambda: _execute_hello(conn), runs)
+
+            def client(count: int) -> None:
+                with Connection(daemon.socket_path) as own:
+                    for _ in range(count):
+                        _execute_hello(own)
+            return samples, startup_ms, throughput(client, runs, clients)
         finally:
             daemon.stop()
+
+
+def _execute_hello(conn: Connection) -> None:
+    result = conn.execute(CODE)
+    assert result.stdout == b"hello\n", result
+
+
+def throughput(client, total: int, clients: int) -> float:
+    """Calls per second when `clients` threads each make total // clients calls."""
+    per_client = max(1, total // clients)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        for future in [pool.submit(client, per_client) for _ in range(clients)]:
+            future.result()
+    return per_client * clients / (time.perf_counter() - started)
 
 
 def bench_python(runs: int) -> list[float]:
@@ -95,9 +116,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=500)
     parser.add_argument("--baseline-runs", type=int, default=50)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=4)
     args = parser.parse_args()
 
-    leeward, startup_ms = bench_leeward(args.runs, args.workers)
+    leeward, startup_ms, leeward_rate = bench_leeward(args.runs, args.workers, args.clients)
     rows = [("leeward (client->daemon->sandbox)", leeward),
             ("python -c", bench_python(args.baseline_runs))]
     bwrap = bench_bwrap(args.baseline_runs)
@@ -112,6 +134,10 @@ def main() -> None:
             continue
         p50 = statistics.median(samples)
         print(f"{name:<36} {p50:>9.3f} {percentile(samples, 0.99):>9.3f} {p50 / base:>13.1f}x")
+    python_rate = throughput(lambda n: [subprocess.run([PYTHON, "-c", CODE], check=True, capture_output=True)
+                                        for _ in range(n)], args.baseline_runs * 2, args.clients)
+    print(f"\nthroughput with {args.clients} concurrent clients: leeward {leeward_rate:.0f} executions/s, "
+          f"python -c {python_rate:.0f}/s ({leeward_rate / python_rate:.1f}x)")
     bare = python_startup_ms(20)
     print(f"\ndaemon start to first answer: {startup_ms:.0f} ms "
           f"({startup_ms / bare:.1f}x a bare `python -c pass` of {bare:.1f} ms)")
