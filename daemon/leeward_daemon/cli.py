@@ -1,51 +1,107 @@
-"""`leeward-daemon`: runs the daemon in the foreground until SIGTERM/SIGINT."""
+"""`leeward-daemon`: runs the daemon in the foreground until SIGTERM/SIGINT.
+
+The first SIGTERM/SIGINT drains (running jobs get `shutdown_grace_secs`); a second one
+kills what still runs at once. Exit status: 0 after a shutdown, 2 when the daemon
+cannot start (bad configuration, a live daemon on the socket, a missing layer).
+"""
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import signal
+import socket
 import sys
 
 from . import config as config_module
+from . import logsetup, systemd
 from .limits import LimitsUnavailable
-from .server import DaemonAlreadyRunning, Server
+from .server import DaemonAlreadyRunning, MetricsUnavailable, Server
+from .zygote_link import ZygoteError
+
+log = logging.getLogger("leeward_daemon")
+EXIT_START_FAILED = 2
+STARTUP_ERRORS = (config_module.ConfigError, DaemonAlreadyRunning, LimitsUnavailable, ZygoteError,
+                  systemd.ActivationError, MetricsUnavailable)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="leeward-daemon", description="Run the leeward sandbox daemon.")
+    parser = argparse.ArgumentParser(
+        prog="leeward-daemon", description="Run the leeward sandbox daemon.",
+        epilog="Configuration, lowest precedence first: defaults, the TOML file (--config, else "
+               "$XDG_CONFIG_HOME/leeward/config.toml, else /etc/leeward/config.toml), LEEWARD_<KEY> "
+               "environment variables, then these options.")
     parser.add_argument("--socket", help="Unix socket path (default: $LEEWARD_SOCKET, "
                         "/run/leeward/leeward.sock for root, $XDG_RUNTIME_DIR/leeward.sock otherwise)")
     parser.add_argument("--workers", type=int, help="idle sandboxes kept ready (default 4)")
-    parser.add_argument("--config", help="TOML configuration file")
+    parser.add_argument("--config", help="TOML configuration file (must exist)")
     parser.add_argument("--allow-path", action="append", dest="allowed_paths",
-                        help="host directory jobs may mount (repeatable)")
-    parser.add_argument("--log-level", default="INFO")
+                        help="host directory jobs may mount (repeatable; replaces the file's list)")
+    parser.add_argument("--metrics-port", type=int, help="Prometheus endpoint port, 0 = off (default 9090)")
+    parser.add_argument("--log-level", help="DEBUG, INFO (default), WARNING or ERROR")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                        help="set any config key, VALUE written as for LEEWARD_<KEY> (repeatable)")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the effective configuration and where each value came from, then exit")
     return parser.parse_args(argv)
 
 
-async def serve(cfg: config_module.Config) -> None:
-    server = Server(cfg)
-    stop = asyncio.Event()
+def load_config(args: argparse.Namespace, environ) -> config_module.Config:
+    settings = {}
+    for item in args.settings:
+        key, sep, text = item.partition("=")
+        if not sep or key not in config_module.field_types():
+            raise config_module.ConfigError(f"--set {item!r}: expected KEY=VALUE with a config key")
+        settings[key] = config_module.parse_text(key, text, origin=f"--set {key}")
+    named = {"socket_path": args.socket, "workers": args.workers, "allowed_paths": args.allowed_paths,
+             "metrics_port": args.metrics_port, "log_level": args.log_level}
+    return config_module.load(config_module.find_file(args.config, environ), environ=environ,
+                              **{**settings, **{k: v for k, v in named.items() if v is not None}})
+
+
+async def serve(cfg: config_module.Config, listen_socket: socket.socket | None) -> None:
+    server = Server(cfg, listen_socket)
+    stop, hurry = asyncio.Event(), asyncio.Event()
+
+    def on_signal() -> None:
+        (hurry if stop.is_set() else stop).set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     await server.start()
+    systemd.notify("READY=1")
     print(f"leeward daemon ready on {cfg.socket_path}", flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()
+    await stop.wait()
+    systemd.notify("STOPPING=1")
+    log.info("signal received: shutting down (grace %gs; signal again to kill running jobs now)",
+             cfg.shutdown_grace_secs)
+    await server.shutdown(hurry)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Taken (and removed from the environment) first, so nothing started later sees it.
     try:
-        cfg = config_module.load(args.config, socket_path=args.socket, workers=args.workers,
-                                 allowed_paths=args.allowed_paths)
-        asyncio.run(serve(cfg))
-    except (config_module.ConfigError, DaemonAlreadyRunning, LimitsUnavailable) as exc:
+        listen_socket = systemd.listen_socket()
+    except systemd.ActivationError as exc:
         print(f"leeward-daemon: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_START_FAILED
+    try:
+        cfg = load_config(args, os.environ)
+    except config_module.ConfigError as exc:
+        print(f"leeward-daemon: {exc}", file=sys.stderr)
+        return EXIT_START_FAILED
+    if args.print_config:
+        print(config_module.to_toml(cfg), end="")
+        return 0
+    logsetup.configure(cfg.log_level)
+    for name in config_module.env_values(os.environ)[1]:
+        log.warning("ignoring %s: %s is not a config key", name, name[len(config_module.ENV_PREFIX):].lower())
+    try:
+        asyncio.run(serve(cfg, listen_socket))
+    except STARTUP_ERRORS as exc:
+        print(f"leeward-daemon: {exc}", file=sys.stderr)
+        return EXIT_START_FAILED
     return 0

@@ -13,6 +13,7 @@ import signal
 from libleeward.protocol import ErrorCode, ProtocolError
 
 from . import limits
+from .limits.stale import remove_stale_boxes, slot_box_id
 from .async_channel import AsyncChannel
 from .channel import ChannelClosed
 from .config import Config
@@ -102,21 +103,30 @@ class Pool:
         return len(self._idle)
 
     async def start(self) -> None:
+        # Off the loop: killing a dead daemon's leftover sandboxes waits for them to exit.
+        await asyncio.get_running_loop().run_in_executor(None, remove_stale_boxes, self.limits)
         await self.link.start()
         self._replenish()
 
-    def stop(self) -> None:
+    def close(self) -> None:
+        """Stops serving: waiting and future requests get SHUTTING_DOWN, idle slots are
+        killed, no replacement is built; slots running a job are left to their job."""
         self._closed = True
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_exception(ProtocolError(ErrorCode.SHUTTING_DOWN, "daemon is shutting down"))
+        while self._idle:
+            self._discard(self._idle.popleft())
+
+    def stop(self) -> None:
+        """Kills every slot, busy ones included, and the zygote."""
+        self.close()
         for slot in list(self._by_pid.values()):
             slot.kill()
             slot.close()
             # Synchronously: the event loop is about to end, an executor job may never run.
             _destroy_quietly(slot.box)
         self._by_pid.clear()
-        self._idle.clear()
-        for waiter in self._waiters:
-            if not waiter.done():
-                waiter.set_exception(ProtocolError(ErrorCode.SHUTTING_DOWN, "daemon is shutting down"))
         self.link.stop()
 
     async def acquire(self) -> Slot:
@@ -183,7 +193,7 @@ class Pool:
         asyncio.get_running_loop().create_task(self._await_ready(slot))
 
     def _box_for(self, pid: int) -> limits.Box:
-        box = self.limits.create_box(f"slot-{pid}")
+        box = self.limits.create_box(slot_box_id(os.getpid(), pid))
         try:
             box.attach(pid)  # before the job exists, so all its processes are inside
         except limits.LimitsError:

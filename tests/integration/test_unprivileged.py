@@ -18,7 +18,7 @@ from tests.conftest import REPO, start_daemon
 pytestmark = pytest.mark.integration
 USER = "leeward-test"
 PYTHON = "/usr/bin/python3"
-MODULES = ["msgpack", "prctl", "_prctl", "pyseccomp"]
+MODULES = ["msgpack", "prctl", "_prctl", "pyseccomp", "prometheus_client"]
 
 
 def _ensure_user() -> pwd.struct_passwd:

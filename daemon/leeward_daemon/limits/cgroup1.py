@@ -59,7 +59,16 @@ class Cgroup1Backend:
             for path in created:
                 fs.rmdir(path)
             raise
+        return self.open_box(box_id)
+
+    def open_box(self, box_id: str) -> Cgroup1Box:
+        """A box that already exists, e.g. one a killed daemon left behind."""
+        check_box_id(box_id)
         return Cgroup1Box({c: os.path.join(g, box_id) for c, g in self._groups.items()})
+
+    def box_ids(self) -> list[str]:
+        """Every box under the group, in any hierarchy (a crash can leave a box half made)."""
+        return sorted({name for group in self.group_dirs for name in fs.subgroups(group)})
 
 
 class Cgroup1Box:

@@ -54,6 +54,13 @@ class Cgroup2Backend:
         fs.mkdir(path)
         return Cgroup2Box(path, cpu=self.cpu)
 
+    def open_box(self, box_id: str) -> Cgroup2Box:
+        """A box that already exists, e.g. one a killed daemon left behind."""
+        return Cgroup2Box(os.path.join(self.path, check_box_id(box_id)), cpu=self.cpu)
+
+    def box_ids(self) -> list[str]:
+        return sorted(fs.subgroups(self.path))
+
 
 class Cgroup2Box:
     def __init__(self, path: str, *, cpu: bool):

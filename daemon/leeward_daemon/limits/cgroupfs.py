@@ -78,3 +78,13 @@ def rmdir(path: str) -> None:
         pass
     except OSError as e:
         raise LimitsError(f"rmdir {path}: {e.strerror}", errno=e.errno) from e
+
+
+def subgroups(group: str) -> list[str]:
+    """Names of the child cgroups of `group`; none when it does not exist."""
+    try:
+        return [entry.name for entry in os.scandir(group) if entry.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return []
+    except OSError as e:
+        raise LimitsError(f"list {group}: {e.strerror}", errno=e.errno) from e

@@ -1,0 +1,115 @@
+"""Prometheus metrics of one daemon, served over HTTP from a thread of the daemon.
+
+Everything is counted here, in the daemon, from the results the supervisor returns:
+sandboxes never write metrics (no shared directory a sandbox could write to), and a
+dedicated registry keeps the process's default collectors and any other library's
+metrics out of leeward's endpoint.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from libleeward.protocol import ExecutionResult
+
+log = logging.getLogger(__name__)
+# The *_created series (a timestamp per counter) only repeat the daemon's start time.
+disable_created_metrics()
+
+FAILURE_REASONS = ("timeout", "oom", "error")
+# Wall-clock seconds from a sub-millisecond print() to the 300 s default maximum.
+DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+# Peak memory of a job, 1 MiB to 4 GiB (the default maximum) in powers of 4.
+MEMORY_BUCKETS = tuple(float(1 << shift) for shift in range(20, 34, 2))
+
+
+def failure_reason(result: ExecutionResult) -> str | None:
+    """Why an execution failed, or None when it exited 0. One reason per execution, the
+    most specific first: the kernel's OOM killer struck ("oom"), else the wall clock ran
+    out ("timeout"), else the code exited non-zero, raised, or died by a signal ("error")."""
+    if result.oom_killed:
+        return "oom"
+    if result.timed_out:
+        return "timeout"
+    if result.exit_code != 0:
+        return "error"
+    return None
+
+
+@dataclass(frozen=True)
+class PoolState:
+    idle: int
+    busy: int
+    starting: int
+    recycled: int
+
+
+class _LiveCollector:
+    """State read when scraped (from the HTTP thread): plain int reads of the pool and
+    server, which the event loop alone writes."""
+
+    def __init__(self, pool_state: Callable[[], PoolState], connections: Callable[[], int]):
+        self._pool_state = pool_state
+        self._connections = connections
+
+    def collect(self):
+        state = self._pool_state()
+        workers = GaugeMetricFamily("leeward_workers_total", "Sandboxes by state", labels=["state"])
+        for name in ("idle", "busy", "starting"):
+            workers.add_metric([name], getattr(state, name))
+        yield workers
+        yield CounterMetricFamily("leeward_worker_recycles", "Sandboxes thrown away after serving a job "
+                                  "(each sandbox is single-use)", value=state.recycled)
+        yield GaugeMetricFamily("leeward_connections_active", "Open client connections", value=self._connections())
+
+
+class Metrics:
+    def __init__(self, pool_state: Callable[[], PoolState], connections: Callable[[], int]):
+        self.registry = CollectorRegistry()
+        self.executions = Counter("leeward_executions", "Jobs that ran to a result", registry=self.registry)
+        self.failed = Counter("leeward_executions_failed", "Jobs that ran but failed, by reason "
+                              "(oom, else timeout, else a non-zero exit)", ["reason"], registry=self.registry)
+        for reason in FAILURE_REASONS:  # every series exists from the start, at 0
+            self.failed.labels(reason)
+        self.duration = Histogram("leeward_execution_duration_seconds", "Wall-clock time of each job",
+                                  buckets=DURATION_BUCKETS, registry=self.registry)
+        self.memory = Histogram("leeward_memory_usage_bytes", "Peak memory of each job (kernel accounting "
+                                "under cgroups)", buckets=MEMORY_BUCKETS, registry=self.registry)
+        self.cpu = Counter("leeward_cpu_time_seconds", "CPU time used by jobs", registry=self.registry)
+        self.requests = Counter("leeward_requests", "Requests answered, by type and outcome "
+                                "(ok or the error code)", ["type", "outcome"], registry=self.registry)
+        self.registry.register(_LiveCollector(pool_state, connections))
+        self._httpd = None
+        self._thread: threading.Thread | None = None
+        self.endpoint: str | None = None
+
+    def observe_execution(self, result: ExecutionResult) -> None:
+        self.executions.inc()
+        reason = failure_reason(result)
+        if reason is not None:
+            self.failed.labels(reason).inc()
+        self.duration.observe(result.duration_ms / 1000.0)
+        self.memory.observe(result.memory_peak)
+        self.cpu.inc(result.cpu_time_us / 1_000_000)
+
+    def observe_request(self, kind: str, outcome: str) -> None:
+        self.requests.labels(kind, outcome).inc()
+
+    def serve(self, address: str, port: int) -> str:
+        """Starts the HTTP endpoint; raises OSError when the address cannot be bound."""
+        self._httpd, self._thread = start_http_server(port, address, registry=self.registry)
+        host = f"[{address}]" if ":" in address else address
+        self.endpoint = f"http://{host}:{port}/metrics"
+        return self.endpoint
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+            self.endpoint = None
