@@ -104,7 +104,7 @@ class Metrics:
         """Starts the HTTP endpoint; raises OSError when the address cannot be bound."""
         self._httpd, self._thread = start_http_server(port, address, registry=self.registry)
         host = f"[{address}]" if ":" in address else address
-        self.endpoint = f"http://{host}:{port}/metrics"
+        self.endpoint = f"http://{host}:{self._httpd.server_port}/metrics"
         return self.endpoint
 
     def stop(self) -> None:
