@@ -3,6 +3,7 @@ out of reach; its result channel survives junk; no job leaves anything for the n
 nothing a job can exec brings a privilege back."""
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -202,6 +203,8 @@ def test_a_forged_result_cannot_hide_denials_or_fake_kernel_accounting(daemon):
 
 def test_fds_smuggled_over_the_result_channel_do_not_pile_up_in_the_daemon(daemon):
     marker = f"leeward-smuggled-{os.urandom(4).hex()}"
+    body = msgpack.packb({"op": "started"})
+    frame = len(body).to_bytes(4, "big") + body
     code = FIND_CHANNEL + (
         "import array, socket\n"
         "sock = socket.socket(fileno=channel)\n"
@@ -209,7 +212,7 @@ def test_fds_smuggled_over_the_result_channel_do_not_pile_up_in_the_daemon(daemo
         "sent = 0\n"
         "try:\n"
         "    for i in range(64):\n"
-        "        sock.sendmsg([b'\\x00\\x00\\x00\\x01\\xc0'],\n"  # a one-byte frame: nil
+        f"        sock.sendmsg([{frame!r}],\n"  # a forged "started", as if carrying a listener
         "                     [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', fds))]); sent += 1\n"
         "except OSError:\n"
         "    pass\n"
@@ -282,3 +285,32 @@ def test_host_planted_setuid_and_file_capability_binaries_grant_nothing(daemon, 
     # The kernel refuses to exec a file whose effective file capabilities cannot all be
     # granted (the bounding set is empty): EPERM. Running without them is safe too.
     assert cap_line in ("cap-sleep refused 1", f"cap-sleep {unprivileged}")
+
+
+def test_no_trace_of_a_previous_jobs_data_in_a_later_jobs_memory(daemon):
+    """Job A carries a token in its code, env, stdin and files; later jobs scan every
+    readable byte of their own address space for it (matching by hash, so the scanner
+    never holds the token itself)."""
+    token = f"leeward-xjob-{os.urandom(12).hex()}"
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    first = probe(daemon, f"import os; x = {token!r}; print(len(os.environ['T']), len(open('f').read()), len(input()))",
+                  env={"T": token}, files={"f": token.encode()}, stdin=token.encode() + b"\n")
+    assert lines(first) == [f"{len(token)} {len(token)} {len(token)}"]
+    scan = (
+        "import hashlib, re\n"
+        "pattern = re.compile(rb'leeward-xjob-[0-9a-f]{24}')\n"
+        "found, scanned = set(), 0\n"
+        "mem = open('/proc/self/mem', 'rb', buffering=0)\n"
+        "for line in open('/proc/self/maps').read().splitlines():\n"
+        "    span, perms = line.split()[:2]\n"
+        "    start, end = (int(x, 16) for x in span.split('-'))\n"
+        "    if 'r' not in perms or end - start > 1 << 30: continue\n"
+        "    try:\n"
+        "        mem.seek(start); data = mem.read(end - start)\n"
+        "    except (OSError, OverflowError, ValueError): continue\n"
+        "    scanned += len(data)\n"
+        "    found |= {hashlib.sha256(m.group()).hexdigest() for m in pattern.finditer(data)}\n"
+        "print(scanned > 1 << 20, sorted(found))\n"
+    )
+    for _ in range(3):  # the slots built before job A, and one built after it
+        assert lines(daemon.execute(scan, timeout_secs=120)) == ["True []"], digest

@@ -5,10 +5,14 @@ import hashlib
 import os
 import stat
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ._probe import ATTEMPT_PRELUDE, SYSCALL_PRELUDE, lines, outcomes, probe, refused
+from libleeward.client import LeewardError
+
+from ._probe import ATTEMPT_PRELUDE, SYSCALL_PRELUDE, beside_canary, lines, outcomes, probe, refused
 
 pytestmark = pytest.mark.integration
 
@@ -342,3 +346,95 @@ def test_sysfs_is_absent_and_cannot_be_mounted(daemon):
     result = probe(daemon, code)
     assert lines(result) == ["False False False", "-1 EPERM", "[]"]
     assert "mount" in result.denied_syscalls
+
+
+def _race_mount_against_a_symlink_swap(daemon, probe_dir, requests: int) -> dict[str, int]:
+    """A job keeps atomically exchanging a mountable directory with a symlink to /etc
+    (renameat2 RENAME_EXCHANGE) while `requests` requests mount that path; returns how
+    often each outcome (the listing of /data, or an error code) came back."""
+    os.mkdir(os.path.join(probe_dir, "target"), 0o777)
+    os.chmod(os.path.join(probe_dir, "target"), 0o777)
+    open(os.path.join(probe_dir, "target", "inside"), "w").close()
+    swapper = SYSCALL_PRELUDE + (
+        "import time\n"
+        "os.symlink('/etc', '/out/evil')\n"
+        "swaps, deadline = 0, time.monotonic() + 60\n"
+        "while not os.path.exists('/out/stop') and time.monotonic() < deadline:\n"
+        "    value, err = syscall(316, -100, b'/out/target', -100, b'/out/evil', 2)\n"  # RENAME_EXCHANGE
+        "    assert value == 0, err\n"
+        "    swaps += 1\n"
+        "print('swaps', swaps > 0)\n"
+    )
+    mount = [{"host": os.path.join(probe_dir, "target"), "sandbox": "/data", "ro": True}]
+    seen: dict[str, int] = {}
+    with beside_canary(daemon), ThreadPoolExecutor(1) as pool:
+        swapping = pool.submit(daemon.execute, swapper, timeout_secs=90,
+                               mounts=[{"host": probe_dir, "sandbox": "/out", "ro": False}])
+        try:
+            deadline = time.monotonic() + 60
+            while not os.path.lexists(os.path.join(probe_dir, "evil")) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            for _ in range(requests):
+                try:
+                    result = daemon.execute("import os; print(sorted(os.listdir('/data')))", mounts=mount)
+                    outcome = result.stdout.decode().strip()
+                except LeewardError as err:
+                    outcome = err.code
+                seen[outcome] = seen.get(outcome, 0) + 1
+        finally:
+            open(os.path.join(probe_dir, "stop"), "w").close()
+            swapped = swapping.result(timeout=120)
+    print(seen)
+    assert swapped.stdout == b"swaps True\n", swapped
+    return seen
+
+
+def test_mount_source_swapped_for_a_symlink_mid_request_never_mounts_the_target(daemon, probe_dir):
+    """TOCTOU between the daemon's check and the slot's bind: each request is refused or
+    gets the real directory; none ever sees the host's /etc."""
+    seen = _race_mount_against_a_symlink_swap(daemon, probe_dir, requests=24)
+    assert all(outcome == "['inside']" or outcome.startswith("E") for outcome in seen), seen
+
+
+def test_mount_source_swap_race_gets_a_clean_refusal_not_an_internal_error(daemon, probe_dir):
+    """The same race must end in a refusal the client can act on (symlink, missing
+    source, or the sandbox's own O_NOFOLLOW check), never E4001 "internal error"."""
+    seen = _race_mount_against_a_symlink_swap(daemon, probe_dir, requests=48)
+    assert set(seen) <= {"['inside']", "E2008", "E2007", "E3002"}, seen
+
+
+def test_a_job_cannot_plant_privileges_for_a_later_job(daemon, probe_dir):
+    """Job 1 leaves a setuid copy of sleep in a rw mount and tries to give it file
+    capabilities; job 2 runs it and stays exactly as unprivileged."""
+    plant = ATTEMPT_PRELUDE + (
+        "import os, shutil\n"
+        "shutil.copy('/bin/sleep', '/out/planted')\n"
+        "attempt('chmod_setuid', os.chmod, '/out/planted', 0o6755)\n"
+        "import struct\n"
+        "admin = (1 << 21) | (1 << 12)  # CAP_SYS_ADMIN, CAP_NET_RAW\n"
+        "v2 = struct.pack('<5I', 0x02000001, admin, 0, 0, 0)        # VFS_CAP_REVISION_2 | EFFECTIVE\n"
+        "v3 = struct.pack('<6I', 0x03000001, admin, 0, 0, 0, 1000)  # REVISION_3, rootid: our uid\n"
+        "attempt('file_caps_v2', os.setxattr, '/out/planted', 'security.capability', v2)\n"
+        "attempt('file_caps_v3', os.setxattr, '/out/planted', 'security.capability', v3)\n"
+    )
+    seen = outcomes(probe(daemon, plant, mounts=[{"host": probe_dir, "sandbox": "/out", "ro": False}]))
+    assert seen == {"chmod_setuid": "OK", "file_caps_v2": "EPERM", "file_caps_v3": "EPERM"}, seen
+    planted = os.path.join(probe_dir, "planted")
+    if os.geteuid() == 0:  # owned by the box's unused outside uid, never by root
+        assert os.stat(planted).st_uid >= 2_000_000_000
+    with pytest.raises(OSError):
+        os.getxattr(planted, "security.capability")
+    run = (
+        "import subprocess, time\n"
+        "p = subprocess.Popen(['/in/planted', '30'])\n"
+        "deadline, seen = time.monotonic() + 30, None\n"
+        "while seen is None and time.monotonic() < deadline:\n"
+        "    fields = dict(l.split(':', 1) for l in open(f'/proc/{p.pid}/status').read().splitlines())\n"
+        "    if fields['Name'].strip() == 'planted' and fields['State'].split()[0] == 'S':\n"
+        "        seen = [' '.join(fields[k].split()) for k in ('Uid', 'Gid', 'CapPrm', 'CapEff')]\n"
+        "    time.sleep(0.01)\n"
+        "p.kill(); p.wait()\n"
+        "print(seen)\n"
+    )
+    assert lines(probe(daemon, run, mounts=[{"host": probe_dir, "sandbox": "/in", "ro": False}])) == [
+        "['1000 1000 1000 1000', '1000 1000 1000 1000', '0000000000000000', '0000000000000000']"]

@@ -126,3 +126,37 @@ def test_a_job_cannot_raise_its_priority_or_shield_itself_from_the_oom_killer(da
     seen = outcomes(result)
     assert set(seen) == {"oom_score_adj", "nice", "fifo", "rr", "mlockall"}
     assert set(seen.values()) <= {"EACCES", "EPERM", "ENOMEM"}, seen
+
+
+def test_hard_rlimits_cannot_be_raised(daemon):
+    """RLIMIT_CORE 0 and RLIMIT_FSIZE are the daemon's: the job may lower them, never
+    raise them (cores could spill memory; a big file could fill a rw mount's disk)."""
+    code = ("import resource\n"
+            "for name in ('RLIMIT_CORE', 'RLIMIT_FSIZE', 'RLIMIT_NOFILE', 'RLIMIT_MEMLOCK'):\n"
+            "    which = getattr(resource, name)\n"
+            "    soft, hard = resource.getrlimit(which)\n"
+            "    try:\n"
+            "        resource.setrlimit(which, (resource.RLIM_INFINITY, resource.RLIM_INFINITY)); print(name, 'raised')\n"
+            "    except (ValueError, OSError):\n"
+            "        print(name, 'kept', resource.getrlimit(which) == (soft, hard), hard != resource.RLIM_INFINITY)\n"
+            "print('core', resource.getrlimit(resource.RLIMIT_CORE))\n")
+    assert lines(probe(daemon, code)) == [
+        "RLIMIT_CORE kept True True", "RLIMIT_FSIZE kept True True", "RLIMIT_NOFILE kept True True",
+        "RLIMIT_MEMLOCK kept True True", "core (0, 0)"]
+
+
+def test_a_storm_of_denied_syscalls_does_not_starve_other_jobs(daemon):
+    """Every denied syscall is a round trip through the daemon's seccomp listener: eight
+    threads hammering them until the timeout must not stop the canary or the daemon."""
+    code = ("import socket, threading\n"
+            "def storm():\n"
+            "    while True:\n"
+            "        try: socket.socket(socket.AF_INET)\n"
+            "        except OSError: pass\n"
+            "for _ in range(8):\n"
+            "    threading.Thread(target=storm, daemon=True).start()\n"
+            "print('storming', flush=True)\n"
+            "storm()\n")
+    result = probe(daemon, code, timeout_secs=3)
+    assert (result.timed_out, result.exit_code, result.stdout) == (True, -9, b"storming\n"), result
+    assert result.denied_syscalls == ["socket"]
