@@ -134,6 +134,15 @@ def attempt(name, fn, *args):
         print(name, _errno.errorcode.get(exc.errno, str(exc.errno)))
 '''
 
+# Sandbox-side: `channel`, the one socket among the job's fds (the result channel).
+FIND_CHANNEL = (
+    "import os, stat\n"
+    "def _is_socket(fd):\n"
+    "    try: return stat.S_ISSOCK(os.fstat(fd).st_mode)\n"
+    "    except OSError: return False\n"
+    "(channel,) = [fd for fd in range(1024) if _is_socket(fd)]\n"
+)
+
 
 def outcomes(result: ExecutionResult) -> dict[str, str]:
     """{name: outcome} from a job that printed `attempt()` lines."""

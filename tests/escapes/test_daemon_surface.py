@@ -13,22 +13,12 @@ import pytest
 
 from tests.conftest import start_daemon
 
-from ._probe import ATTEMPT_PRELUDE, SYSCALL_PRELUDE, lines, outcomes, probe, refused
+from ._probe import ATTEMPT_PRELUDE, FIND_CHANNEL, SYSCALL_PRELUDE, lines, outcomes, probe, refused
 
 pytestmark = pytest.mark.integration
 
 SECRET = "s3cr3t-leeward-probe"
 SAFE_ENV_NAMES = ["HOME", "LANG", "PATH", "TMPDIR", "USER"]
-
-# Sandbox-side: `channel`, the one socket among the job's fds (the result channel).
-FIND_CHANNEL = (
-    "import os, stat\n"
-    "def _is_socket(fd):\n"
-    "    try: return stat.S_ISSOCK(os.fstat(fd).st_mode)\n"
-    "    except OSError: return False\n"
-    "(channel,) = [fd for fd in range(1024) if _is_socket(fd)]\n"
-)
-
 
 @pytest.fixture(scope="module")
 def own_daemon(tmp_path_factory):

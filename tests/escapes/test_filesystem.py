@@ -399,7 +399,7 @@ def test_mount_source_swapped_for_a_symlink_mid_request_never_mounts_the_target(
 def test_mount_source_swap_race_gets_a_clean_refusal_not_an_internal_error(daemon, probe_dir):
     """The same race must end in a refusal the client can act on (symlink, missing
     source, or the sandbox's own O_NOFOLLOW check), never E4001 "internal error"."""
-    seen = _race_mount_against_a_symlink_swap(daemon, probe_dir, requests=48)
+    seen = _race_mount_against_a_symlink_swap(daemon, probe_dir, requests=96)
     assert set(seen) <= {"['inside']", "E2008", "E2007", "E3002"}, seen
 
 
@@ -438,3 +438,36 @@ def test_a_job_cannot_plant_privileges_for_a_later_job(daemon, probe_dir):
     )
     assert lines(probe(daemon, run, mounts=[{"host": probe_dir, "sandbox": "/in", "ro": False}])) == [
         "['1000 1000 1000 1000', '1000 1000 1000 1000', '0000000000000000', '0000000000000000']"]
+
+
+def test_cgroup_release_agent_escape_is_impossible(daemon):
+    """CVE-2022-0492: mount a cgroup v1 hierarchy, set release_agent, run it as host
+    root. No cgroupfs is reachable and none can be mounted."""
+    code = SYSCALL_PRELUDE + (
+        "print(os.path.exists('/sys/fs/cgroup'), os.path.exists('/proc/1/root/sys/fs/cgroup'))\n"
+        "os.mkdir('/tmp/cg')\n"
+        "print('v1', *syscall(165, b'cgroup', b'/tmp/cg', b'cgroup', 0, b'memory'))\n"
+        "print('v1_rdma', *syscall(165, b'cgroup', b'/tmp/cg', b'cgroup', 0, b'rdma'))\n"
+        "print('v2', *syscall(165, b'cgroup2', b'/tmp/cg', b'cgroup2', 0, 0))\n"
+        "print(os.listdir('/tmp/cg'))\n"
+    )
+    result = probe(daemon, code)
+    assert lines(result) == ["False False", "v1 -1 EPERM", "v1_rdma -1 EPERM", "v2 -1 EPERM", "[]"]
+    assert result.denied_syscalls == ["mount"]
+
+
+def test_cwd_root_and_every_fd_stay_inside_the_sandbox(daemon):
+    """runc CVE-2024-21626: a working directory or fd left pointing into the host tree.
+    Climbing `..` from the cwd and from every open fd ends at the sandbox's own root."""
+    code = (
+        "import os, stat\n"
+        "print(os.getcwd(), os.readlink('/proc/self/cwd'), os.readlink('/proc/self/root'))\n"
+        "os.chdir('/'.join(['..'] * 64))\n"
+        "here, root = os.stat('.'), os.stat('/')\n"
+        "print(os.getcwd(), (here.st_dev, here.st_ino) == (root.st_dev, root.st_ino), os.path.exists('oldroot'))\n"
+        "def is_dir(fd):\n"
+        "    try: return stat.S_ISDIR(os.fstat(fd).st_mode)\n"
+        "    except OSError: return False\n"
+        "print('directory fds', [fd for fd in range(1024) if is_dir(fd)])\n"
+    )
+    assert lines(probe(daemon, code)) == ["/tmp /tmp /", "/ True False", "directory fds []"]

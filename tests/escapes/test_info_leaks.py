@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from ._probe import SYSCALL_PRELUDE, lines, probe
+from ._probe import FIND_CHANNEL, SYSCALL_PRELUDE, lines, probe
 
 pytestmark = pytest.mark.integration
 
@@ -125,3 +125,16 @@ def test_no_host_environment_anywhere_in_the_sandbox(daemon):
 def test_cgroup_paths_reveal_nothing_of_the_host(daemon):
     code = "print(sorted({l.rstrip().split(':', 2)[2] for l in open('/proc/self/cgroup')}))"
     assert lines(probe(daemon, code)) == ["['/']"]
+
+
+def test_no_host_pid_is_visible_from_inside(daemon):
+    """Not in /proc/self/status (NSpid lists one level), not as a parent, not through
+    the result channel's peer credentials."""
+    code = FIND_CHANNEL + (
+        "import socket, struct\n"
+        "status = dict(l.split(':', 1) for l in open('/proc/self/status').read().splitlines())\n"
+        "print(status['NSpid'].split(), status['NStgid'].split(), status['PPid'].strip(), os.getppid())\n"
+        "sock = socket.socket(fileno=os.dup(channel))\n"
+        "print(struct.unpack('3i', sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)))\n"
+    )
+    assert lines(probe(daemon, code)) == ["['1'] ['1'] 0 0", "(0, 65534, 65534)"]

@@ -46,7 +46,8 @@ def test_host_processes_cannot_be_signalled_by_pid_group_or_pidfd(daemon, host_s
         "call('setpgid', os.setpgid, 0, pid)\n"
         "call('setpriority', os.setpriority, os.PRIO_PROCESS, pid, 19)\n"
         "print('tgkill', syscall(234, pid, pid, 9)[1])\n"
-        "info = ctypes.create_string_buffer((9).to_bytes(4, 'little') + bytes(4) + (-1).to_bytes(4, 'little', signed=True), 128)\n"
+        "import struct\n"
+        "info = ctypes.create_string_buffer(struct.pack('<3i', 9, 0, -1), 128)\n"
         "print('rt_sigqueueinfo', syscall(129, pid, 9, info)[1])\n"  # si_code SI_QUEUE, as sigqueue(3) sends
         f"print('daemon', syscall(62, {daemon.process.pid}, 0)[1], syscall(62, -{os.getpgid(0)}, 0)[1])\n"
         f"print('pytest', syscall(62, {os.getpid()}, 0)[1])\n"
@@ -66,7 +67,8 @@ def test_a_pid_scan_finds_only_the_sandbox(daemon):
             "for pid in range(1, 1 << 16):\n"
             "    try: os.kill(pid, 0); alive.append(pid)\n"
             "    except ProcessLookupError: pass\n"
-            "print(alive == [1, child.pid], len(alive), sorted(p for p in os.listdir('/proc') if p.isdigit()) == ['1', str(child.pid)])\n"
+            "listed = sorted(p for p in os.listdir('/proc') if p.isdigit())\n"
+            "print(alive == [1, child.pid], len(alive), listed == ['1', str(child.pid)])\n"
             "child.kill()\n")
     assert lines(probe(daemon, code)) == ["True 2 True"]
 

@@ -136,7 +136,7 @@ def test_hard_rlimits_cannot_be_raised(daemon):
             "    which = getattr(resource, name)\n"
             "    soft, hard = resource.getrlimit(which)\n"
             "    try:\n"
-            "        resource.setrlimit(which, (resource.RLIM_INFINITY, resource.RLIM_INFINITY)); print(name, 'raised')\n"
+            "        resource.setrlimit(which, (resource.RLIM_INFINITY,) * 2); print(name, 'raised')\n"
             "    except (ValueError, OSError):\n"
             "        print(name, 'kept', resource.getrlimit(which) == (soft, hard), hard != resource.RLIM_INFINITY)\n"
             "print('core', resource.getrlimit(resource.RLIMIT_CORE))\n")
@@ -160,3 +160,22 @@ def test_a_storm_of_denied_syscalls_does_not_starve_other_jobs(daemon):
     result = probe(daemon, code, timeout_secs=3)
     assert (result.timed_out, result.exit_code, result.stdout) == (True, -9, b"storming\n"), result
     assert result.denied_syscalls == ["socket"]
+
+
+def test_an_inode_flood_in_tmp_is_charged_to_the_job(daemon):
+    """Empty files cost no tmpfs blocks but kernel memory (inodes, dentries): that must
+    count against the job's memory limit, not escape it."""
+    code = ("import os, errno\n"
+            "os.mkdir('/tmp/d')\n"
+            "n = 0\n"
+            "try:\n"
+            "    while n < 2_000_000:\n"
+            "        os.close(os.open(f'/tmp/d/{n}', os.O_CREAT | os.O_WRONLY, 0o600)); n += 1\n"
+            "    print('created', n)\n"
+            "except OSError as e:\n"
+            "    print('stopped', errno.errorcode[e.errno])\n")
+    result = probe(daemon, code, memory_limit=64 * MiB, timeout_secs=120)
+    if result.oom_killed:
+        assert (result.exit_code, result.timed_out, result.stdout) == (-9, False, b""), result
+    else:
+        assert lines(result) in (["stopped ENOSPC"], ["stopped ENOMEM"]), result
