@@ -471,3 +471,24 @@ def test_cwd_root_and_every_fd_stay_inside_the_sandbox(daemon):
         "print('directory fds', [fd for fd in range(1024) if is_dir(fd)])\n"
     )
     assert lines(probe(daemon, code)) == ["/tmp /tmp /", "/ True False", "directory fds []"]
+
+
+def test_host_files_in_a_rw_mount_cannot_be_made_immutable_or_huge(daemon, probe_dir):
+    """On a host filesystem the job may write: no immutable/append-only flags (the host
+    could not clean up), and no file beyond RLIMIT_FSIZE, allocated or sparse."""
+    code = SYSCALL_PRELUDE + ATTEMPT_PRELUDE + (
+        "fd = os.open('/out/f', os.O_RDWR | os.O_CREAT, 0o644)\n"
+        "def setflags(flag):\n"
+        "    value, err = syscall(16, fd, 0x40086602, ctypes.byref(ctypes.c_long(flag)))\n"  # FS_IOC_SETFLAGS
+        "    if value: raise OSError(getattr(errno, err, 0), err)\n"
+        "attempt('immutable', setflags, 0x10)\n"
+        "attempt('append_only', setflags, 0x20)\n"
+        "attempt('fallocate', os.posix_fallocate, fd, 0, (1 << 30) + (1 << 20))\n"
+        "attempt('ftruncate', os.ftruncate, fd, 1 << 40)\n"
+        "attempt('pwrite_far', os.pwrite, fd, b'x', 1 << 40)\n"
+    )
+    seen = outcomes(probe(daemon, code, mounts=[{"host": probe_dir, "sandbox": "/out", "ro": False}]))
+    assert seen == {"immutable": "EPERM", "append_only": "EPERM", "fallocate": "EFBIG",
+                    "ftruncate": "EFBIG", "pwrite_far": "EFBIG"}, seen
+    assert os.stat(os.path.join(probe_dir, "f")).st_size == 0
+    os.unlink(os.path.join(probe_dir, "f"))  # would fail were the file immutable

@@ -242,3 +242,20 @@ def test_x32_syscall_numbers_kill_the_process(daemon, name, nr, args):
     )
     result = probe(daemon, code)
     assert (result.exit_code, result.stdout, result.timed_out) == (-SIGSYS, b"before\n", False), result
+
+
+def test_random_device_ioctls_are_refused(daemon):
+    """Entropy poisoning: crediting, clearing or reseeding the host's pool needs
+    CAP_SYS_ADMIN (writing bytes in is allowed and credits nothing)."""
+    code = SYSCALL_PRELUDE + (
+        "fd = os.open('/dev/urandom', os.O_RDWR)\n"
+        "count = ctypes.c_int(4096)\n"
+        "print('addtoentcnt', *syscall(16, fd, 0x40045201, ctypes.byref(count)))\n"
+        "print('zapentcnt', *syscall(16, fd, 0x5204, 0))\n"
+        "print('clearpool', *syscall(16, fd, 0x5206, 0))\n"
+        "print('reseed', *syscall(16, fd, 0x5207, 0))\n"
+        "print('write', os.write(fd, b'\\x00' * 64))\n"
+    )
+    result = probe(daemon, code)
+    assert lines(result) == ["addtoentcnt -1 EPERM", "zapentcnt -1 EPERM", "clearpool -1 EPERM",
+                             "reseed -1 EPERM", "write 64"]
