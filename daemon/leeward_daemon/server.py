@@ -91,9 +91,9 @@ class Server:
             if isinstance(name, str) and name.startswith("/"):
                 self.config.socket_path = name  # mounts must never expose it
         try:
+            self._start_metrics()  # first: a port the operator chose must bind before anything starts
             await self.pool.start()
             await self._listen()
-            self._start_metrics()
         except BaseException:
             self.pool.stop()
             self.metrics.stop()
@@ -121,7 +121,7 @@ class Server:
             message = f"cannot serve metrics on {address}:{port}: {exc.strerror or exc}"
             # A port the operator chose must work; the default one is best effort, so a
             # second daemon on the host still starts (and says so in its status).
-            if "default" not in (self.config.source("metrics_port"), self.config.source("metrics_address")):
+            if any(self.config.source(key) != "default" for key in ("metrics_port", "metrics_address")):
                 raise MetricsUnavailable(f"metrics_port/metrics_address: {message}") from None
             log.warning("%s; serving without metrics (set metrics_port to another port, or 0)", message)
             self.metrics_error = message
@@ -163,12 +163,6 @@ class Server:
         self.pool.stop()
         self.metrics.stop()
         log.info("leeward daemon stopped")
-
-    async def stop(self) -> None:
-        """Immediate shutdown: no grace for running jobs."""
-        hurry = asyncio.Event()
-        hurry.set()
-        await self.shutdown(hurry)
 
     # ------------------------------------------------------------ connections
 
