@@ -348,10 +348,11 @@ def test_sysfs_is_absent_and_cannot_be_mounted(daemon):
     assert "mount" in result.denied_syscalls
 
 
-def _race_mount_against_a_symlink_swap(daemon, probe_dir, requests: int) -> dict[str, int]:
+def _race_mount_against_a_symlink_swap(daemon, probe_dir, requests: int, expected: set[str]) -> dict[str, int]:
     """A job keeps atomically exchanging a mountable directory with a symlink to /etc
-    (renameat2 RENAME_EXCHANGE) while `requests` requests mount that path; returns how
-    often each outcome (the listing of /data, or an error code) came back."""
+    (renameat2 RENAME_EXCHANGE) while up to `requests` requests mount that path (fewer
+    once an outcome outside `expected` shows up); returns how often each outcome (the
+    listing of /data, or an error code) came back."""
     os.mkdir(os.path.join(probe_dir, "target"), 0o777)
     os.chmod(os.path.join(probe_dir, "target"), 0o777)
     open(os.path.join(probe_dir, "target", "inside"), "w").close()
@@ -381,6 +382,8 @@ def _race_mount_against_a_symlink_swap(daemon, probe_dir, requests: int) -> dict
                 except LeewardError as err:
                     outcome = err.code
                 seen[outcome] = seen.get(outcome, 0) + 1
+                if outcome not in expected:
+                    break
         finally:
             open(os.path.join(probe_dir, "stop"), "w").close()
             swapped = swapping.result(timeout=120)
@@ -392,15 +395,17 @@ def _race_mount_against_a_symlink_swap(daemon, probe_dir, requests: int) -> dict
 def test_mount_source_swapped_for_a_symlink_mid_request_never_mounts_the_target(daemon, probe_dir):
     """TOCTOU between the daemon's check and the slot's bind: each request is refused or
     gets the real directory; none ever sees the host's /etc."""
-    seen = _race_mount_against_a_symlink_swap(daemon, probe_dir, requests=24)
-    assert all(outcome == "['inside']" or outcome.startswith("E") for outcome in seen), seen
+    refusals = {"E2008", "E2007", "E3002", "E4001"}
+    seen = _race_mount_against_a_symlink_swap(daemon, probe_dir, requests=48, expected={"['inside']"} | refusals)
+    assert set(seen) <= {"['inside']"} | refusals, seen
 
 
 def test_mount_source_swap_race_gets_a_clean_refusal_not_an_internal_error(daemon, probe_dir):
     """The same race must end in a refusal the client can act on (symlink, missing
     source, or the sandbox's own O_NOFOLLOW check), never E4001 "internal error"."""
-    seen = _race_mount_against_a_symlink_swap(daemon, probe_dir, requests=96)
-    assert set(seen) <= {"['inside']", "E2008", "E2007", "E3002"}, seen
+    clean = {"['inside']", "E2008", "E2007", "E3002"}
+    seen = _race_mount_against_a_symlink_swap(daemon, probe_dir, requests=400, expected=clean)
+    assert set(seen) <= clean, seen
 
 
 def test_a_job_cannot_plant_privileges_for_a_later_job(daemon, probe_dir):
