@@ -5,6 +5,7 @@
     echo 'print(1)' | leeward exec -
     leeward exec --json "print(1)"         # the protocol's result map as JSON
     leeward status [--json] | leeward ping | leeward daemon [daemon args...]
+    leeward doctor [--json]                # can this host run leeward, and what to fix
 
 `leeward exec` starts a per-user daemon in the background when none answers on
 the default socket (logs next to the socket), unless --no-autostart.
@@ -77,8 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the result as JSON instead of the output")
     run.add_argument("--no-autostart", action="store_true", help="fail instead of starting a daemon")
 
-    status = commands.add_parser("status", parents=[common], help="show the daemon's pool state")
+    status = commands.add_parser("status", parents=[common], help="show the daemon's pool, counters and layers")
     status.add_argument("--json", action="store_true", help="print the raw Status response as JSON")
+
+    doctor = commands.add_parser("doctor", parents=[common],
+                                 help="check what this host gives leeward (exit 1 when a required check fails)")
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
+    doctor.add_argument("--config", help="the daemon's config file (default: found as the daemon finds it)")
 
     commands.add_parser("ping", parents=[common], help="check that the daemon answers")
     # Listed for --help only: main() hands everything after "daemon" to leeward_daemon.
@@ -134,12 +140,54 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
-    pool = status.get("pool") or {}
-    print(f"leeward daemon {status.get('version', '?')}: "
-          f"{pool.get('idle', '?')} idle / {pool.get('busy', '?')} busy / {pool.get('starting', '?')} starting "
-          f"sandboxes (target {pool.get('target', '?')}), {status.get('executions', '?')} executions, "
-          f"up {status.get('uptime_secs', 0):.0f}s")
+    print(format_status(status), end="")
     return 0
+
+
+def format_status(status: dict) -> str:
+    """The Status response for people; fields an older daemon lacks show as "?"."""
+    pool = status.get("pool") or {}
+    failed = status.get("failed") or {}
+    isolation = status.get("isolation") or {}
+    lines = [
+        f"leeward daemon {status.get('version', '?')} (pid {status.get('pid', '?')}) on {status.get('socket', '?')}"
+        + (" (socket from systemd)" if status.get("socket_activated") else "")
+        + f", up {_duration(status.get('uptime_secs'))}"
+        + (", shutting down" if status.get("shutting_down") else ""),
+        f"sandboxes:  {pool.get('total', '?')} = {pool.get('idle', '?')} idle + {pool.get('busy', '?')} busy + "
+        f"{pool.get('starting', '?')} starting (target {pool.get('target', '?')}); "
+        f"{pool.get('recycled', '?')} used and discarded",
+        f"executions: {status.get('executions', '?')} (failed: {failed.get('timeout', '?')} timeout, "
+        f"{failed.get('oom', '?')} oom, {failed.get('error', '?')} error); {status.get('requests', '?')} requests, "
+        f"{status.get('connections', '?')} open connections",
+        f"limits:     {status.get('limits', '?')}",
+        f"isolation:  {', '.join(isolation.get('layers') or ['?'])} "
+        f"(landlock ABI {isolation.get('landlock_abi', '?')}, seccomp {isolation.get('seccomp', '?')})",
+        f"preloaded:  {', '.join(status.get('preloaded') or []) or 'nothing'}",
+        f"metrics:    {status.get('metrics') or status.get('metrics_error') or 'off'}",
+    ]
+    if pool.get("last_failure"):
+        lines.append(f"last sandbox failure: {pool['last_failure']}")
+    return "\n".join(lines) + "\n"
+
+
+def _duration(seconds) -> str:
+    if not isinstance(seconds, (int, float)):
+        return "?"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    return (f"{days}d " if days else "") + f"{hours:02d}:{minutes:02d}:{secs:02d}"
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    # The checks live with the daemon (they probe what it will use) and need no daemon.
+    from leeward_daemon import doctor
+
+    cfg, config_check = doctor.load_config(args.config, args.socket)
+    checks = doctor.run(cfg, config_check)
+    print(doctor.render_json(checks) if args.json else doctor.render_text(checks), end="")
+    return doctor.exit_status(checks)
 
 
 def cmd_ping(args: argparse.Namespace) -> int:
@@ -203,7 +251,7 @@ def start_daemon(socket_path: str) -> tuple[subprocess.Popen, str]:
 
 # ---------------------------------------------------------------- main
 
-COMMANDS = {"exec": cmd_exec, "status": cmd_status, "ping": cmd_ping}
+COMMANDS = {"exec": cmd_exec, "status": cmd_status, "ping": cmd_ping, "doctor": cmd_doctor}
 
 
 def main(argv: list[str] | None = None) -> int:
