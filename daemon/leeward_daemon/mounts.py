@@ -14,7 +14,13 @@ def resolve(mounts: tuple[Mount, ...], allowed_paths: list[str], socket_path: st
         normal = os.path.normpath(mount.host)
         if not os.path.lexists(normal):
             raise ProtocolError(ErrorCode.MOUNT_NOT_FOUND, f"mount source {mount.host!r} does not exist")
-        real = os.path.realpath(normal)
+        try:
+            real = os.path.realpath(normal)
+        except OSError as exc:
+            # realpath saw a symlink that was gone (or a directory again) by the time it
+            # read it: someone is swapping the path under us. Refuse it like any symlink.
+            raise ProtocolError(ErrorCode.MOUNT_SYMLINK,
+                                f"mount source {mount.host!r} changed while it was resolved: {exc.strerror}") from None
         if real != normal:
             # Any symlink on the way could be re-pointed after this check; require the real path.
             raise ProtocolError(ErrorCode.MOUNT_SYMLINK,

@@ -83,3 +83,11 @@ def test_files_cannot_escape_the_workdir(daemon):
     with pytest.raises(LeewardError) as err:
         daemon.execute("print(1)", files={"../etc/x": b"1"})
     assert err.value.code == "E2005"
+
+
+def test_rw_mount_is_nosuid_and_nodev(daemon):
+    code = ("import os\n"
+            "flags = os.statvfs('/data').f_flag\n"
+            "print(bool(flags & os.ST_NOSUID), bool(flags & os.ST_NODEV), bool(flags & os.ST_RDONLY))\n")
+    result = daemon.execute(code, mounts=[{"host": daemon.allowed_dir, "sandbox": "/data", "ro": False}])
+    assert result.stdout == b"True True False\n", result.stderr

@@ -1,3 +1,4 @@
+import errno
 import os
 
 import pytest
@@ -52,3 +53,14 @@ def test_missing_source(tree):
 def test_a_dir_holding_the_daemon_socket_is_refused(tree):
     _, allowed = tree
     assert code_of(allowed, allowed, socket_path=allowed + "/data/leeward.sock") is ErrorCode.MOUNT_NOT_ALLOWED
+
+
+def test_a_path_swapped_while_resolving_is_refused_as_a_symlink(tmp_path, monkeypatch):
+    # realpath(3)-style resolution raises EINVAL when a symlink it saw is a directory
+    # again by the time it reads it (the escape probe races this for real).
+    def swapped(path, **_):
+        raise OSError(errno.EINVAL, "Invalid argument", path)
+    monkeypatch.setattr(mounts.os.path, "realpath", swapped)
+    with pytest.raises(ProtocolError) as info:
+        mounts.resolve((Mount(str(tmp_path), "/data", True),), [str(tmp_path)], "/run/x.sock")
+    assert info.value.code == ErrorCode.MOUNT_SYMLINK

@@ -57,16 +57,21 @@ def detach_old_root() -> None:
 
 
 def bind(source: str, target: str, *, read_only: bool) -> None:
+    """Bind, then always nosuid and nodev (a rw host dir may hold setuid files or
+    device nodes planted by host users or an earlier job), read-only if asked."""
     linux.mount(source, target, None, MS_BIND)
-    if read_only:
-        remount_read_only(target)
+    _remount(target, read_only=read_only)
 
 
 def remount_read_only(target: str) -> None:
+    _remount(target, read_only=True)
+
+
+def _remount(target: str, *, read_only: bool) -> None:
     # Inside a user namespace a bind remount must keep the flags the kernel locked on
     # the source mount (nosuid, nodev, atime...), or it fails with EPERM.
     locked = os.statvfs(target).f_flag
-    flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV
+    flags = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (MS_RDONLY if read_only else 0)
     for st_flag, ms_flag in _ST_TO_MS.items():
         if locked & st_flag:
             flags |= ms_flag
