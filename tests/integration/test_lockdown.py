@@ -1,5 +1,6 @@
 """The lock-down layers as a job sees them, and the daemon's refusal to serve without
 a layer the configuration requires (DESIGN.md "Fail closed")."""
+import contextlib
 import os
 import subprocess
 import sys
@@ -88,20 +89,27 @@ def test_daemon_refuses_to_serve_without_a_required_layer(tmp_path):
     assert not os.path.exists(socket_path)
 
 
-def test_optional_layer_lets_the_daemon_serve_without_it(tmp_path):
+@contextlib.contextmanager
+def _daemon_lacking(tmp_path, layer: str, wrapper: str):
+    """A daemon whose kernel (as the wrapper fakes it) lacks `layer`, allowed to do
+    without it; yields it with its Status "isolation" map."""
     config = tmp_path / "leeward.toml"
-    config.write_text('optional_layers = ["landlock"]\n')
+    config.write_text(f'optional_layers = ["{layer}"]\n')
     running = start_daemon(str(tmp_path), "--config", str(config), workers=1,
-                           command=[sys.executable, "-c", WITHOUT_LANDLOCK])
+                           command=[sys.executable, "-c", wrapper])
     try:
         with running.connect() as conn:
-            isolation = conn.request({"type": "Status"})["isolation"]
+            yield running, conn.request({"type": "Status"})["isolation"]
+    finally:
+        running.stop()
+
+
+def test_optional_layer_lets_the_daemon_serve_without_it(tmp_path):
+    with _daemon_lacking(tmp_path, "landlock", WITHOUT_LANDLOCK) as (running, isolation):
         assert isolation["landlock_abi"] == 0 and "landlock" not in isolation["layers"]
         assert "seccomp" in isolation["layers"]
         result = running.execute("import os; print(os.getuid())")
         assert (result.exit_code, result.stdout) == (0, b"1000\n")
-    finally:
-        running.stop()
 
 
 def test_no_inherited_variable_in_the_exec_time_environment(daemon):
@@ -124,16 +132,9 @@ def test_job_leads_its_own_session_without_a_terminal(daemon):
 
 
 def test_without_user_notification_denials_still_fail_unreported(tmp_path):
-    config = tmp_path / "leeward.toml"
-    config.write_text('optional_layers = ["seccomp_notify"]\n')
-    running = start_daemon(str(tmp_path), "--config", str(config), workers=1,
-                           command=[sys.executable, "-c", WITHOUT_NOTIFY])
-    try:
-        with running.connect() as conn:
-            assert conn.request({"type": "Status"})["isolation"]["seccomp"] == "errno"
+    with _daemon_lacking(tmp_path, "seccomp_notify", WITHOUT_NOTIFY) as (running, isolation):
+        assert isolation["seccomp"] == "errno"
         result = running.execute("import socket\n"
                                  "try: socket.socket(socket.AF_INET)\n"
                                  "except OSError as e: print(e.errno)\n")
         assert (result.stdout, result.denied_syscalls) == (b"1\n", [])
-    finally:
-        running.stop()
