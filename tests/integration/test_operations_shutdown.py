@@ -81,12 +81,18 @@ def own_boxes(pid: int) -> list[str]:
     return [b for b in box_ids if b.startswith(f"slot-{pid}-")]
 
 
-def test_job_past_the_grace_is_killed_and_its_client_told(tmp_path):
-    daemon = start_daemon(str(tmp_path), "--set", "shutdown_grace_secs=1", "--metrics-port", "0", workers=1)
+def running_sleeper(directory, grace: int):
+    """A daemon with that shutdown grace, running a job that sleeps past any test."""
+    daemon = start_daemon(str(directory), "--set", f"shutdown_grace_secs={grace}", "--metrics-port", "0", workers=1)
     marker = unique_marker()
     client = Client(daemon, sleeper_job(marker), timeout_secs=120)
     client.start()
     wait_for(lambda: processes_with(marker), "the job to start")
+    return daemon, marker, client
+
+
+def test_job_past_the_grace_is_killed_and_its_client_told(tmp_path):
+    daemon, marker, client = running_sleeper(tmp_path, grace=1)
     daemon.process.send_signal(signal.SIGTERM)
     outcome = client.result()
     assert isinstance(outcome, LeewardError) and outcome.code == "E3003", outcome
@@ -122,11 +128,7 @@ def test_job_within_the_grace_finishes_and_gets_its_result(tmp_path):
 
 
 def test_a_second_signal_kills_running_jobs_without_waiting_for_the_grace(tmp_path):
-    daemon = start_daemon(str(tmp_path), "--set", "shutdown_grace_secs=300", "--metrics-port", "0", workers=1)
-    marker = unique_marker()
-    client = Client(daemon, sleeper_job(marker), timeout_secs=120)
-    client.start()
-    wait_for(lambda: processes_with(marker), "the job to start")
+    daemon, marker, client = running_sleeper(tmp_path, grace=300)
     daemon.process.send_signal(signal.SIGTERM)
     wait_for(lambda: not os.path.lexists(daemon.socket_path), "the drain to begin")
     daemon.process.send_signal(signal.SIGTERM)
