@@ -147,9 +147,12 @@ def test_numpy_matmul_under_default_limits(limited):
 
 
 
-def _slot_boxes() -> set[str]:
+def _slot_boxes(daemon_pid: int) -> set[str]:
+    """This daemon's boxes only (named slot-<daemon pid>-<slot pid>): other daemons of
+    a concurrent test run come and go meanwhile."""
     group = "/sys/fs/cgroup/memory/leeward"
-    return {d for d in os.listdir(group) if d.startswith("slot-")} if os.path.isdir(group) else set()
+    prefix = f"slot-{daemon_pid}-"
+    return {d for d in os.listdir(group) if d.startswith(prefix)} if os.path.isdir(group) else set()
 
 
 def test_a_stopped_daemon_leaves_no_limits_boxes(tmp_path):
@@ -158,9 +161,8 @@ def test_a_stopped_daemon_leaves_no_limits_boxes(tmp_path):
         pytest.skip(f"cgroup1 unavailable here: {reason}")
     config = tmp_path / "config.toml"
     config.write_text('limits_backend = "cgroup1"\n')
-    before = _slot_boxes()
     daemon = start_daemon(str(tmp_path), "--config", str(config))
     assert daemon.execute("print(1)").stdout == b"1\n"
-    assert _slot_boxes() - before  # its idle slots are boxed while it runs
+    assert _slot_boxes(daemon.process.pid)  # its idle slots are boxed while it runs
     daemon.stop()
-    assert _slot_boxes() - before == set()
+    assert _slot_boxes(daemon.process.pid) == set()
