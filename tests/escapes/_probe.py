@@ -19,15 +19,24 @@ from libleeward.protocol import ExecutionResult
 
 # Sleeps first so that it is still running while the probe does its worst; then checks
 # its own sandbox: arithmetic, its /tmp holds only its own file, its pid ns only itself.
-CANARY_CODE = (
-    "import os, time\n"
+# Sandbox-side: /tmp as jobs left it, without the empty skeleton directories of the
+# read-only Python binds that live under /tmp on the host (a venv in a checkout under
+# /tmp, as CI's fresh clones are): those are the same in every sandbox.
+OWN_TMP = (
+    "import os\n"
+    "def own_tmp():\n"
+    "    binds = {l.split()[4].split('/')[2] for l in open('/proc/self/mountinfo') if l.split()[4].startswith('/tmp/')}\n"
+    "    return sorted(set(os.listdir('/tmp')) - binds)\n"
+)
+CANARY_CODE = OWN_TMP + (
+    "import time\n"
     "time.sleep(0.3)\n"
     "open('/tmp/canary', 'w').write('c')\n"
-    "print(sum(range(10**6)), os.listdir('/tmp'), [p for p in os.listdir('/proc') if p.isdigit()])\n"
+    "print(sum(range(10**6)), own_tmp(), [p for p in os.listdir('/proc') if p.isdigit()])\n"
 )
 CANARY_STDOUT = b"499999500000 ['canary'] ['1']\n"
 # After the probe: a fresh sandbox, with nothing left in /tmp or /dev/shm.
-FRESH_CODE = "import os; print(6 * 7, os.listdir('/tmp'), os.listdir('/dev/shm'))"
+FRESH_CODE = OWN_TMP + "print(6 * 7, own_tmp(), os.listdir('/dev/shm'))"
 FRESH_STDOUT = b"42 [] []\n"
 WAIT_SECS = 240.0  # bound on waiting for the canary, not a speed assertion
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import start_daemon
 
-from ._probe import ATTEMPT_PRELUDE, FIND_CHANNEL, SYSCALL_PRELUDE, lines, outcomes, probe, refused
+from ._probe import ATTEMPT_PRELUDE, FIND_CHANNEL, OWN_TMP, SYSCALL_PRELUDE, lines, outcomes, probe, refused
 
 pytestmark = pytest.mark.integration
 
@@ -128,9 +128,9 @@ def test_nothing_a_job_plants_is_seen_by_the_next(daemon):
     planted = lines(probe(daemon, plant))
     # POSIX queues may be refused outright (EACCES on the ipc namespace's mqueue root).
     assert planted in (["shm OK msg OK sem OK mq OK", "planted"], ["shm OK msg OK sem OK mq EACCES", "planted"])
-    look = ipc + (
+    look = ipc + OWN_TMP + (
         "import socket\n"
-        "print(os.listdir('/tmp'), os.listdir('/dev/shm'))\n"
+        "print(own_tmp(), os.listdir('/dev/shm'))\n"
         "print('shm', res(libc.shmget(key, 0, 0)), 'msg', res(libc.msgget(key, 0)),\n"
         "      'sem', res(libc.semget(key, 0, 0)), 'mq', res(libc.mq_open(mq, 0, 0, None)))\n"
         "print([len(open(f'/proc/sysvipc/{n}').read().splitlines()) for n in ('shm', 'msg', 'sem')])\n"
