@@ -44,6 +44,14 @@ def run_job(spec: SandboxSpec, job: Job, ruleset: landlock.Ruleset | None, ctl: 
         channel.send(ctl, {"op": "failed", "error": f"{type(exc).__name__}: {exc}"})
         os._exit(70)
     exit_code, error, duration = _run_code(job.code)
+    # Our ends of the output pipes go before the result does: the daemon replies once
+    # it has EOF on both, and the kernel would otherwise close them only after tearing
+    # down this process's (large, zygote-inherited) address space, milliseconds later.
+    for fd in (1, 2):
+        try:
+            os.close(fd)
+        except OSError:
+            pass  # the job closed it itself
     usage = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     channel.send(ctl, {
         "op": "result",

@@ -75,3 +75,8 @@ def test_the_sandbox_python_can_start_a_python_child(daemon):
     result = daemon.execute("import subprocess, sys\n"
                             "print(subprocess.run([sys.executable, '-c', 'print(6 * 7)'], capture_output=True, text=True).stdout)")
     assert result.stdout == b"42\n\n", result.stderr
+
+
+def test_job_that_closes_its_own_stdio_still_reports(daemon):
+    result = daemon.execute("import os\nprint('bye', flush=True)\nos.close(1)\nos.close(2)\n")
+    assert (result.exit_code, result.stdout, result.error) == (0, b"bye\n", None)
