@@ -153,14 +153,20 @@ class Pool:
                 self._waiters.remove(waiter)
 
     def release(self, slot: Slot) -> None:
-        """A slot is single-use: after its job it is killed and never served again."""
+        """A slot is single-use: after its job it is killed and never served again.
+        Its replacement is asked for once the caller has sent its reply (call_soon)."""
         self.busy -= 1
         self.recycled += 1
         self._discard(slot)
+        asyncio.get_running_loop().call_soon(self._replenish)
 
     def _take(self, slot: Slot) -> Slot:
+        # Building a replacement competes with the job for the CPU (two cores here):
+        # while ready slots remain it waits for release(); only the last one taken
+        # starts a build at once.
         self.busy += 1
-        self._replenish()
+        if not self._idle:
+            self._replenish()
         return slot
 
     def _discard(self, slot: Slot) -> None:
