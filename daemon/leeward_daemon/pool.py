@@ -97,6 +97,7 @@ class Pool:
         self._failures = 0
         self.last_failure: str | None = None
         self._closed = False
+        self._admitting: set[asyncio.Task] = set()
 
     @property
     def idle(self) -> int:
@@ -121,6 +122,8 @@ class Pool:
     def stop(self) -> None:
         """Kills every slot, busy ones included, and the zygote."""
         self.close()
+        for task in self._admitting:
+            task.cancel()  # its slot dies with the zygote; a box made meanwhile is stale-cleaned
         for slot in list(self._by_pid.values()):
             slot.kill()
             slot.close()
@@ -185,18 +188,33 @@ class Pool:
             self.link.spawn(wanted)
 
     def _on_slot(self, fds: SlotFds) -> None:
+        task = asyncio.get_running_loop().create_task(self._admit(fds))
+        self._admitting.add(task)  # the loop keeps only a weak reference to tasks
+        task.add_done_callback(self._admitting.discard)
+
+    async def _admit(self, fds: SlotFds) -> None:
+        # In a thread: a cgroup v1 attach waits for an RCU grace period per hierarchy
+        # (~1 ms each, five hierarchies here), which would stall every connection.
+        # The slot meanwhile builds its root; it gets no job before it is boxed and ready.
         try:
-            box = self._box_for(fds.pid)
+            box = await asyncio.get_running_loop().run_in_executor(None, self._box_for, fds.pid)
         except limits.LimitsError as exc:
-            os.kill(fds.pid, signal.SIGKILL)
+            box, error = None, f"cannot put the slot in its {self.limits.name} box: {exc}"
+        else:
+            error = "daemon is shutting down" if self._closed else None
+        if error is not None:
+            signal.pidfd_send_signal(fds.pidfd, signal.SIGKILL)
             for fd in (fds.pidfd, fds.stdout, fds.stderr):
                 os.close(fd)
             fds.control.close()
-            self._on_spawn_failed(f"cannot put the slot in its {self.limits.name} box: {exc}")
+            if box is not None:
+                _destroy_quietly(box)
+            if not self._closed:
+                self._on_spawn_failed(error)
             return
         slot = Slot(fds, box)
         self._by_pid[slot.pid] = slot
-        asyncio.get_running_loop().create_task(self._await_ready(slot))
+        await self._await_ready(slot)
 
     def _box_for(self, pid: int) -> limits.Box:
         box = self.limits.create_box(slot_box_id(os.getpid(), pid))
