@@ -11,6 +11,7 @@ child subreaper, so slots become its children and it reports their exit statuses
 from __future__ import annotations
 
 import ctypes
+import gc
 import importlib
 import os
 import select
@@ -50,6 +51,10 @@ def main() -> None:
     except (landlock.LandlockError, seccomp_policy.SeccompError) as exc:
         channel.send(control, {"op": "hello", "pid": os.getpid(), "error": str(exc)})
         return
+    # Every object so far (the interpreter, leeward, the preloaded modules) moves to the
+    # permanent generation: a collection in a slot or job then never walks them, which
+    # would write to (and so copy) nearly every page the slot shares with the zygote.
+    gc.freeze()
     channel.send(control, {"op": "hello", "pid": os.getpid(), "preloaded": preloaded,
                            "landlock_abi": config["landlock_abi"], "seccomp_notify": config["seccomp_notify"]})
     try:

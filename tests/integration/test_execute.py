@@ -80,3 +80,9 @@ def test_the_sandbox_python_can_start_a_python_child(daemon):
 def test_job_that_closes_its_own_stdio_still_reports(daemon):
     result = daemon.execute("import os\nprint('bye', flush=True)\nos.close(1)\nos.close(2)\n")
     assert (result.exit_code, result.stdout, result.error) == (0, b"bye\n", None)
+
+
+def test_objects_inherited_from_the_zygote_are_frozen_for_the_gc(daemon):
+    # A full collection would otherwise walk (and copy-on-write) every inherited page.
+    result = daemon.execute("import gc; print(gc.get_freeze_count() > 10000)")
+    assert result.stdout == b"True\n"
