@@ -138,3 +138,9 @@ def test_without_user_notification_denials_still_fail_unreported(tmp_path):
                                  "try: socket.socket(socket.AF_INET)\n"
                                  "except OSError as e: print(e.errno)\n")
         assert (result.stdout, result.denied_syscalls) == (b"1\n", [])
+
+
+def test_the_sandbox_root_can_be_listed(daemon):
+    result = daemon.execute("import os; print(sorted(os.listdir('/')))")
+    listing = eval(result.stdout)
+    assert {"usr", "etc", "proc", "dev", "tmp"} <= set(listing) and "oldroot" not in listing

@@ -24,9 +24,11 @@ SLOT_LAYERS = ("namespaces", "rootfs")
 JOB_LAYERS = ("job_mounts", "identity", "limits")
 LOCKDOWN_LAYERS = ("landlock", "capabilities", "no_new_privs", "fd_hygiene", "seccomp")
 
-# Landlock: what the job may read and execute, and the only places it may write (besides
-# rw job mounts). Device files need write too: /dev/null is written to by everyone.
-READ_ONLY_PATHS = rootfs.SYSTEM_PATHS + ("/etc", "/proc", "/dev")
+# Landlock: read and execute anywhere in the sandbox's own tree (it holds nothing but the
+# system and Python binds, /etc, /proc, /dev, /tmp and the job's mounts; the host tree
+# is detached, so `os.listdir("/")` works as users expect), write only in these places
+# and rw job mounts. Device files need write too: /dev/null is written to by everyone.
+READ_ONLY_PATHS = ("/",)
 READ_WRITE_PATHS = ("/tmp", "/dev/shm") + tuple(f"/dev/{name}" for name in rootfs.DEVICES)
 
 
@@ -51,7 +53,7 @@ def prepare_slot(spec: SandboxSpec) -> landlock.Ruleset | None:
     if spec.landlock_abi < 1:
         return None
     ruleset = landlock.Ruleset(kernel_abi=spec.landlock_abi)
-    ruleset.allow(READ_ONLY_PATHS + spec.python_paths, READ_WRITE_PATHS)
+    ruleset.allow(READ_ONLY_PATHS, READ_WRITE_PATHS)
     return ruleset
 
 
@@ -81,7 +83,7 @@ def _lock_down(spec: SandboxSpec, job: Job, ruleset: landlock.Ruleset | None, ke
     if spec.landlock_abi > 0:
         if ruleset is None:
             raise IsolationError("Landlock is required but the slot has no ruleset")
-        ruleset.allow([m.sandbox for m in job.mounts if m.ro], [m.sandbox for m in job.mounts if not m.ro])
+        ruleset.allow([], [m.sandbox for m in job.mounts if not m.ro])
         ruleset.enforce()
     capabilities.drop_all()
     capabilities.set_no_new_privs()
