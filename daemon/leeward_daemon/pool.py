@@ -9,6 +9,7 @@ import logging
 import os
 import select
 import signal
+import threading
 
 from libleeward.protocol import ErrorCode, ProtocolError
 
@@ -98,6 +99,8 @@ class Pool:
         self.last_failure: str | None = None
         self._closed = False
         self._admitting: set[asyncio.Task] = set()
+        self._unclaimed: set[limits.Box] = set()  # boxed in a thread, slot not registered yet
+        self._unclaimed_lock = threading.Lock()
 
     @property
     def idle(self) -> int:
@@ -123,7 +126,11 @@ class Pool:
         """Kills every slot, busy ones included, and the zygote."""
         self.close()
         for task in self._admitting:
-            task.cancel()  # its slot dies with the zygote; a box made meanwhile is stale-cleaned
+            task.cancel()
+        with self._unclaimed_lock:  # a box still being made is destroyed by its thread
+            unclaimed, self._unclaimed = self._unclaimed, set()
+        for box in unclaimed:
+            _destroy_quietly(box)
         for slot in list(self._by_pid.values()):
             slot.kill()
             slot.close()
@@ -201,7 +208,9 @@ class Pool:
         except limits.LimitsError as exc:
             box, error = None, f"cannot put the slot in its {self.limits.name} box: {exc}"
         else:
-            error = "daemon is shutting down" if self._closed else None
+            error = None if self._claim(box) else "daemon is shutting down"
+            if error is not None:
+                box = None  # stop() destroyed it
         if error is not None:
             signal.pidfd_send_signal(fds.pidfd, signal.SIGKILL)
             for fd in (fds.pidfd, fds.stdout, fds.stderr):
@@ -217,13 +226,28 @@ class Pool:
         await self._await_ready(slot)
 
     def _box_for(self, pid: int) -> limits.Box:
+        """Runs in a worker thread (see _admit). Until its slot is registered the box is
+        in `_unclaimed`, so stop() can remove it even while this thread still runs."""
         box = self.limits.create_box(slot_box_id(os.getpid(), pid))
         try:
             box.attach(pid)  # before the job exists, so all its processes are inside
         except limits.LimitsError:
             box.destroy()
             raise
+        with self._unclaimed_lock:
+            if self._closed:
+                box.destroy()
+                raise limits.LimitsError("daemon is shutting down")
+            self._unclaimed.add(box)
         return box
+
+    def _claim(self, box: limits.Box) -> bool:
+        """False when stop() already removed the box."""
+        with self._unclaimed_lock:
+            if box not in self._unclaimed:
+                return False
+            self._unclaimed.discard(box)
+            return True
 
     async def _await_ready(self, slot: Slot) -> None:
         try:
