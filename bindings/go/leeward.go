@@ -64,10 +64,12 @@ var ErrClosed = &Error{Code: CodeMissingField, Message: "client is closed"}
 
 // Mount exposes a host directory inside the sandbox. Host must be under one of
 // the daemon's allowed paths; Sandbox is an absolute path inside the sandbox.
+// A Mount is read-only unless Writable is set, so the zero value is the safe one
+// (as in the wire protocol and the Python and Node bindings).
 type Mount struct {
 	Host     string
 	Sandbox  string
-	ReadOnly bool
+	Writable bool
 }
 
 // Options are per-execution settings. A nil *Options means all defaults.
@@ -337,7 +339,7 @@ func cOptions(opts *Options) (*C.LeewardOptions, func(), error) {
 			}
 			mounts[i].host = host
 			mounts[i].sandbox = sandbox
-			if m.ReadOnly {
+			if !m.Writable {
 				mounts[i].read_only = 1
 			}
 		}

@@ -332,19 +332,19 @@ func TestMounts(t *testing.T) {
 	code := "print(open('/data/input.txt').read())\n" +
 		"try:\n    open('/data/new', 'w'); print('written')\n" +
 		"except OSError as e:\n    print('errno', e.errno)\n"
-	res := execute(t, c, code, &Options{Mounts: []Mount{{Host: shared, Sandbox: "/data", ReadOnly: true}}})
+	res := execute(t, c, code, &Options{Mounts: []Mount{{Host: shared, Sandbox: "/data"}}})
 	if string(res.Stdout) != "host data\nerrno 30\n" {
 		t.Fatalf("read-only mount: stdout %q stderr %q", res.Stdout, res.Stderr)
 	}
 	res = execute(t, c, "open('/out/result.txt', 'w').write('from sandbox')",
-		&Options{Mounts: []Mount{{Host: shared, Sandbox: "/out"}}})
+		&Options{Mounts: []Mount{{Host: shared, Sandbox: "/out", Writable: true}}})
 	if res.ExitCode != 0 {
 		t.Fatalf("read-write mount: exit %d stderr %q", res.ExitCode, res.Stderr)
 	}
 	if data, err := os.ReadFile(filepath.Join(shared, "result.txt")); err != nil || string(data) != "from sandbox" {
 		t.Fatalf("read-write mount: %q %v", data, err)
 	}
-	_, err = c.Execute("print(1)", &Options{Mounts: []Mount{{Host: "/etc", Sandbox: "/data", ReadOnly: true}}})
+	_, err = c.Execute("print(1)", &Options{Mounts: []Mount{{Host: "/etc", Sandbox: "/data"}}})
 	wantCode(t, err, CodeMountNotAllowed)
 }
 
