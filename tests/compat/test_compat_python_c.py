@@ -10,35 +10,23 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
-def test_atexit_handlers_run_when_the_code_ends(daemon):
+def test_atexit_handlers_run_when_the_code_ends(run_clean):
     code = ("import atexit\n"
             "atexit.register(print, 'atexit ran')\n"
             "print('body done')\n")
-    with daemon.connect(timeout=180) as conn:
-        result = conn.execute(code, timeout_secs=120)
-    assert result.exit_code == 0, result.stderr
-    assert result.denied_syscalls == []
-    assert result.stdout == b"body done\natexit ran\n"
+    assert run_clean(code) == "body done\natexit ran\n"
 
 
-def test_non_daemon_threads_are_joined_before_the_job_ends(daemon):
+def test_non_daemon_threads_are_joined_before_the_job_ends(run_clean):
     code = ("import threading, time\n"
             "def late():\n"
             "    time.sleep(0.5)\n"
             "    print('thread finished', flush=True)\n"
             "threading.Thread(target=late).start()\n"
             "print('body done', flush=True)\n")
-    with daemon.connect(timeout=180) as conn:
-        result = conn.execute(code, timeout_secs=120)
-    assert result.exit_code == 0, result.stderr
-    assert result.denied_syscalls == []
-    assert result.stdout == b"body done\nthread finished\n"
+    assert run_clean(code) == "body done\nthread finished\n"
 
 
-def test_a_module_passed_with_files_is_importable(daemon):
-    with daemon.connect(timeout=180) as conn:
-        result = conn.execute("import helper; print(helper.answer())", timeout_secs=120,
-                              files={"helper.py": b"def answer():\n    return 6 * 7\n"})
-    assert result.exit_code == 0, result.stderr
-    assert result.denied_syscalls == []
-    assert result.stdout == b"42\n"
+def test_a_module_passed_with_files_is_importable(run_clean):
+    assert run_clean("import helper; print(helper.answer())",
+                     files={"helper.py": b"def answer():\n    return 6 * 7\n"}) == "42\n"
