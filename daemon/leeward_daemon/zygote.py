@@ -41,10 +41,8 @@ def main() -> None:
     # the request path (the daemon and the running jobs) on a small machine.
     os.nice(BACKGROUND_NICE)
     config, _ = channel.recv_packet(control)
-    if config["limits_backend"] == "rlimit":
-        # OpenBLAS sizes its thread pool when numpy is imported (here, by the
-        # preload): under RLIMIT_AS every extra thread's reservation counts.
-        os.environ.update(limits.BLAS_THREAD_ENV)
+    # OpenBLAS sizes its thread pool when numpy is imported (here, by the preload).
+    os.environ.update(limits.blas_thread_env(config["limits_backend"], config["pids_max"]))
     preloaded = _preload(config["preload"])
     try:
         config.update(_isolation(config))

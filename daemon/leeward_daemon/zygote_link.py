@@ -102,6 +102,7 @@ class ZygoteLink:
             "uid_base": self._config.sandbox_uid_base,
             "uid_count": self._config.sandbox_uid_count,
             "limits_backend": self.limits_backend,
+            "pids_max": self._config.pids_max,
         })
         loop = asyncio.get_running_loop()
         hello = await asyncio.wait_for(loop.run_in_executor(None, self._recv_blocking), START_TIMEOUT_SECS)

@@ -4,10 +4,9 @@ sandbox side is `core_and_fsize_limits` always, plus `apply_in_sandbox` and
 `usage_in_sandbox` under the rlimit backend."""
 from .base import Backend, Box, JobLimits, LimitsError, LimitsUnavailable, Usage
 from .detect import select_backend
-from .rlimit import BLAS_THREAD_ENV, apply_in_sandbox, core_and_fsize_limits, usage_in_sandbox
+from .rlimit import apply_in_sandbox, blas_thread_env, core_and_fsize_limits, usage_in_sandbox
 
 __all__ = [
-    "BLAS_THREAD_ENV",
     "Backend",
     "Box",
     "JobLimits",
@@ -15,6 +14,7 @@ __all__ = [
     "LimitsUnavailable",
     "Usage",
     "apply_in_sandbox",
+    "blas_thread_env",
     "core_and_fsize_limits",
     "select_backend",
     "usage_in_sandbox",

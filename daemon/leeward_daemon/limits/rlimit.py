@@ -10,7 +10,7 @@ arena reservation). Hence
 
     RLIMIT_AS = VmSize when applied + memory_limit + AS_HEADROOM (512 MiB)
 
-with OpenBLAS/OpenMP/MKL pinned to BLAS_THREADS. VmSize covers whatever the zygote
+with OpenBLAS/OpenMP/MKL pinned to one thread. VmSize covers whatever the zygote
 preloaded, mapped or not; the headroom covers importing numpy lazily, its buffers and
 about four Python threads (checked: under a 64 MiB memory_limit a sandbox imports
 numpy, multiplies 500x500 matrices, fills 24 MiB and runs four threads). A job that
@@ -28,14 +28,19 @@ import signal
 from .base import JobLimits, LimitsError, LimitsUnavailable, Usage, check_box_id, wait_until
 
 AS_HEADROOM = 512 << 20
-BLAS_THREADS = 1
 # OpenBLAS reads these once, when it is loaded: a zygote that preloads numpy must
 # have them in its environment before the import for them to matter there.
-BLAS_THREAD_ENV = {
-    "OPENBLAS_NUM_THREADS": str(BLAS_THREADS),
-    "OMP_NUM_THREADS": str(BLAS_THREADS),
-    "MKL_NUM_THREADS": str(BLAS_THREADS),
-}
+_BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def blas_thread_env(backend: str, pids_max: int, cpus: int | None = None) -> dict[str, str]:
+    """Thread-pool size for BLAS in every job. Under rlimits one thread: each extra
+    thread's stack reservation counts against RLIMIT_AS. Otherwise one per CPU, but at
+    most a quarter of the job's pids budget: OpenBLAS starts its whole pool at the first
+    call, and on a 64-core host that alone would hit pids_max = 64 and fail."""
+    cpus = cpus or os.cpu_count() or 1
+    threads = 1 if backend == "rlimit" else max(1, min(cpus, pids_max // 4))
+    return {name: str(threads) for name in _BLAS_THREAD_VARIABLES}
 
 
 class RlimitBackend:
@@ -113,7 +118,7 @@ def apply_in_sandbox(limits: JobLimits, *, file_size_max: int, cpu_time_limit: f
     _refuse_quota(limits)
     if cpu_time_limit is not None and not (math.isfinite(cpu_time_limit) and cpu_time_limit > 0):
         raise LimitsError(f"cpu_time_limit must be a positive finite number of seconds, got {cpu_time_limit!r}")
-    os.environ.update(BLAS_THREAD_ENV)
+    os.environ.update(blas_thread_env("rlimit", limits.pids_max))
     core_and_fsize_limits(file_size_max)
     _setrlimit("RLIMIT_AS", address_space_limit(limits.memory_limit))
     # Counts every task (threads too) of the real uid in the caller's user namespace,

@@ -9,8 +9,8 @@ import resource
 import pytest
 
 from leeward_daemon.limits import (
-    JobLimits, LimitsError, LimitsUnavailable, Usage, apply_in_sandbox, core_and_fsize_limits,
-    select_backend, usage_in_sandbox,
+    JobLimits, LimitsError, LimitsUnavailable, Usage, apply_in_sandbox, blas_thread_env,
+    core_and_fsize_limits, select_backend, usage_in_sandbox,
 )
 from leeward_daemon.limits.rlimit import AS_HEADROOM, address_space_limit
 
@@ -81,3 +81,15 @@ def test_usage_in_sandbox_counts_from_start():
     assert 0 <= usage.cpu_time_us < usage_in_sandbox(None).cpu_time_us
     assert usage.memory_peak >= start.ru_maxrss * 1024
     assert usage.oom_killed is False
+
+
+@pytest.mark.parametrize("backend, pids_max, cpus, threads", [
+    ("rlimit", 64, 64, 1),        # every thread's reservation counts against RLIMIT_AS
+    ("cgroup1", 64, 2, 2),        # one per CPU on a small host
+    ("cgroup2", 64, 64, 16),      # a quarter of the pids budget on a big one
+    ("cgroup1", 3, 64, 1),        # never zero
+])
+def test_blas_pool_fits_the_backend_and_the_pids_budget(backend, pids_max, cpus, threads):
+    env = blas_thread_env(backend, pids_max, cpus)
+    assert env == {"OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
+                   "MKL_NUM_THREADS": str(threads)}
