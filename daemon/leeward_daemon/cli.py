@@ -7,23 +7,15 @@ cannot start (bad configuration, a live daemon on the socket, a missing layer).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
-import signal
-import socket
 import sys
 
 from . import config as config_module
-from . import logsetup, systemd
-from .limits import LimitsUnavailable
-from .server import DaemonAlreadyRunning, MetricsUnavailable, Server
-from .zygote_link import ZygoteError
+from . import logsetup, systemd, zygote_launch
 
 log = logging.getLogger("leeward_daemon")
 EXIT_START_FAILED = 2
-STARTUP_ERRORS = (config_module.ConfigError, DaemonAlreadyRunning, LimitsUnavailable, ZygoteError,
-                  systemd.ActivationError, MetricsUnavailable)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -60,26 +52,6 @@ def load_config(args: argparse.Namespace, environ) -> config_module.Config:
                               **{**settings, **{k: v for k, v in named.items() if v is not None}})
 
 
-async def serve(cfg: config_module.Config, listen_socket: socket.socket | None) -> None:
-    server = Server(cfg, listen_socket)
-    stop, hurry = asyncio.Event(), asyncio.Event()
-
-    def on_signal() -> None:
-        (hurry if stop.is_set() else stop).set()
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal)
-    await server.start()
-    systemd.notify("READY=1")
-    print(f"leeward daemon ready on {cfg.socket_path}", flush=True)
-    await stop.wait()
-    systemd.notify("STOPPING=1")
-    log.info("signal received: shutting down (grace %gs; signal again to kill running jobs now)",
-             cfg.shutdown_grace_secs)
-    await server.shutdown(hurry)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # Taken (and removed from the environment) first, so nothing started later sees it.
@@ -99,9 +71,16 @@ def main(argv: list[str] | None = None) -> int:
     logsetup.configure(cfg.log_level)
     for name in config_module.env_values(os.environ)[1]:
         log.warning("ignoring %s: %s is not a config key", name, name[len(config_module.ENV_PREFIX):].lower())
+    # The zygote first: its interpreter start-up and imports then overlap the daemon's
+    # own (asyncio, the server, prometheus-client), which is why runner is imported here.
+    zygote = zygote_launch.launch()
     try:
-        asyncio.run(serve(cfg, listen_socket))
-    except STARTUP_ERRORS as exc:
-        print(f"leeward-daemon: {exc}", file=sys.stderr)
-        return EXIT_START_FAILED
+        from . import runner
+        try:
+            runner.run(cfg, listen_socket, zygote)
+        except runner.STARTUP_ERRORS as exc:
+            print(f"leeward-daemon: {exc}", file=sys.stderr)
+            return EXIT_START_FAILED
+    finally:
+        zygote.discard()
     return 0

@@ -18,6 +18,7 @@ from .limits.stale import remove_stale_boxes, slot_box_id
 from .async_channel import AsyncChannel
 from .channel import ChannelClosed
 from .config import Config
+from .zygote_launch import LaunchedZygote
 from .zygote_link import SlotFds, ZygoteLink
 
 log = logging.getLogger(__name__)
@@ -106,10 +107,10 @@ class Pool:
     def idle(self) -> int:
         return len(self._idle)
 
-    async def start(self) -> None:
+    async def start(self, zygote: LaunchedZygote | None = None) -> None:
         # Off the loop: killing a dead daemon's leftover sandboxes waits for them to exit.
         await asyncio.get_running_loop().run_in_executor(None, remove_stale_boxes, self.limits)
-        await self.link.start()
+        await self.link.start(zygote)
         self._replenish()
 
     def close(self) -> None:

@@ -25,6 +25,7 @@ from .config import Config
 from .isolation.spec import Job
 from .metrics import Metrics, PoolState, failure_reason
 from .pool import Pool, Slot
+from .zygote_launch import LaunchedZygote
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -63,8 +64,10 @@ class _Request:
 
 
 class Server:
-    def __init__(self, config: Config, listen_socket: socket.socket | None = None):
+    def __init__(self, config: Config, listen_socket: socket.socket | None = None,
+                 zygote: LaunchedZygote | None = None):
         self.config = config
+        self._zygote = zygote  # started early by the caller; else the pool starts one
         self.pool = Pool(config)
         self.metrics = Metrics(self._pool_state, lambda: len(self._connections))
         self.started_at = time.monotonic()
@@ -92,7 +95,7 @@ class Server:
                 self.config.socket_path = name  # mounts must never expose it
         try:
             self._start_metrics()  # first: a port the operator chose must bind before anything starts
-            await self.pool.start()
+            await self.pool.start(self._zygote)
             await self._listen()
         except BaseException:
             self.pool.stop()

@@ -24,8 +24,8 @@ import prctl
 from . import channel, limits, slot, worker  # noqa: F401  (worker: imported here, before any fork)
 from .isolation import capabilities, landlock, namespaces, seccomp_policy
 from .isolation.spec import SandboxSpec
+from .zygote_launch import CONTROL_FD_ENV
 
-CONTROL_FD_ENV = "LEEWARD_ZYGOTE_FD"
 BACKGROUND_NICE = 10
 
 
@@ -40,7 +40,10 @@ def main() -> None:
     # Building replacement slots is background work: it must not steal the CPU from
     # the request path (the daemon and the running jobs) on a small machine.
     os.nice(BACKGROUND_NICE)
-    config, _ = channel.recv_packet(control)
+    try:
+        config, _ = channel.recv_packet(control)
+    except channel.ChannelClosed:
+        return  # the daemon stopped before configuring us
     # OpenBLAS sizes its thread pool when numpy is imported (here, by the preload).
     os.environ.update(limits.blas_thread_env(config["limits_backend"], config["pids_max"]))
     preloaded = _preload(config["preload"])

@@ -15,11 +15,10 @@ from . import channel
 from .config import Config
 from .isolation import order
 from .isolation.rootfs import SYSTEM_PATHS
-from .zygote import CONTROL_FD_ENV
+from .zygote_launch import LaunchedZygote, launch
 
 log = logging.getLogger(__name__)
 START_TIMEOUT_SECS = 60.0  # preloading pandas on a cold cache takes a while
-STOP_GRACE_SECS = 5.0     # for the zygote to kill its slots before it is killed itself
 
 
 class ZygoteError(Exception):
@@ -83,17 +82,12 @@ class ZygoteLink:
         self.preloaded: list[str] = []
         self.isolation: dict = {}  # layers in force, Landlock ABI, seccomp mode (see start())
 
-    async def start(self) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = {"PATH": "/usr/bin:/bin", CONTROL_FD_ENV: str(theirs.fileno())}
-        if os.environ.get("PYTHONPATH"):  # a daemon run from a source tree
-            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-        self.process = subprocess.Popen(
-            [sys.executable, "-s", "-m", "leeward_daemon.zygote"], env=env, cwd="/",
-            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        )
-        theirs.close()
-        self._sock = ours
+    async def start(self, launched: LaunchedZygote | None = None) -> None:
+        """Configures the zygote (`launched` early by the caller, else started now) and
+        waits for its hello."""
+        launched = launched or launch()
+        self.process, self._sock = launched.process, launched.control
+        ours = self._sock
         channel.send(ours, {
             "preload": self._config.preload,
             "privileged": os.geteuid() == 0,
@@ -158,11 +152,6 @@ class ZygoteLink:
                 asyncio.get_running_loop().remove_reader(self._sock.fileno())
             except RuntimeError:
                 pass
-            self._sock.close()  # EOF: the zygote kills every slot it made, then exits
+            # EOF: the zygote kills every slot it made, then exits.
+            LaunchedZygote(self.process, self._sock).discard()
             self._sock = None
-        if self.process is not None and self.process.poll() is None:
-            try:
-                self.process.wait(STOP_GRACE_SECS)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
