@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import socket
-import subprocess
 import sys
 from dataclasses import dataclass
 from typing import Callable
@@ -77,17 +76,16 @@ class ZygoteLink:
         self._config = config
         self.limits_backend = limits_backend
         self._on_slot, self._on_exit, self._on_spawn_failed = on_slot, on_exit, on_spawn_failed
-        self._sock: socket.socket | None = None
-        self.process: subprocess.Popen | None = None
+        self._zygote: LaunchedZygote | None = None
+        self._sock: socket.socket | None = None  # the zygote's control socket while in use
         self.preloaded: list[str] = []
         self.isolation: dict = {}  # layers in force, Landlock ABI, seccomp mode (see start())
 
     async def start(self, launched: LaunchedZygote | None = None) -> None:
         """Configures the zygote (`launched` early by the caller, else started now) and
         waits for its hello."""
-        launched = launched or launch()
-        self.process, self._sock = launched.process, launched.control
-        ours = self._sock
+        self._zygote = launched or launch()
+        ours = self._sock = self._zygote.control
         channel.send(ours, {
             "preload": self._config.preload,
             "privileged": os.geteuid() == 0,
@@ -152,6 +150,6 @@ class ZygoteLink:
                 asyncio.get_running_loop().remove_reader(self._sock.fileno())
             except RuntimeError:
                 pass
-            # EOF: the zygote kills every slot it made, then exits.
-            LaunchedZygote(self.process, self._sock).discard()
             self._sock = None
+        if self._zygote is not None:
+            self._zygote.discard()  # EOF: the zygote kills every slot it made, then exits
