@@ -8,7 +8,6 @@ fresh job afterwards must work and find a clean sandbox.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,6 +15,7 @@ import pytest
 
 from libleeward.client import LeewardError
 from libleeward.protocol import ExecutionResult
+from tests.host import host_pids
 
 # Sleeps first so that it is still running while the probe does its worst; then checks
 # its own sandbox: arithmetic, its /tmp holds only its own file, its pid ns only itself.
@@ -80,24 +80,6 @@ def lines(result: ExecutionResult) -> list[str]:
     assert result.error is None and result.exit_code == 0, \
         f"probe job failed (exit {result.exit_code}): {result.stderr.decode(errors='replace')[-3000:]}"
     return result.stdout.decode().splitlines()
-
-
-def host_pids(*, marker: str | None = None, uid: int | None = None) -> list[int]:
-    """Host pids whose command line contains `marker`, or whose real uid is `uid`."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as fh:
-                cmdline = fh.read().replace(b"\0", b" ")
-            with open(f"/proc/{name}/status") as fh:
-                real_uid = int(next(line for line in fh if line.startswith("Uid:")).split()[1])
-        except (OSError, StopIteration):
-            continue  # exited while we looked
-        if (marker is not None and marker.encode() in cmdline) or (uid is not None and real_uid == uid):
-            found.append(int(name))
-    return found
 
 
 def wait_until_no_host_pids(bound_secs: float = 10.0, **match) -> list[int]:

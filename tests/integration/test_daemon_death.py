@@ -10,23 +10,10 @@ import pytest
 
 from libleeward.client import DaemonUnavailable, LeewardError
 from tests.conftest import start_daemon
+from tests.host import host_pids
 
 pytestmark = pytest.mark.integration
 WAIT_SECS = 60.0  # bound on polling, not a speed assertion
-
-
-def _host_pids_with(marker: str) -> list[int]:
-    pids = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as fh:
-                if marker.encode() in fh.read():
-                    pids.append(int(name))
-        except OSError:
-            continue
-    return pids
 
 
 def _poll(predicate) -> bool:
@@ -52,11 +39,11 @@ def test_sigkilled_daemon_takes_its_running_sandboxes_along(tmp_path):
     thread = threading.Thread(target=job, daemon=True)
     thread.start()
     try:
-        assert _poll(lambda: _host_pids_with(f"sleep\0{marker}")), "the job never started"
+        assert _poll(lambda: host_pids(marker=f"sleep {marker}")), "the job never started"
         zygote = [int(p) for p in open(f"/proc/{running.process.pid}/task/{running.process.pid}/children").read().split()]
         os.kill(running.process.pid, signal.SIGKILL)
         running.process.wait()
-        assert _poll(lambda: not _host_pids_with(f"sleep\0{marker}")), "the sandbox outlived its daemon"
+        assert _poll(lambda: not host_pids(marker=f"sleep {marker}")), "the sandbox outlived its daemon"
         assert _poll(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in zygote))
     finally:
         running.stop()

@@ -12,6 +12,7 @@ import pytest
 from leeward_daemon import limits
 from libleeward.client import DaemonUnavailable, LeewardError
 from tests.conftest import start_daemon
+from tests.host import host_pids
 
 pytestmark = pytest.mark.integration
 WAIT_SECS = 120.0  # bounds on waiting for events, never speed assertions
@@ -31,19 +32,6 @@ def wait_for(condition, what: str, timeout: float = WAIT_SECS):
 def unique_marker() -> str:
     # A sleep duration no other test uses: what /proc/*/cmdline is scanned for.
     return f"{3600 + os.getpid() % 1000}.{time.monotonic_ns() % 10**9}"
-
-
-def processes_with(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    if marker.encode() in fh.read():
-                        found.append(int(entry))
-            except OSError:
-                continue  # exited meanwhile
-    return found
 
 
 class Client(threading.Thread):
@@ -87,7 +75,7 @@ def running_sleeper(directory, grace: int):
     marker = unique_marker()
     client = Client(daemon, sleeper_job(marker), timeout_secs=120)
     client.start()
-    wait_for(lambda: processes_with(marker), "the job to start")
+    wait_for(lambda: host_pids(marker=marker), "the job to start")
     return daemon, marker, client
 
 
@@ -99,7 +87,7 @@ def test_job_past_the_grace_is_killed_and_its_client_told(tmp_path):
     assert "shutdown grace" in outcome.message
     assert daemon.process.wait(WAIT_SECS) == 0
     assert not os.path.lexists(daemon.socket_path)
-    wait_for(lambda: not processes_with(marker), "the job's processes to be gone")
+    wait_for(lambda: not host_pids(marker=marker), "the job's processes to be gone")
     assert own_boxes(daemon.process.pid) == []
 
 
@@ -135,7 +123,7 @@ def test_a_second_signal_kills_running_jobs_without_waiting_for_the_grace(tmp_pa
     outcome = client.result()  # without the second signal: the job's own result, after its 60 s sleep
     assert isinstance(outcome, LeewardError) and outcome.code == "E3003", outcome
     assert daemon.process.wait(WAIT_SECS) == 0
-    wait_for(lambda: not processes_with(marker), "the job's processes to be gone")
+    wait_for(lambda: not host_pids(marker=marker), "the job's processes to be gone")
 
 
 def test_an_idle_connection_is_closed_not_left_hanging(tmp_path):
