@@ -17,6 +17,13 @@ def _members(box) -> set[int]:
     return {pid for path in box.paths for pid in cgroupfs.procs(path)}
 
 
+def _start_in_box(box, child, memory_limit: int = 256 * MiB) -> None:
+    """Puts the waiting child in the box, starts a job with these limits, lets it run."""
+    box.attach(child.pid)
+    box.start_job(JobLimits(memory_limit=memory_limit, pids_max=16))
+    child.go()
+
+
 def test_over_the_limit_is_oom_killed_or_memory_error_and_usage_says_which(box, spawn):
     child = spawn("""
         try:
@@ -27,9 +34,7 @@ def test_over_the_limit_is_oom_killed_or_memory_error_and_usage_says_which(box, 
         except MemoryError:
             emit(outcome="MemoryError")
     """)
-    box.attach(child.pid)
-    box.start_job(JobLimits(memory_limit=256 * MiB, pids_max=16))
-    child.go()
+    _start_in_box(box, child)
     line = child.readline()
     status = child.wait()
     usage = box.usage()
@@ -50,9 +55,7 @@ def test_memory_peak_of_200_mb(box, spawn):
             x[i] = 1
         emit(done=True)
     """)
-    box.attach(child.pid)
-    box.start_job(JobLimits(memory_limit=512 * MiB, pids_max=16))
-    child.go()
+    _start_in_box(box, child, memory_limit=512 * MiB)
     assert child.result() == {"done": True}
     assert child.wait() == 0
     usage = box.usage()
@@ -98,9 +101,7 @@ def test_cpu_time_of_one_second_busy_loop(box, spawn):
         spin(1.0)
         emit(cpu=cpu_since(T0))
     """)
-    box.attach(child.pid)
-    box.start_job(JobLimits(memory_limit=256 * MiB, pids_max=16))
-    child.go()
+    _start_in_box(box, child)
     own = child.result()["cpu"]
     assert child.wait() == 0
     measured = box.usage().cpu_time_us / 1e6
@@ -122,9 +123,7 @@ def test_cpu_time_counts_children(box, spawn):
             os.waitpid(pid, 0)
         emit(cpu=cpu_since(T0))
     """)
-    box.attach(child.pid)
-    box.start_job(JobLimits(memory_limit=256 * MiB, pids_max=16))
-    child.go()
+    _start_in_box(box, child)
     own = child.result()["cpu"]
     assert child.wait() == 0
     measured = box.usage().cpu_time_us / 1e6
@@ -152,9 +151,7 @@ def test_pids_max_stops_a_fork_loop_and_the_box_still_dies(box, spawn):
         emit(forked=forked, errno=err)
         sys.stdin.readline()
     """)
-    box.attach(child.pid)
-    box.start_job(JobLimits(memory_limit=256 * MiB, pids_max=16))
-    child.go()
+    _start_in_box(box, child)
     result = child.result()
     assert result["errno"] == errno.EAGAIN
     assert 1 <= result["forked"] <= 15
@@ -174,9 +171,7 @@ def test_kill_leaves_no_process_and_destroy_removes_the_box(box, spawn):
         emit(pid=os.getpid())
         time.sleep(3600)
     """)
-    box.attach(child.pid)
-    box.start_job(JobLimits(memory_limit=256 * MiB, pids_max=16))
-    child.go()
+    _start_in_box(box, child)
     pids = {child.result()["pid"], child.result()["pid"]}
     assert pids <= _members(box) and len(pids) == 2
     box.kill()
