@@ -221,9 +221,9 @@ func TestTimeout(t *testing.T) {
 	}
 }
 
-func TestConcurrentGoroutines(t *testing.T) {
-	c := client(t)
-	const n = 16
+// executeConcurrently runs job(i) for i < n, each on its own goroutine, on one
+// Client, and returns every call's stdout and error by index.
+func executeConcurrently(c *Client, n int, job func(i int) (string, *Options)) ([]string, []error) {
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	outs := make([]string, n)
@@ -231,15 +231,24 @@ func TestConcurrentGoroutines(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			res, err := c.Execute(fmt.Sprintf("print(%d*%d)", i, i), nil)
-			if err != nil {
-				errs[i] = err
-				return
+			code, opts := job(i)
+			res, err := c.Execute(code, opts)
+			errs[i] = err
+			if err == nil {
+				outs[i] = string(res.Stdout)
 			}
-			outs[i] = string(res.Stdout)
 		}(i)
 	}
 	wg.Wait()
+	return outs, errs
+}
+
+func TestConcurrentGoroutines(t *testing.T) {
+	c := client(t)
+	const n = 16
+	outs, errs := executeConcurrently(c, n, func(i int) (string, *Options) {
+		return fmt.Sprintf("print(%d*%d)", i, i), nil
+	})
 	for i := 0; i < n; i++ {
 		if errs[i] != nil {
 			t.Errorf("goroutine %d: %v", i, errs[i])
@@ -254,25 +263,12 @@ func TestConcurrentGoroutines(t *testing.T) {
 func TestConcurrentFailuresAndSuccesses(t *testing.T) {
 	c := client(t)
 	const n = 16
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	outs := make([]string, n)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			var opts *Options
-			if i%2 == 1 {
-				opts = &Options{Timeout: 1e9 * time.Second}
-			}
-			res, err := c.Execute(fmt.Sprintf("print(%d+1)", i), opts)
-			errs[i] = err
-			if err == nil {
-				outs[i] = string(res.Stdout)
-			}
-		}(i)
-	}
-	wg.Wait()
+	outs, errs := executeConcurrently(c, n, func(i int) (string, *Options) {
+		if i%2 == 1 {
+			return fmt.Sprintf("print(%d+1)", i), &Options{Timeout: 1e9 * time.Second}
+		}
+		return fmt.Sprintf("print(%d+1)", i), nil
+	})
 	for i := 0; i < n; i++ {
 		if i%2 == 1 {
 			var lerr *Error
