@@ -75,6 +75,22 @@ def refused(daemon, code: str, **options) -> LeewardError:
     return info.value
 
 
+def filled_until_full(daemon, path: str) -> tuple[str, int]:
+    """Runs a job that writes 1 MiB chunks to `path` (up to 2 GiB) beside a canary;
+    returns the errno name that stopped it and the MiB written by then."""
+    code = ("import errno\n"
+            "written = 0\n"
+            "try:\n"
+            f"    with open({path!r}, 'wb', buffering=0) as fh:\n"
+            "        while written < (1 << 31):\n"
+            "            written += fh.write(b'x' * (1 << 20))\n"
+            "except OSError as e:\n"
+            "    print(errno.errorcode[e.errno], written >> 20)\n")
+    (out,) = lines(probe(daemon, code, timeout_secs=60))
+    err, mib = out.split()
+    return err, int(mib)
+
+
 def lines(result: ExecutionResult) -> list[str]:
     """The job's stdout lines; fails with its stderr when the job itself crashed."""
     assert result.error is None and result.exit_code == 0, \

@@ -12,7 +12,8 @@ import pytest
 
 from libleeward.client import LeewardError
 
-from ._probe import ATTEMPT_PRELUDE, SYSCALL_PRELUDE, beside_canary, lines, outcomes, probe, refused
+from ._probe import (ATTEMPT_PRELUDE, SYSCALL_PRELUDE, beside_canary, filled_until_full, lines, outcomes, probe,
+                     refused)
 
 pytestmark = pytest.mark.integration
 
@@ -260,18 +261,8 @@ def test_setuid_binaries_grant_nothing(daemon):
 
 
 def test_filling_tmp_stops_at_its_cap(daemon):
-    code = ("import errno\n"
-            "written = 0\n"
-            "chunk = b'x' * (1 << 20)\n"
-            "try:\n"
-            "    with open('/tmp/fill', 'wb', buffering=0) as fh:\n"
-            "        while written < (1 << 31):\n"
-            "            written += fh.write(chunk)\n"
-            "except OSError as exc:\n"
-            "    print(errno.errorcode[exc.errno], written >> 20)\n")
-    (out,) = lines(probe(daemon, code, timeout_secs=60))
-    err, mib = out.split()
-    assert err == "ENOSPC" and TMP_CAP_MIB - 8 <= int(mib) <= TMP_CAP_MIB, out
+    err, mib = filled_until_full(daemon, "/tmp/fill")
+    assert err == "ENOSPC" and TMP_CAP_MIB - 8 <= mib <= TMP_CAP_MIB, (err, mib)
 
 
 def test_hardlinks_to_foreign_files_are_refused(daemon, probe_dir):

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from ._probe import ATTEMPT_PRELUDE, lines, outcomes, probe
+from ._probe import ATTEMPT_PRELUDE, filled_until_full, lines, outcomes, probe
 
 pytestmark = pytest.mark.integration
 
@@ -67,17 +67,8 @@ def test_memory_bomb_is_stopped_at_its_limit(daemon):
 
 def test_dev_shm_fill_stops_at_its_cap_and_stays_in_the_sandbox(daemon):
     name = f"leeward-fill-{os.urandom(4).hex()}"
-    code = ("import errno\n"
-            "written = 0\n"
-            "try:\n"
-            f"    with open('/dev/shm/{name}', 'wb', buffering=0) as fh:\n"
-            "        while written < (1 << 31):\n"
-            "            written += fh.write(b'x' * (1 << 20))\n"
-            "except OSError as e:\n"
-            "    print(errno.errorcode[e.errno], written >> 20)\n")
-    (out,) = lines(probe(daemon, code, timeout_secs=60))
-    err, mib = out.split()
-    assert err == "ENOSPC" and SHM_CAP_MIB - 8 <= int(mib) <= SHM_CAP_MIB, out
+    err, mib = filled_until_full(daemon, f"/dev/shm/{name}")
+    assert err == "ENOSPC" and SHM_CAP_MIB - 8 <= mib <= SHM_CAP_MIB, (err, mib)
     assert not os.path.exists(f"/dev/shm/{name}")
 
 
