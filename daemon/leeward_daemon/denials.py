@@ -18,8 +18,7 @@ class DenialWatch:
 
     def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._reporter: DenialReporter | None = None
-        self._names: list[str] = []
+        self._reporter: DenialReporter | None = None  # kept after close(): it holds the names
 
     def attach(self, fds: list[int]) -> None:
         if self._reporter is not None or not fds:
@@ -32,15 +31,13 @@ class DenialWatch:
 
     @property
     def names(self) -> list[str]:
-        return list(self._reporter.denied) if self._reporter is not None else list(self._names)
+        return self._reporter.denied if self._reporter is not None else []
 
     def close(self) -> None:
-        if self._reporter is None:
-            return
-        self._names = self._reporter.denied
-        self._stop_reading()
-        self._reporter.close()
-        self._reporter = None
+        """Idempotent; later fds a forged message might bring are still refused."""
+        if self._reporter is not None:
+            self._stop_reading()
+            self._reporter.close()
 
     def _on_ready(self) -> None:
         assert self._reporter is not None

@@ -110,7 +110,7 @@ async def _await_report(slot: Slot, denials: DenialWatch) -> dict | None:
 async def _exit_code(slot: Slot, report: dict | None, timed_out: bool) -> int:
     if timed_out:
         return -signal.SIGKILL
-    if report is not None and isinstance(report.get("exit_code"), int):
+    if _is_result(report):
         return report["exit_code"]
     try:
         status = await asyncio.wait_for(asyncio.shield(slot.exit_status), STATUS_GRACE_SECS)
