@@ -196,3 +196,17 @@ def ioctl(fd: int, request: int, arg: ctypes.Structure | None, *, name: str | No
         _libc.ioctl(ctypes.c_int(fd), ctypes.c_ulong(request), _ptr(arg)),
         name or f"ioctl({fd}, {request:#x}, {_describe(arg)})",
     )
+
+
+FD_CEILING = 1 << 20  # above any RLIMIT_NOFILE a process can have (fs.nr_open's default)
+
+
+def close_fds_except(keep: set[int]) -> None:
+    """Close every fd of this process but `keep`, without needing /proc."""
+    # os.closerange is close_range(2) on Linux; an empty range must not reach it:
+    # closerange(0, 0) becomes close_range(0, ~0U), which closes everything.
+    low = 0
+    for fd in sorted(keep) + [FD_CEILING]:
+        if low < fd:
+            os.closerange(low, fd)
+        low = fd + 1

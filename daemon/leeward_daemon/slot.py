@@ -6,7 +6,7 @@ import os
 import signal
 import socket
 
-from . import channel, worker
+from . import channel, linux, worker
 from .isolation import order
 from .isolation.spec import Job, JobMount, SandboxSpec
 
@@ -16,7 +16,7 @@ def run(spec: SandboxSpec, ctl: socket.socket, stdout_fd: int, stderr_fd: int) -
         signal.set_wakeup_fd(-1)  # inherited from the zygote; its pipe is about to close
         for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
-        _close_all_but({0, 1, 2, ctl.fileno(), stdout_fd, stderr_fd})
+        linux.close_fds_except({0, 1, 2, ctl.fileno(), stdout_fd, stderr_fd})
         ruleset = order.prepare_slot(spec)
         channel.send(ctl, {"op": "ready"})
         message, _ = channel.recv(ctl)
@@ -36,16 +36,6 @@ def _restore_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, 0, 0)
     except PermissionError:
         pass
-
-
-def _close_all_but(keep: set[int]) -> None:
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass  # the listing's own directory fd
 
 
 def _job_from_wire(wire: dict) -> Job:

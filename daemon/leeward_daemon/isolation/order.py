@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from .. import limits
+from .. import limits, linux
 from . import capabilities, identity, job_mounts, landlock, rootfs, seccomp_policy
 from .spec import Job, SandboxSpec
 
@@ -30,9 +30,6 @@ LOCKDOWN_LAYERS = ("landlock", "capabilities", "no_new_privs", "fd_hygiene", "se
 # and rw job mounts. Device files need write too: /dev/null is written to by everyone.
 READ_ONLY_PATHS = ("/",)
 READ_WRITE_PATHS = ("/tmp", "/dev/shm") + tuple(f"/dev/{name}" for name in rootfs.DEVICES)
-
-
-FD_CEILING = 1 << 20  # above any RLIMIT_NOFILE a job can have (fs.nr_open's default)
 
 
 class IsolationError(Exception):
@@ -87,17 +84,7 @@ def _lock_down(spec: SandboxSpec, job: Job, ruleset: landlock.Ruleset | None, ke
         ruleset.enforce()
     capabilities.drop_all()
     capabilities.set_no_new_privs()
-    _close_fds_except({0, 1, 2, keep_fd})
+    linux.close_fds_except({0, 1, 2, keep_fd})
     if not spec.seccomp_filter:
         raise IsolationError("no seccomp filter was compiled for this sandbox")
     return seccomp_policy.install(spec.seccomp_filter, notify=spec.seccomp_notify)
-
-
-def _close_fds_except(keep: set[int]) -> None:
-    # os.closerange is close_range(2) on Linux; an empty range must not reach it:
-    # closerange(0, 0) becomes close_range(0, ~0U), which closes everything.
-    low = 0
-    for fd in sorted(keep) + [FD_CEILING]:
-        if low < fd:
-            os.closerange(low, fd)
-        low = fd + 1
