@@ -18,6 +18,9 @@
  *   for failures detected on the client side:
  *     E1002  request larger than the frame limit (never sent)
  *     E1006  no daemon answered, or it went away during the call
+ *     E1007  the socket is served by a uid that is neither the caller's nor root's
+ *            (SO_PEERCRED), or its per-user directory under /tmp is not the caller's
+ *            own mode-0700 directory: no code is sent to it
  *     E2001  a required argument is NULL (code, handle, a mount's path)
  *     E2002  an argument has the wrong shape (code not UTF-8, mounts NULL with mounts_len > 0)
  *     E2xxx  other invalid requests, as rejected by the daemon (E2003 out of range, ...)

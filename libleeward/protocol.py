@@ -31,6 +31,9 @@ class ErrorCode(str, Enum):
     FRAME_NOT_A_MAP = "E1004"
     UNKNOWN_TYPE = "E1005"
     CONNECTION_CLOSED = "E1006"
+    # Client side: the socket or its directory belongs to a uid that is neither the
+    # client's nor root's, so whoever serves it could read every job sent to it.
+    UNTRUSTED_SOCKET = "E1007"
     # E2xxx: a well-formed request with invalid content
     MISSING_FIELD = "E2001"
     WRONG_TYPE = "E2002"

@@ -37,6 +37,7 @@ import (
 const (
 	CodeFrameTooLarge      = "E1002"
 	CodeConnectionClosed   = "E1006" // no daemon answered, or it went away during the call
+	CodeUntrustedSocket    = "E1007" // the socket is served or held by a uid that is neither yours nor root's
 	CodeMissingField       = "E2001"
 	CodeWrongType          = "E2002"
 	CodeOutOfRange         = "E2003"

@@ -4,6 +4,7 @@
 const codes = Object.freeze({
   FRAME_TOO_LARGE: 'E1002',
   CONNECTION_CLOSED: 'E1006', // no daemon answered, or it went away during the call
+  UNTRUSTED_SOCKET: 'E1007', // the socket is served or held by a uid that is neither yours nor root's
   MISSING_FIELD: 'E2001',
   WRONG_TYPE: 'E2002',
   OUT_OF_RANGE: 'E2003',
