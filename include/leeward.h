@@ -53,6 +53,13 @@
  *   LEEWARD_PYTHONPATH  colon-separated directories to put first on the embedded
  *                       Python's sys.path (replaces the site-packages baked in
  *                       at build time); read once, at the first call.
+ *   XDG_RUNTIME_DIR     where the default per-user socket is
+ *   In a setuid/setgid or file-capability process (AT_SECURE) all of these are
+ *   ignored, as secure_getenv(3) does, and the embedded Python starts isolated
+ *   (no PYTHONPATH, PYTHONHOME, user site-packages): the environment is then the
+ *   unprivileged caller's, who must choose neither the code loaded nor the daemon.
+ *   Whatever the path, a daemon is spoken to only if it runs as the caller's uid
+ *   or root (SO_PEERCRED), else E1007.
  *   SIGPIPE is blocked in the calling thread while the library writes to the
  *   socket, so a daemon that dies mid-request cannot kill the host.
  */

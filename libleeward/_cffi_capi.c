@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <time.h>
 
 #include "leeward.h"
@@ -120,7 +121,10 @@ static int lw_add_paths(const char *paths, int first)
 
 static int lw_start_python(void)
 {
-    const char *paths = getenv("LEEWARD_PYTHONPATH");
+    /* secure_getenv: in a setuid/setgid or file-capability host (AT_SECURE) the
+     * environment is the unprivileged caller's, and a path of theirs on sys.path
+     * would run their code with the host's privileges. */
+    const char *paths = secure_getenv("LEEWARD_PYTHONPATH");
     int ours = !Py_IsInitialized();
     int rc;
     if (paths == NULL || !*paths)
@@ -129,7 +133,12 @@ static int lw_start_python(void)
         PyConfig config;
         PyStatus status;
         lw_promote_libpython();
-        PyConfig_InitPythonConfig(&config);
+        /* CPython itself does not look at AT_SECURE: isolated, it ignores PYTHONPATH,
+         * PYTHONHOME, PYTHONSTARTUP and the user's site-packages. */
+        if (getauxval(AT_SECURE))
+            PyConfig_InitIsolatedConfig(&config);
+        else
+            PyConfig_InitPythonConfig(&config);
         config.install_signal_handlers = 0;  /* the host owns its signals */
         config.parse_argv = 0;
         status = PyConfig_SetBytesString(&config, &config.program_name, LW_PROGRAM_NAME);
@@ -241,9 +250,11 @@ LeewardHandle *leeward_connect(const char *socket_path)
     if (lw_boot() != 0)
         return NULL;
     /* Read here, not from the embedded os.environ: that is a snapshot taken
-     * when Python started, and hosts may set it later. */
+     * when Python started, and hosts may set it later. secure_getenv: an elevated
+     * host's caller must not pick the daemon its jobs go to (the Python side's
+     * fallback, libleeward.paths, applies the same rule). */
     if (socket_path == NULL)
-        socket_path = getenv("LEEWARD_SOCKET");
+        socket_path = secure_getenv("LEEWARD_SOCKET");
     return _lw_py_connect(socket_path);
 }
 

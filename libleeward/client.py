@@ -5,16 +5,19 @@ protocol answers requests in order on a connection.
 """
 from __future__ import annotations
 
+import os
 import socket
+import struct
 import threading
 from typing import Any
 
 from . import protocol
-from .paths import default_socket_path
+from .paths import UnsafeSocketDirectory, check_client_directory, default_socket_path
 from .protocol import ErrorCode, ExecutionResult
 
 # A response carries up to two capped outputs; allow far more than the request limit.
 MAX_RESPONSE_FRAME = 256 * 1024 * 1024
+_PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
 class LeewardError(Exception):
@@ -33,23 +36,55 @@ class DaemonUnavailable(LeewardError):
         super().__init__(ErrorCode.CONNECTION_CLOSED.value, message)
 
 
+class UntrustedSocket(LeewardError):
+    """The socket, or the directory holding it, belongs to someone who is neither this
+    process's user nor root: nothing is sent to it (E1007)."""
+
+    def __init__(self, message: str):
+        super().__init__(ErrorCode.UNTRUSTED_SOCKET.value, message)
+
+
 class Connection:
-    def __init__(self, socket_path: str | None = None, timeout: float | None = None):
+    """trust_uid: one more uid whose daemon this client accepts, for a caller that knows
+    who serves the socket (root talking to a service user's daemon); by default only a
+    daemon of our own euid or root is spoken to."""
+
+    def __init__(self, socket_path: str | None = None, timeout: float | None = None,
+                 trust_uid: int | None = None):
         self.socket_path = socket_path or default_socket_path()
         self._timeout = timeout
+        self._trusted_uids = {os.geteuid(), 0} | ({trust_uid} if trust_uid is not None else set())
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self.connect()
 
     def connect(self) -> None:
+        try:
+            check_client_directory(self.socket_path)
+        except UnsafeSocketDirectory as exc:
+            raise UntrustedSocket(str(exc)) from None
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self._timeout)
         try:
             sock.connect(self.socket_path)
+            self._check_peer(sock)
         except OSError as exc:
             sock.close()
             raise DaemonUnavailable(f"cannot connect to {self.socket_path}: {exc.strerror or exc}") from None
+        except UntrustedSocket:
+            sock.close()
+            raise
         self._sock = sock
+
+    def _check_peer(self, sock: socket.socket) -> None:
+        """Whoever listens on the socket reads every job sent to it: it must be us or
+        root. SO_PEERCRED holds the credentials of the process that called listen(),
+        which no later chmod, rename or fd passing can change."""
+        _, uid, _ = _PEERCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
+        if uid not in self._trusted_uids:
+            raise UntrustedSocket(
+                f"socket {self.socket_path} is served by uid {uid}, which is neither you "
+                f"(uid {os.geteuid()}) nor root; refusing to send code to it")
 
     def close(self) -> None:
         with self._lock:

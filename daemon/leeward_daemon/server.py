@@ -17,11 +17,11 @@ import struct
 import time
 from dataclasses import dataclass, field
 
-from libleeward import protocol
+from libleeward import paths, protocol
 from libleeward.protocol import ErrorCode, Execute, ExecutionResult, Ping, ProtocolError, Status
 
 from . import mounts, supervisor
-from .config import Config
+from .config import Config, ConfigError
 from .isolation.spec import Job
 from .metrics import Metrics, PoolState, failure_reason
 from .pool import Pool, Slot
@@ -362,10 +362,13 @@ async def _send(writer: asyncio.StreamWriter, response: dict) -> None:
 
 
 def _prepare_socket_path(path: str) -> None:
-    """Creates the socket's private directory; removes a stale socket left by a crash,
-    but refuses to start over a live daemon."""
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, mode=0o755 if os.geteuid() == 0 else 0o700, exist_ok=True)
+    """Creates the socket's directory, or refuses one another user could control (a
+    start-up error: exit status 2); removes a stale socket left by a crash, but
+    refuses to start over a live daemon."""
+    try:
+        paths.prepare_socket_directory(path)
+    except paths.UnsafeSocketDirectory as exc:
+        raise ConfigError(f"socket_path {path}: {exc}") from None
     if not os.path.lexists(path):
         return
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
