@@ -24,7 +24,9 @@ class RunningDaemon:
     extra: dict = field(default_factory=dict)
 
     def connect(self, timeout: float | None = 120.0) -> Connection:
-        return Connection(self.socket_path, timeout=timeout)
+        # The test started this daemon, maybe as another user (test_unprivileged): its
+        # socket's owner is who serves it, which the client would otherwise refuse (E1007).
+        return Connection(self.socket_path, timeout=timeout, trust_uid=_owner(self.socket_path))
 
     def execute(self, code: str, **options):
         with self.connect() as conn:
@@ -51,6 +53,13 @@ class RunningDaemon:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def _owner(path: str) -> int | None:
+    try:
+        return os.lstat(path).st_uid
+    except OSError:
+        return None
 
 
 def start_daemon(directory: str, *args: str, command: list[str] | None = None,

@@ -9,7 +9,7 @@
 A ctypes binding over libleeward.so, the C ABI of include/leeward.h.
 """
 from ._client import ExecutionResult, Leeward, Mount, parse_size
-from .errors import DaemonUnavailable, InvalidRequest, LeewardError, LibraryNotFound, SandboxError
+from .errors import DaemonUnavailable, InvalidRequest, LeewardError, LibraryNotFound, SandboxError, UntrustedSocket
 
 __version__ = "0.1.0"
 
@@ -22,5 +22,6 @@ __all__ = [
     "LibraryNotFound",
     "Mount",
     "SandboxError",
+    "UntrustedSocket",
     "parse_size",
 ]

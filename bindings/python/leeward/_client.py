@@ -96,7 +96,7 @@ class Leeward:
     socket_path: None for $LEEWARD_SOCKET or the per-user default. Thread-safe:
     requests from several threads share the connection one after another; open
     one Leeward per thread to run jobs in parallel. Failures raise LeewardError
-    subclasses (DaemonUnavailable, InvalidRequest, SandboxError).
+    subclasses (DaemonUnavailable, UntrustedSocket, InvalidRequest, SandboxError).
     """
 
     def __init__(self, socket_path: str | None = None):

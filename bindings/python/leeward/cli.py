@@ -8,19 +8,22 @@
     leeward doctor [--json]                # can this host run leeward, and what to fix
 
 `leeward exec` starts a per-user daemon in the background when none answers on
-the default socket (logs next to the socket), unless --no-autostart.
+the default socket (logs next to the socket), unless --no-autostart. The socket's
+directory must then be ours (libleeward.paths), and the log is never opened through
+a symlink or someone else's file.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import stat
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from . import DaemonUnavailable, Leeward, LeewardError, Mount, parse_size
+from . import DaemonUnavailable, Leeward, LeewardError, Mount, UntrustedSocket, parse_size
 
 # Exit statuses of leeward itself, chosen like docker run / timeout(1) so they
 # do not pass for the code's own: 125 leeward failed, 124 the job timed out.
@@ -214,11 +217,11 @@ def _connect(socket_path: str | None, autostart: bool) -> Leeward:
     except DaemonUnavailable:
         if not autostart or socket_path is not None:
             raise
-    from libleeward.paths import default_socket_path
+    from libleeward.paths import default_socket_path, secure_getenv
 
     path = default_socket_path()
     process, log_path = start_daemon(path)
-    deadline = time.monotonic() + float(os.environ.get(AUTOSTART_WAIT_ENV, AUTOSTART_WAIT_SECS))
+    deadline = time.monotonic() + float(secure_getenv(AUTOSTART_WAIT_ENV) or AUTOSTART_WAIT_SECS)
     while True:
         try:
             sandbox = Leeward(path)
@@ -235,11 +238,16 @@ def _connect(socket_path: str | None, autostart: bool) -> Leeward:
 
 
 def start_daemon(socket_path: str) -> tuple[subprocess.Popen, str]:
-    """Starts `python -m leeward_daemon` detached (own session, no tty, cwd /)."""
-    directory = os.path.dirname(socket_path)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    """Starts `python -m leeward_daemon` detached (own session, no tty, cwd /), once its
+    socket directory has passed the daemon's own rules (else UntrustedSocket, E1007)."""
+    from libleeward.paths import UnsafeSocketDirectory, prepare_socket_directory
+
+    try:
+        directory = prepare_socket_directory(socket_path)
+    except UnsafeSocketDirectory as exc:
+        raise UntrustedSocket("E1007", str(exc)) from None
     log_path = os.path.join(directory, LOG_NAME)
-    with open(log_path, "ab") as log:
+    with open_log(log_path) as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "leeward_daemon", "--socket", socket_path],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -247,6 +255,29 @@ def start_daemon(socket_path: str) -> tuple[subprocess.Popen, str]:
         )
     print(f"leeward: started a daemon on {socket_path} (pid {process.pid}, log {log_path})", file=sys.stderr)
     return process, log_path
+
+
+def open_log(path: str):
+    """`path` for appending, created 0600 if missing; refused (UntrustedSocket) when it
+    is a symlink, not a regular file, or not ours. O_NOFOLLOW: the log sits next to the
+    socket, and a symlink planted there would make us append to whatever it names;
+    O_NONBLOCK: a FIFO planted there must not hang us before fstat rejects it."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        try:
+            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            fd = os.open(path, flags)
+    except OSError as exc:
+        raise UntrustedSocket("E1007", f"cannot open the daemon log {path} safely: {exc.strerror or exc} "
+                                       f"(a symlink there is refused)") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+        os.close(fd)
+        what = "is not a regular file" if not stat.S_ISREG(info.st_mode) else f"belongs to uid {info.st_uid}"
+        raise UntrustedSocket("E1007", f"the daemon log {path} {what}; refusing to write to it")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "ab")
 
 
 # ---------------------------------------------------------------- main

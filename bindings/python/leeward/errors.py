@@ -15,6 +15,11 @@ class DaemonUnavailable(LeewardError):
     """No daemon answered on the socket, or it went away during the call (E1006)."""
 
 
+class UntrustedSocket(LeewardError):
+    """The socket is served by, or its per-user directory belongs to, a uid that is
+    neither yours nor root's: no code was sent (E1007)."""
+
+
 class InvalidRequest(LeewardError):
     """The request was refused as invalid (E1xxx frame, E2xxx content: bad mount, limit out of range)."""
 
@@ -30,6 +35,8 @@ class LibraryNotFound(LeewardError):
 def from_code(code: str, message: str) -> LeewardError:
     if code == "E1006":
         return DaemonUnavailable(code, message)
+    if code == "E1007":
+        return UntrustedSocket(code, message)
     if code.startswith(("E1", "E2")):
         return InvalidRequest(code, message)
     if code.startswith("E3"):
