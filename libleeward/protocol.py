@@ -19,6 +19,14 @@ import msgpack
 HEADER = struct.Struct(">I")
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
 PROTOCOL_VERSION = 1
+# A job's Python needs this much before the first line of its code runs (the slot's
+# interpreter pages it touches are charged to the job); below it a job could only be
+# OOM-killed, or fail to start with a host error.
+MIN_MEMORY_LIMIT = 32 * 1024 * 1024
+# An error reply never grows with the request: lists name a few items and count the
+# rest, and any message is cut at this many characters.
+MAX_ERROR_MESSAGE = 1024
+NAMED_IN_ERRORS = 5
 
 
 class ErrorCode(str, Enum):
@@ -47,6 +55,7 @@ class ErrorCode(str, Enum):
     SANDBOX_UNAVAILABLE = "E3001"
     SANDBOX_FAILED = "E3002"
     SHUTTING_DOWN = "E3003"
+    DAEMON_BUSY = "E3004"  # retryable: the daemon's queue or connection limit is full
     # E4xxx: a bug or an unexpected host failure
     INTERNAL = "E4001"
 
@@ -60,7 +69,19 @@ class ProtocolError(Exception):
         self.message = message
 
     def to_wire(self) -> dict:
-        return {"code": self.code.value, "message": self.message}
+        return {"code": self.code.value, "message": bounded_message(self.message)}
+
+
+def bounded_message(text: str, limit: int = MAX_ERROR_MESSAGE) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def name_a_few(items: list[str], few: int = NAMED_IN_ERRORS) -> str:
+    """"a, b, c" or "a, b, c and 199997 more": an error never lists a whole request."""
+    named = ", ".join(items[:few])
+    return named if len(items) <= few else f"{named} and {len(items) - few} more"
 
 
 # ---------------------------------------------------------------- framing
@@ -100,6 +121,7 @@ class Bounds:
 
     max_timeout_secs: float = 300.0
     max_memory_limit: int = 4 << 30
+    min_memory_limit: int = MIN_MEMORY_LIMIT
     max_mounts: int = 64
     max_files: int = 1024
     max_env: int = 1024
@@ -159,9 +181,9 @@ def parse_request(message: dict, bounds: Bounds = Bounds()) -> Request:
 
 
 def _reject_unknown(message: dict, allowed: set[str]) -> None:
-    unknown = sorted(str(k)[:64] for k in message if k not in allowed)
+    unknown = [str(k)[:64] for k in message if k not in allowed]
     if unknown:
-        raise ProtocolError(ErrorCode.UNKNOWN_FIELD, f"unknown field(s): {', '.join(unknown)}")
+        raise ProtocolError(ErrorCode.UNKNOWN_FIELD, f"unknown field(s): {name_a_few(sorted(unknown))}")
 
 
 def _parse_execute(m: dict, bounds: Bounds) -> Execute:
@@ -217,10 +239,10 @@ def _parse_memory(value: Any, bounds: Bounds) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise ProtocolError(ErrorCode.WRONG_TYPE, f"'memory_limit' must be an integer, got {type(value).__name__}")
-    if value <= 0 or value > bounds.max_memory_limit:
+    if value < bounds.min_memory_limit or value > bounds.max_memory_limit:
         raise ProtocolError(
             ErrorCode.OUT_OF_RANGE,
-            f"'memory_limit' must be > 0 and <= {bounds.max_memory_limit}, got {value}",
+            f"'memory_limit' must be >= {bounds.min_memory_limit} and <= {bounds.max_memory_limit}, got {value}",
         )
     return value
 

@@ -6,6 +6,7 @@ that ran a job is hostile: the daemon side bounds every frame it reads).
 from __future__ import annotations
 
 import array
+import os
 import socket
 
 from libleeward import protocol
@@ -15,6 +16,16 @@ SLOT_MAX_FRAME = 1 << 20
 
 class ChannelClosed(Exception):
     """The peer closed the channel (or sent something that is not a frame)."""
+
+
+class DamagedRecord(ChannelClosed):
+    """A record arrived short, garbled, or without all its fds (MSG_CTRUNC: the receiver
+    ran out of fds, and the kernel dropped the ones it could not install). The fds that
+    did arrive are closed; `message` is what could still be decoded, else None."""
+
+    def __init__(self, reason: str, message: dict | None = None):
+        super().__init__(reason)
+        self.message = message
 
 
 def send(sock: socket.socket, message: dict, fds: list[int] | None = None) -> None:
@@ -55,18 +66,37 @@ def _recv_exact(sock: socket.socket, n: int, want_fds: bool) -> tuple[bytes, lis
 
 def recv_packet(sock: socket.socket, max_size: int = SLOT_MAX_FRAME) -> tuple[dict, list[int]]:
     """One whole record from a SOCK_SEQPACKET socket (the zygote's channel): a short
-    read there would silently drop the rest of the record."""
+    read there would silently drop the rest of the record. Raises DamagedRecord for a
+    record that cannot be taken whole, ChannelClosed at EOF."""
     data, ancdata, flags, _ = sock.recvmsg(max_size, socket.CMSG_SPACE(16 * 4))
     fds: list[int] = []
     for level, kind, payload in ancdata:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.extend(array.array("i", payload[: len(payload) - len(payload) % 4]))
-    if not data:
+    if not data and not fds:
         raise ChannelClosed("peer closed the channel")
+    try:
+        message = _decode_record(data, flags, max_size)
+    except DamagedRecord:
+        _close_all(fds)
+        raise
+    if flags & socket.MSG_CTRUNC:
+        _close_all(fds)
+        raise DamagedRecord(f"record lost its fds (only {len(fds)} arrived): the daemon is out of file "
+                            "descriptors", message)
+    return message, fds
+
+
+def _decode_record(data: bytes, flags: int, max_size: int) -> dict:
     if flags & socket.MSG_TRUNC or len(data) < protocol.HEADER.size:
-        raise ChannelClosed("truncated record")
+        raise DamagedRecord("truncated record")
     try:
         protocol.parse_header(data[: protocol.HEADER.size], max_size)
-        return protocol.decode_body(data[protocol.HEADER.size:]), fds
+        return protocol.decode_body(data[protocol.HEADER.size:])
     except protocol.ProtocolError as exc:
-        raise ChannelClosed(str(exc)) from None
+        raise DamagedRecord(str(exc)) from None
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)

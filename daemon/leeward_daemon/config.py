@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from libleeward.paths import default_socket_path
-from libleeward.protocol import DEFAULT_MAX_FRAME, Bounds
+from libleeward.protocol import DEFAULT_MAX_FRAME, MIN_MEMORY_LIMIT, Bounds
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -50,6 +50,12 @@ class Config:
     max_frame: int = DEFAULT_MAX_FRAME
     preload: list[str] = field(default_factory=lambda: ["numpy", "pandas"])
     acquire_timeout_secs: float = 30.0     # how long a request waits for a ready sandbox
+    # Admission control (README "Operations"): past these a client gets E3004 at once.
+    max_queue: int = 256                   # requests waiting for a sandbox
+    max_connections: int = 1024            # open client connections (also bounded by free fds)
+    max_connections_per_uid: int = 256     # of those, from one client uid
+    max_building: int = 4                  # sandboxes being built at once
+    client_read_timeout_secs: float = 30.0  # a frame once begun must arrive whole within this
     limits_backend: str = "auto"           # auto | cgroup2 | cgroup1 | rlimit (forced: fail closed)
     cgroup_root: str = ""                  # delegated cgroup subtree; "" = find it
     file_size_max: int = 1 * GiB           # RLIMIT_FSIZE of every job
@@ -80,7 +86,8 @@ class Config:
             setattr(self, f.name, check_type(f.name, getattr(self, f.name)))
         positive = ["workers", "default_timeout_secs", "max_timeout_secs", "default_memory_limit",
                     "max_memory_limit", "pids_max", "tmp_size", "stdout_max", "stderr_max", "max_frame",
-                    "acquire_timeout_secs", "sandbox_uid_count", "file_size_max"]
+                    "acquire_timeout_secs", "sandbox_uid_count", "file_size_max", "max_queue",
+                    "max_connections", "max_connections_per_uid", "max_building", "client_read_timeout_secs"]
         for key in positive:
             value = getattr(self, key)
             if not (value > 0 and math.isfinite(value)):
@@ -93,6 +100,10 @@ class Config:
             raise ConfigError("default_timeout_secs exceeds max_timeout_secs")
         if self.default_memory_limit > self.max_memory_limit:
             raise ConfigError("default_memory_limit exceeds max_memory_limit")
+        for key in ("default_memory_limit", "max_memory_limit"):
+            if getattr(self, key) < MIN_MEMORY_LIMIT:
+                raise ConfigError(f"{key} must be at least {MIN_MEMORY_LIMIT} (the smallest a job can run in), "
+                                  f"got {getattr(self, key)}")
         if not 0 < self.sandbox_uid_base < 2**32 - 1 - self.sandbox_uid_count:
             raise ConfigError("sandbox_uid_base out of range")
         for layer in self.optional_layers:

@@ -47,6 +47,9 @@ class PoolState:
     busy: int
     starting: int
     recycled: int
+    waiting: int = 0          # requests queued for a sandbox
+    zygote_restarts: int = 0
+    healthy: bool = True      # False: the daemon cannot run jobs now (see Status "problem")
 
 
 class _LiveCollector:
@@ -66,6 +69,11 @@ class _LiveCollector:
         yield CounterMetricFamily("leeward_worker_recycles", "Sandboxes thrown away after serving a job "
                                   "(each sandbox is single-use)", value=state.recycled)
         yield GaugeMetricFamily("leeward_connections_active", "Open client connections", value=self._connections())
+        yield GaugeMetricFamily("leeward_requests_waiting", "Requests waiting for a sandbox", value=state.waiting)
+        yield CounterMetricFamily("leeward_zygote_restarts", "Times the zygote died and was started again",
+                                  value=state.zygote_restarts)
+        yield GaugeMetricFamily("leeward_healthy", "1 when the daemon can run jobs; 0 when the zygote cannot "
+                                "be restarted or sandboxes cannot be built", value=int(state.healthy))
 
 
 class Metrics:

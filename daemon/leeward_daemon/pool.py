@@ -10,6 +10,7 @@ import os
 import select
 import signal
 import threading
+import time
 
 from libleeward.protocol import ErrorCode, ProtocolError
 
@@ -19,19 +20,22 @@ from .async_channel import AsyncChannel
 from .channel import ChannelClosed
 from .config import Config
 from .zygote_launch import LaunchedZygote
-from .zygote_link import SlotFds, ZygoteLink
+from .zygote_link import SlotFds, ZygoteLink, ZygoteState
 
 log = logging.getLogger(__name__)
 READY_TIMEOUT_SECS = 30.0
 FAILURES_BEFORE_REFUSING = 3
 RETRY_DELAY_SECS = 1.0
+REQUEST_EXPIRY_SECS = 60.0  # a slot takes well under a second to build; allow for a loaded host
+REQUEST_EXPIRY_CHECK_SECS = 5.0
 
 
 class Slot:
     """Daemon-side handle of one sandbox (pid 1 of its namespaces)."""
 
-    def __init__(self, fds: SlotFds, box: limits.Box):
+    def __init__(self, fds: SlotFds, box: limits.Box, generation: int = 0):
         self.id, self.pid, self.pidfd = fds.slot_id, fds.pid, fds.pidfd
+        self.generation = generation  # of the zygote that made it
         self.box = box  # its cgroup (or rlimit holder): limits and accounting of its job
         self._outputs: tuple[int, int] | None = (fds.stdout, fds.stderr)
         self.channel = AsyncChannel(fds.control)
@@ -47,8 +51,10 @@ class Slot:
     def alive(self) -> bool:
         if self.closed:
             return False
-        readable, _, _ = select.select([self.pidfd], [], [], 0)
-        return not readable
+        # poll, not select: the daemon's fds may number past FD_SETSIZE (1024).
+        poller = select.poll()
+        poller.register(self.pidfd, select.POLLIN)
+        return not poller.poll(0)
 
     def kill(self) -> None:
         if self.closed:
@@ -85,21 +91,31 @@ class Slot:
 
 
 class Pool:
+    """Accounting, exact under every error path: each slot asked of the zygote is a
+    dated entry in `_requests` until the zygote answers it (a slot, a failure, a slot
+    that arrived damaged) or dies; an entry it never answers expires and is asked for
+    again. Slots received but not yet ready are counted in `_admitting`."""
+
     def __init__(self, config: Config):
         self._config = config
         # Fail closed: a forced backend that cannot be applied stops the daemon here.
         self.limits = limits.select_backend(config.cgroup_root or None, prefer=config.limits_backend)
-        self.link = ZygoteLink(config, self.limits.name, self._on_slot, self._on_exit, self._on_spawn_failed)
+        self.link = ZygoteLink(config, self.limits.name, _LinkEvents(self))
         self._idle: collections.deque[Slot] = collections.deque()
         self._waiters: collections.deque[asyncio.Future] = collections.deque()
         self._by_pid: dict[int, Slot] = {}
-        self.starting = 0
+        self._requests: collections.deque[float] = collections.deque()  # when each was asked for
+        self._admitting = 0
         self.busy = 0
         self.recycled = 0
+        self.expired = 0  # requests the zygote never answered (see _expire_requests)
         self._failures = 0
         self.last_failure: str | None = None
         self._closed = False
-        self._admitting: set[asyncio.Task] = set()
+        self._generation = 0  # of the zygote: slots of a dead one are never handed out
+        self._admit_tasks: set[asyncio.Task] = set()
+        self._retry: asyncio.TimerHandle | None = None
+        self._expiry: asyncio.TimerHandle | None = None
         self._unclaimed: set[limits.Box] = set()  # boxed in a thread, slot not registered yet
         self._unclaimed_lock = threading.Lock()
 
@@ -107,26 +123,44 @@ class Pool:
     def idle(self) -> int:
         return len(self._idle)
 
+    @property
+    def starting(self) -> int:
+        return len(self._requests) + self._admitting
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    def problem(self) -> str | None:
+        """Why the pool cannot serve now, or None: the basis of the daemon's health."""
+        if self.link.state is ZygoteState.FAILED:
+            return f"the zygote cannot be restarted: {self.link.restart_error}"
+        if self._failures >= FAILURES_BEFORE_REFUSING:
+            return f"sandboxes cannot be built: {self.last_failure}"
+        return None
+
     async def start(self, zygote: LaunchedZygote | None = None) -> None:
         # Off the loop: killing a dead daemon's leftover sandboxes waits for them to exit.
         await asyncio.get_running_loop().run_in_executor(None, remove_stale_boxes, self.limits)
         await self.link.start(zygote)
+        self._expiry = asyncio.get_running_loop().call_later(REQUEST_EXPIRY_CHECK_SECS, self._expire_requests)
         self._replenish()
 
     def close(self) -> None:
         """Stops serving: waiting and future requests get SHUTTING_DOWN, idle slots are
         killed, no replacement is built; slots running a job are left to their job."""
         self._closed = True
-        for waiter in self._waiters:
-            if not waiter.done():
-                waiter.set_exception(ProtocolError(ErrorCode.SHUTTING_DOWN, "daemon is shutting down"))
+        for timer in (self._retry, self._expiry):
+            if timer is not None:
+                timer.cancel()
+        self._fail_waiters(ProtocolError(ErrorCode.SHUTTING_DOWN, "daemon is shutting down"))
         while self._idle:
             self._discard(self._idle.popleft())
 
     def stop(self) -> None:
         """Kills every slot, busy ones included, and the zygote."""
         self.close()
-        for task in self._admitting:
+        for task in self._admit_tasks:
             task.cancel()
         with self._unclaimed_lock:  # a box still being made is destroyed by its thread
             unclaimed, self._unclaimed = self._unclaimed, set()
@@ -148,8 +182,12 @@ class Pool:
             if slot.alive():
                 return self._take(slot)
             self._discard(slot)
-        if self._failures >= FAILURES_BEFORE_REFUSING:
-            raise ProtocolError(ErrorCode.SANDBOX_UNAVAILABLE, f"sandboxes cannot be built: {self.last_failure}")
+        problem = self.problem()
+        if problem is not None:
+            raise ProtocolError(ErrorCode.SANDBOX_UNAVAILABLE, problem)
+        if len(self._waiters) >= self._config.max_queue:
+            raise ProtocolError(ErrorCode.DAEMON_BUSY, f"daemon busy: {len(self._waiters)} waiting "
+                                f"(max_queue {self._config.max_queue}); retry later")
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self._replenish()
@@ -188,19 +226,46 @@ class Pool:
         asyncio.get_running_loop().run_in_executor(None, _destroy_quietly, slot.box)
 
     def _replenish(self) -> None:
-        if self._closed:
+        """Asks for what the target and the waiters lack, never more than max_building
+        at once: a burst of requests queues here, not as thousands of half-built slots."""
+        if self._closed or not self.link.running:
             return
         wanted = self._config.workers + len(self._waiters) - len(self._idle) - self.starting
-        if wanted > 0:
-            self.starting += wanted
-            self.link.spawn(wanted)
+        count = min(wanted, self._config.max_building - self.starting)
+        if count > 0:
+            now = time.monotonic()
+            self._requests.extend([now] * count)
+            self.link.spawn(count)
+
+    def _answered(self) -> None:
+        """The zygote answered the oldest request (late answers to expired ones too)."""
+        if self._requests:
+            self._requests.popleft()
+
+    def _expire_requests(self) -> None:
+        """Self-healing: a request the zygote never answered (a record lost or garbled on
+        the way) would otherwise count as "starting" forever."""
+        deadline = time.monotonic() - REQUEST_EXPIRY_SECS
+        expired = 0
+        while self._requests and self._requests[0] < deadline:
+            self._requests.popleft()
+            expired += 1
+        if expired:
+            self.expired += expired
+            log.warning("%d slot request(s) to the zygote went unanswered for %gs; asking again",
+                        expired, REQUEST_EXPIRY_SECS)
+            self._replenish()
+        if not self._closed:
+            self._expiry = asyncio.get_running_loop().call_later(REQUEST_EXPIRY_CHECK_SECS, self._expire_requests)
 
     def _on_slot(self, fds: SlotFds) -> None:
-        task = asyncio.get_running_loop().create_task(self._admit(fds))
-        self._admitting.add(task)  # the loop keeps only a weak reference to tasks
-        task.add_done_callback(self._admitting.discard)
+        self._answered()
+        self._admitting += 1
+        task = asyncio.get_running_loop().create_task(self._admit(fds, self._generation))
+        self._admit_tasks.add(task)  # the loop keeps only a weak reference to tasks
+        task.add_done_callback(self._admit_tasks.discard)
 
-    async def _admit(self, fds: SlotFds) -> None:
+    async def _admit(self, fds: SlotFds, generation: int) -> None:
         # In a thread: a cgroup v1 attach waits for an RCU grace period per hierarchy
         # (~1 ms each, five hierarchies here), which would stall every connection.
         # The slot meanwhile builds its root; it gets no job before it is boxed and ready.
@@ -213,6 +278,7 @@ class Pool:
             if error is not None:
                 box = None  # stop() destroyed it
         if error is not None:
+            self._admitting -= 1
             signal.pidfd_send_signal(fds.pidfd, signal.SIGKILL)
             for fd in (fds.pidfd, fds.stdout, fds.stderr):
                 os.close(fd)
@@ -220,11 +286,29 @@ class Pool:
             if box is not None:
                 _destroy_quietly(box)
             if not self._closed:
-                self._on_spawn_failed(error)
+                self._failed(error)
             return
-        slot = Slot(fds, box)
+        slot = Slot(fds, box, generation)
         self._by_pid[slot.pid] = slot
-        await self._await_ready(slot)
+        try:
+            ready, error = await self._await_ready(slot)
+        finally:
+            self._admitting -= 1
+        if not ready:
+            self._discard(slot)
+            self._failed(error)
+            return
+        self._failures = 0
+        if self._closed or generation != self._generation:
+            self._discard(slot)
+            self._replenish()
+            return
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(slot)
+                return
+        self._idle.append(slot)
 
     def _box_for(self, pid: int) -> limits.Box:
         """Runs in a worker thread (see _admit). Until its slot is registered the box is
@@ -250,44 +334,82 @@ class Pool:
             self._unclaimed.discard(box)
             return True
 
-    async def _await_ready(self, slot: Slot) -> None:
+    @staticmethod
+    async def _await_ready(slot: Slot) -> tuple[bool, str]:
         try:
             message, _ = await asyncio.wait_for(slot.channel.recv(), READY_TIMEOUT_SECS)
         except (ChannelClosed, asyncio.TimeoutError) as exc:
-            message = {"op": "failed", "error": f"slot did not become ready: {exc or 'timeout'}"}
-        self.starting -= 1
+            return False, f"slot did not become ready: {exc or 'timeout'}"
         if message.get("op") != "ready":
-            self._discard(slot)
-            self._on_spawn_failed(str(message.get("error", message)), counted=False)
-            return
-        self._failures = 0
-        if self._closed:
-            self._discard(slot)
-            return
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(slot)
-                return
-        self._idle.append(slot)
+            return False, str(message.get("error", message))
+        return True, ""
 
     def _on_exit(self, pid: int, status: int) -> None:
         slot = self._by_pid.pop(pid, None)
         if slot is not None and not slot.exit_status.done():
             slot.exit_status.set_result(status)
 
-    def _on_spawn_failed(self, error: str, counted: bool = True) -> None:
-        if counted:
-            self.starting -= 1
+    def _on_spawn_failed(self, error: str) -> None:
+        self._answered()
+        self._failed(error)
+
+    def _on_slot_lost(self, reason: str) -> None:
+        """A slot message arrived without its fds (the daemon ran out of them) or
+        garbled: the request is answered, capacity is asked for again."""
+        self._answered()
+        self._failed(reason)
+
+    def _failed(self, error: str) -> None:
         self._failures += 1
         self.last_failure = error
         log.error("sandbox slot failed to start: %s", error)
         if self._failures >= FAILURES_BEFORE_REFUSING:
-            for waiter in self._waiters:
-                if not waiter.done():
-                    waiter.set_exception(ProtocolError(ErrorCode.SANDBOX_UNAVAILABLE,
-                                                       f"sandboxes cannot be built: {error}"))
-        asyncio.get_running_loop().call_later(RETRY_DELAY_SECS * min(self._failures, 10), self._replenish)
+            self._fail_waiters(ProtocolError(ErrorCode.SANDBOX_UNAVAILABLE, f"sandboxes cannot be built: {error}"))
+        if self._retry is None or self._retry.cancelled() or self._retry.when() <= asyncio.get_running_loop().time():
+            self._retry = asyncio.get_running_loop().call_later(RETRY_DELAY_SECS * min(self._failures, 10),
+                                                                self._replenish)
+
+    def _on_zygote_died(self, reason: str) -> None:
+        """Its unanswered requests will never be answered and its idle slots can no
+        longer be watched (their exit statuses went with it): forget them, and fail the
+        waiting requests now rather than at their timeout. Running jobs finish."""
+        self._generation += 1
+        self._requests.clear()
+        while self._idle:
+            self._discard(self._idle.popleft())
+        self._fail_waiters(ProtocolError(ErrorCode.SANDBOX_UNAVAILABLE,
+                                         f"the sandbox zygote died ({reason}); it is being restarted, retry"))
+
+    def _fail_waiters(self, error: ProtocolError) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(error)
+
+
+class _LinkEvents:
+    """The pool's side of ZygoteLink's events."""
+
+    def __init__(self, pool: Pool):
+        self._pool = pool
+
+    def slot(self, fds: SlotFds) -> None:
+        self._pool._on_slot(fds)
+
+    def spawn_failed(self, error: str) -> None:
+        self._pool._on_spawn_failed(error)
+
+    def slot_lost(self, reason: str) -> None:
+        self._pool._on_slot_lost(reason)
+
+    def exited(self, pid: int, status: int) -> None:
+        self._pool._on_exit(pid, status)
+
+    def died(self, reason: str) -> None:
+        self._pool._on_zygote_died(reason)
+
+    def restarted(self) -> None:
+        self._pool._replenish()
 
 
 def _destroy_quietly(box: limits.Box) -> None:

@@ -12,6 +12,8 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
+import resource
 import socket
 import struct
 import time
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from libleeward import paths, protocol
 from libleeward.protocol import ErrorCode, Execute, ExecutionResult, Ping, ProtocolError, Status
 
-from . import mounts, supervisor
+from . import log_limit, mounts, supervisor
 from .config import Config, ConfigError
 from .isolation.spec import Job
 from .metrics import Metrics, PoolState, failure_reason
@@ -33,6 +35,16 @@ VERSION = "0.1.0"
 # (bounded by its own EXIT_GRACE_SECS): wait that long before dropping connections.
 KILLED_REPLY_WAIT_SECS = 15.0
 _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+# File descriptors the daemon keeps for itself whatever its clients do: the interpreter,
+# logging, metrics, the zygote's channel, files the supervisor and the limits open.
+FDS_RESERVED = 64
+# What one sandbox holds in the daemon (pidfd, control socket, two output pipes) and
+# what its job adds while it runs (seccomp listener, cgroup files), rounded up.
+FDS_PER_SANDBOX = 8
+DEFAULT_SOMAXCONN = 4096
+# Error texts a client sees never name a host path (cgroup dirs, the daemon's files):
+# any absolute path of two or more components in an E3xxx/E4xxx message is masked.
+_HOST_PATH = re.compile(r"/(?:[\w.@+-]+/)+[\w.@+-]*")
 
 
 class DaemonAlreadyRunning(Exception):
@@ -48,7 +60,7 @@ class _Connection:
     writer: asyncio.StreamWriter
     task: asyncio.Task | None
     peer_uid: int | None
-    busy: bool = False  # between reading a request's header and sending its reply
+    busy: bool = False  # between reading a request's first byte and sending its reply
 
 
 @dataclass
@@ -81,6 +93,11 @@ class Server:
         self._listen_socket = listen_socket
         self._server: asyncio.AbstractServer | None = None
         self.metrics_error: str | None = None
+        self._per_uid: dict[int | None, int] = {}
+        self.max_connections = config.max_connections  # lowered to what the fds allow at start()
+        self._fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        self.refused_connections = 0
+        self.dropped_stalled = 0
 
     @property
     def socket_activated(self) -> bool:
@@ -93,6 +110,8 @@ class Server:
             name = self._listen_socket.getsockname()
             if isinstance(name, str) and name.startswith("/"):
                 self.config.socket_path = name  # mounts must never expose it
+        log_limit.install()
+        self.max_connections = self._size_for_fds()
         try:
             self._start_metrics()  # first: a port the operator chose must bind before anything starts
             await self.pool.start(self._zygote)
@@ -104,13 +123,45 @@ class Server:
         log.info("leeward daemon listening on %s (workers=%d%s)", self.config.socket_path, self.config.workers,
                  ", socket from systemd" if self.socket_activated else "")
 
+    def _size_for_fds(self) -> int:
+        """Raises the soft fd limit to the hard one (systemd's LimitNOFILE) and returns
+        how many connections fit in it with every connection running a job, after the
+        reserve for the daemon itself and the sandboxes being kept and built."""
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard > soft:
+            target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+                soft = target
+            except (ValueError, OSError):
+                pass
+        self._fd_limit = soft
+        pool = FDS_PER_SANDBOX * (self.config.workers + self.config.max_building)
+        fitting = max(1, (soft - FDS_RESERVED - pool) // (1 + FDS_PER_SANDBOX))
+        if fitting < self.config.max_connections:
+            log.warning("max_connections lowered from %d to %d: the fd limit is %d (raise LimitNOFILE / ulimit -n)",
+                        self.config.max_connections, fitting, soft)
+        return min(self.config.max_connections, fitting)
+
+    def _backlog(self) -> int:
+        """As deep as the kernel allows (it clamps to somaxconn): a burst of connects
+        waits in the queue instead of failing with EAGAIN."""
+        try:
+            with open("/proc/sys/net/core/somaxconn") as fh:
+                somaxconn = int(fh.read())
+        except (OSError, ValueError):
+            somaxconn = DEFAULT_SOMAXCONN
+        return max(1, min(somaxconn, max(self.max_connections, 128)))
+
     async def _listen(self) -> None:
         if self._listen_socket is not None:
+            self._listen_socket.listen(self._backlog())  # systemd's Backlog= may be smaller
             self._server = await asyncio.start_unix_server(self._serve_connection, sock=self._listen_socket)
             return
         old_umask = os.umask(0o177)  # the socket is born 0600: no window for other users
         try:
-            self._server = await asyncio.start_unix_server(self._serve_connection, path=self.config.socket_path)
+            self._server = await asyncio.start_unix_server(self._serve_connection, path=self.config.socket_path,
+                                                           backlog=self._backlog())
         finally:
             os.umask(old_umask)
 
@@ -170,8 +221,14 @@ class Server:
     # ------------------------------------------------------------ connections
 
     async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = _Connection(writer, asyncio.current_task(), _peer_uid(writer))
+        uid = _peer_uid(writer)
+        refusal = self._refusal(uid)
+        if refusal is not None:
+            await self._refuse(writer, refusal)
+            return
+        conn = _Connection(writer, asyncio.current_task(), uid)
         self._connections[writer] = conn
+        self._per_uid[uid] = self._per_uid.get(uid, 0) + 1
         try:
             while not self.draining and await self._serve_one(reader, conn):
                 pass
@@ -181,32 +238,77 @@ class Server:
             log.exception("unexpected error on a connection")
         finally:
             del self._connections[writer]
+            self._per_uid[uid] -= 1
+            if not self._per_uid[uid]:
+                del self._per_uid[uid]
+            writer.close()
+
+    def _refusal(self, uid: int | None) -> str | None:
+        """Why a new connection cannot be served, or None. Clients never get the fds
+        the pool and running jobs need: past a limit a connection is answered E3004 and
+        closed, never left half-open."""
+        if len(self._connections) >= self.max_connections:
+            return f"daemon busy: {len(self._connections)} connections open (max_connections {self.max_connections})"
+        if self._per_uid.get(uid, 0) >= self.config.max_connections_per_uid:
+            return (f"daemon busy: uid {uid} has {self._per_uid[uid]} connections open "
+                    f"(max_connections_per_uid {self.config.max_connections_per_uid})")
+        free = self._fd_limit - _open_fds()
+        if free < FDS_RESERVED:
+            return f"daemon busy: {free} file descriptors left, keeping them for running jobs"
+        return None
+
+    async def _refuse(self, writer: asyncio.StreamWriter, reason: str) -> None:
+        self.refused_connections += 1
+        self.metrics.observe_request("Error", ErrorCode.DAEMON_BUSY.value)
+        log.warning("refusing a connection: %s", reason)
+        try:
+            await asyncio.wait_for(_send(writer, protocol.error_response(
+                "Error", ProtocolError(ErrorCode.DAEMON_BUSY, reason + "; retry later"))), 1.0)
+        except (ConnectionError, asyncio.TimeoutError):
+            pass
+        finally:
             writer.close()
 
     async def _serve_one(self, reader: asyncio.StreamReader, conn: _Connection) -> bool:
-        """Serves one frame; False once the connection should close."""
+        """Serves one frame; False once the connection should close. An idle connection
+        may wait for ever (max_connections bounds them); a frame once begun must arrive
+        whole within client_read_timeout_secs, or the connection is dropped."""
         try:
-            header = await reader.readexactly(protocol.HEADER.size)
+            first = await reader.readexactly(1)
         except asyncio.IncompleteReadError:
             return False
         conn.busy = True
         self.requests += 1
         request = _Request(self.requests, conn.peer_uid)
         try:
-            return await self._answer(reader, conn.writer, header, request)
+            try:
+                async with asyncio.timeout(self.config.client_read_timeout_secs):
+                    header = first + await reader.readexactly(protocol.HEADER.size - 1)
+                    body = await self._read_body(reader, conn.writer, header, request)
+            except TimeoutError:
+                self.dropped_stalled += 1
+                request.outcome = "stalled"
+                log.warning("dropping a connection of uid %s: a frame did not arrive whole within %gs",
+                            conn.peer_uid, self.config.client_read_timeout_secs)
+                return False
+            if body is None:
+                return False
+            return await self._answer(conn.writer, body, request)
         finally:
             conn.busy = False
             self._account(request)
 
-    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, header: bytes,
-                      request: _Request) -> bool:
+    async def _read_body(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, header: bytes,
+                         request: _Request) -> bytes | None:
         try:
             length = protocol.parse_header(header, self.config.max_frame)
         except ProtocolError as exc:
             request.outcome = exc.code.value
             await _send(writer, protocol.error_response("Error", exc))
-            return False
-        body = await reader.readexactly(length)
+            return None
+        return await reader.readexactly(length)
+
+    async def _answer(self, writer: asyncio.StreamWriter, body: bytes, request: _Request) -> bool:
         try:
             message = protocol.decode_body(body)
             if message.get("type") in ("Ping", "Status", "Execute"):
@@ -214,11 +316,12 @@ class Server:
             response = await self._dispatch(protocol.parse_request(message, self.config.bounds()), request)
             outcome = "ok"
         except ProtocolError as exc:
-            response, outcome = protocol.error_response(request.kind, exc), exc.code.value
+            response, outcome = protocol.error_response(request.kind, _for_client(exc)), exc.code.value
             request.details["error"] = exc.message
         except Exception as exc:
             log.exception("internal error serving request %d (%s)", request.id, request.kind)
-            response = protocol.error_response(request.kind, ProtocolError(ErrorCode.INTERNAL, f"internal error: {exc}"))
+            response = protocol.error_response(
+                request.kind, _for_client(ProtocolError(ErrorCode.INTERNAL, f"internal error: {exc}")))
             outcome = ErrorCode.INTERNAL.value
         await _send(writer, response)
         request.outcome = outcome
@@ -226,6 +329,9 @@ class Server:
 
     async def _dispatch(self, request, record: _Request) -> dict:
         if isinstance(request, Ping):
+            problem = self.pool.problem()
+            if problem is not None:  # a health check must not hear "fine" from a daemon that cannot serve
+                raise ProtocolError(ErrorCode.SANDBOX_UNAVAILABLE, f"daemon unhealthy: {problem}")
             return protocol.pong()
         if isinstance(request, Status):
             return self.status()
@@ -292,7 +398,9 @@ class Server:
     # ------------------------------------------------------------ status
 
     def _pool_state(self) -> PoolState:
-        return PoolState(self.pool.idle, self.pool.busy, self.pool.starting, self.pool.recycled)
+        pool = self.pool
+        return PoolState(pool.idle, pool.busy, pool.starting, pool.recycled, waiting=pool.waiting,
+                         zygote_restarts=pool.link.restarts, healthy=pool.problem() is None)
 
     def status(self) -> dict:
         pool = self.pool
@@ -300,11 +408,19 @@ class Server:
             "type": "Status", "success": True, "version": VERSION,
             "pool": {"target": self.config.workers, "idle": pool.idle, "busy": pool.busy,
                      "starting": pool.starting, "total": pool.idle + pool.busy + pool.starting,
-                     "recycled": pool.recycled, "last_failure": pool.last_failure},
+                     "recycled": pool.recycled, "last_failure": pool.last_failure,
+                     "waiting": pool.waiting, "max_queue": self.config.max_queue,
+                     "max_building": self.config.max_building, "expired_requests": pool.expired},
+            "zygote": pool.link.describe(),
+            "healthy": pool.problem() is None,
+            "problem": pool.problem(),
             "executions": self.executions,
             "failed": dict(self.failed),
             "requests": self.requests,
             "connections": len(self._connections),
+            "max_connections": self.max_connections,
+            "refused_connections": self.refused_connections,
+            "dropped_stalled_connections": self.dropped_stalled,
             "uptime_secs": time.monotonic() - self.started_at,
             "preloaded": pool.link.preloaded,
             "privileged": os.geteuid() == 0,
@@ -326,6 +442,18 @@ def _describe_execute(request: Execute) -> dict:
             "mounts": len(request.mounts), "files": len(request.files), "env": len(request.env),
             "stdin_bytes": len(request.stdin), "timeout_secs": request.timeout_secs,
             "memory_limit": request.memory_limit}
+
+
+def _for_client(error: ProtocolError) -> ProtocolError:
+    """The error as a client may see it: E3xxx/E4xxx come from the host side (limits,
+    the sandbox's setup) and must not reveal its paths."""
+    if not error.code.value.startswith(("E3", "E4")):
+        return error
+    return ProtocolError(error.code, _HOST_PATH.sub("<host path>", error.message))
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd")) - 1  # less the listing's own
 
 
 def _peer_uid(writer: asyncio.StreamWriter) -> int | None:

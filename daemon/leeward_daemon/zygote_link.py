@@ -8,7 +8,8 @@ import os
 import socket
 import sys
 from dataclasses import dataclass
-from typing import Callable
+from enum import Enum
+from typing import Protocol
 
 from . import channel
 from .config import Config
@@ -18,6 +19,9 @@ from .zygote_launch import LaunchedZygote, launch
 
 log = logging.getLogger(__name__)
 START_TIMEOUT_SECS = 60.0  # preloading pandas on a cold cache takes a while
+RESTART_BACKOFF_SECS = 0.5  # doubled after each failed restart...
+RESTART_BACKOFF_MAX_SECS = 30.0  # ...up to this; the daemon never stops trying
+RESTARTS_BEFORE_UNHEALTHY = 3
 
 
 class ZygoteError(Exception):
@@ -70,16 +74,50 @@ def _under(path: str, roots) -> bool:
     return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
 
 
+class LinkEvents(Protocol):
+    """What the pool hears from the zygote. Every request for a slot is answered by
+    exactly one of slot / spawn_failed / slot_lost, or by died (which answers all)."""
+
+    def slot(self, fds: SlotFds) -> None: ...
+    def spawn_failed(self, error: str) -> None: ...
+    def slot_lost(self, reason: str) -> None: ...
+    def exited(self, pid: int, status: int) -> None: ...
+    def died(self, reason: str) -> None: ...
+    def restarted(self) -> None: ...
+
+
+class ZygoteState(str, Enum):
+    STARTING = "starting"
+    RUNNING = "running"
+    RESTARTING = "restarting"  # died; a new one is being started (with backoff)
+    FAILED = "failed"          # could not be restarted RESTARTS_BEFORE_UNHEALTHY times in a row
+    STOPPED = "stopped"
+
+
 class ZygoteLink:
-    def __init__(self, config: Config, limits_backend: str, on_slot: Callable[[SlotFds], None],
-                 on_exit: Callable[[int, int], None], on_spawn_failed: Callable[[str], None]):
+    def __init__(self, config: Config, limits_backend: str, events: LinkEvents):
         self._config = config
         self.limits_backend = limits_backend
-        self._on_slot, self._on_exit, self._on_spawn_failed = on_slot, on_exit, on_spawn_failed
+        self._events = events
         self._zygote: LaunchedZygote | None = None
         self._sock: socket.socket | None = None  # the zygote's control socket while in use
+        self._pidfd: int | None = None  # readable once the zygote is gone: noticed at once
+        self._unsent = 0  # slots asked for but not yet written to the zygote (socket full)
+        self._restarting: asyncio.Task | None = None
+        self.state = ZygoteState.STARTING
+        self.restarts = 0
+        self.last_exit: str | None = None
+        self.restart_error: str | None = None
         self.preloaded: list[str] = []
         self.isolation: dict = {}  # layers in force, Landlock ABI, seccomp mode (see start())
+
+    @property
+    def running(self) -> bool:
+        return self.state is ZygoteState.RUNNING
+
+    @property
+    def pid(self) -> int | None:
+        return self._zygote.process.pid if self._zygote is not None else None
 
     async def start(self, launched: LaunchedZygote | None = None) -> None:
         """Configures the zygote (`launched` early by the caller, else started now) and
@@ -97,59 +135,165 @@ class ZygoteLink:
             "pids_max": self._config.pids_max,
         })
         loop = asyncio.get_running_loop()
-        hello = await asyncio.wait_for(loop.run_in_executor(None, self._recv_blocking), START_TIMEOUT_SECS)
+        hello = await asyncio.wait_for(loop.run_in_executor(None, self._recv_blocking, ours), START_TIMEOUT_SECS)
         if hello.get("op") != "hello":
             raise ZygoteError(f"unexpected first message from zygote: {hello!r}")
         if hello.get("error"):
             raise IsolationUnavailable(f"the zygote cannot prepare the isolation layers: {hello['error']}")
         self.isolation = isolation_in_force(hello, self._config.optional_layers)
         self.preloaded = hello.get("preloaded", [])
+        self._pidfd = os.pidfd_open(self._zygote.process.pid)
         ours.setblocking(False)
         loop.add_reader(ours.fileno(), self._on_readable)
+        loop.add_reader(self._pidfd, self._on_gone, "it exited")
+        self.state = ZygoteState.RUNNING
 
-    def _recv_blocking(self) -> dict:
+    @staticmethod
+    def _recv_blocking(sock: socket.socket) -> dict:
         try:
-            message, _ = channel.recv_packet(self._sock)
+            message, _ = channel.recv_packet(sock)
         except (channel.ChannelClosed, OSError) as exc:
             raise ZygoteError(f"zygote failed to start: {exc}") from None
         return message
 
     def spawn(self, count: int) -> None:
-        if count > 0 and self._sock is not None:
-            try:
-                channel.send(self._sock, {"op": "spawn", "count": count})
-            except OSError as exc:
-                log.error("cannot ask the zygote for slots: %s", exc)
+        """Asks for `count` more slots. Never dropped: what the socket cannot take now
+        (EAGAIN: its queue is short, net.unix.max_dgram_qlen) is merged into one request
+        and sent once it is writable."""
+        if count > 0 and self.running:
+            self._unsent += count
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._unsent or not self.running:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            channel.send(self._sock, {"op": "spawn", "count": self._unsent})
+        except BlockingIOError:
+            loop.add_writer(self._sock.fileno(), self._on_writable)
+            return
+        except OSError as exc:
+            self._on_gone(f"its channel failed: {exc}")
+            return
+        self._unsent = 0
+
+    def _on_writable(self) -> None:
+        asyncio.get_running_loop().remove_writer(self._sock.fileno())
+        self._flush()
 
     def _on_readable(self) -> None:
         try:
             message, fds = channel.recv_packet(self._sock)
         except BlockingIOError:
             return
+        except channel.DamagedRecord as exc:
+            self._on_damaged(exc)
+            return
         except (channel.ChannelClosed, OSError) as exc:
-            log.error("zygote channel closed: %s", exc)
-            asyncio.get_running_loop().remove_reader(self._sock.fileno())
-            self._on_spawn_failed(f"zygote exited: {exc}")
+            self._on_gone(f"its channel closed: {exc}")
             return
         op = message.get("op")
-        if op == "slot" and len(fds) == 4:
-            pidfd, control, out_r, err_r = fds
-            self._on_slot(SlotFds(message["id"], message["pid"], pidfd,
-                                  socket.socket(fileno=control), out_r, err_r))
-        elif op == "exited":
-            self._on_exit(message["pid"], message["status"])
+        if op == "slot":
+            self._on_slot_message(message, fds)
+            return
+        for fd in fds:
+            os.close(fd)
+        if op == "exited":
+            self._events.exited(message["pid"], message["status"])
         elif op == "spawn_failed":
-            self._on_spawn_failed(message.get("error", "unknown"))
-        else:
+            self._events.spawn_failed(str(message.get("error", "unknown")))
+
+    def _on_slot_message(self, message: dict, fds: list[int]) -> None:
+        if len(fds) != 4:
             for fd in fds:
                 os.close(fd)
+            # The slot sees EOF on its control socket and exits on its own.
+            self._events.slot_lost(f"a slot arrived with {len(fds)} of its 4 fds")
+            return
+        pidfd, control, out_r, err_r = fds
+        self._events.slot(SlotFds(message["id"], message["pid"], pidfd, socket.socket(fileno=control), out_r, err_r))
+
+    def _on_damaged(self, exc: channel.DamagedRecord) -> None:
+        if exc.message is not None and exc.message.get("op") == "slot":
+            self._events.slot_lost(str(exc))
+        else:  # which request it answered is unknown: the pool's requests expire instead
+            log.error("damaged record from the zygote: %s", exc)
+
+    def _on_gone(self, how: str) -> None:
+        """The zygote died (its pidfd is readable) or its channel broke: forget it, tell
+        the pool, and start a new one with backoff."""
+        if not self.running:
+            return
+        status = self._detach()
+        self.last_exit = f"{how} ({status})"
+        log.error("the zygote is gone: %s; restarting it", self.last_exit)
+        self.state = ZygoteState.RESTARTING
+        self._events.died(self.last_exit)
+        self._restarting = asyncio.get_running_loop().create_task(self._restart())
+
+    def _detach(self) -> str:
+        """Closes our side of the current zygote and reaps it; returns how it ended."""
+        loop = asyncio.get_running_loop()
+        if self._pidfd is not None:
+            loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+        if self._sock is not None:
+            loop.remove_reader(self._sock.fileno())
+            loop.remove_writer(self._sock.fileno())
+            self._sock = None
+        self._unsent = 0
+        zygote, self._zygote = self._zygote, None
+        if zygote is None:
+            return "not started"
+        zygote.control.close()
+        if zygote.process.poll() is None:
+            zygote.process.kill()  # its channel broke: it is of no use alive
+        returncode = zygote.process.wait()
+        return f"killed by signal {-returncode}" if returncode < 0 else f"exit status {returncode}"
+
+    async def _restart(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await self.start()
+            except (ZygoteError, OSError, asyncio.TimeoutError) as exc:
+                self._detach()
+                failures += 1
+                self.restart_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                if failures >= RESTARTS_BEFORE_UNHEALTHY:
+                    self.state = ZygoteState.FAILED
+                log.error("cannot restart the zygote (attempt %d): %s", failures, self.restart_error)
+                await asyncio.sleep(min(RESTART_BACKOFF_SECS * 2 ** (failures - 1), RESTART_BACKOFF_MAX_SECS))
+                continue
+            self.restarts += 1
+            self.restart_error = None
+            log.warning("zygote restarted (pid %d, restart %d)", self.pid, self.restarts)
+            self._events.restarted()
+            return
+
+    def describe(self) -> dict:
+        return {"state": self.state.value, "pid": self.pid if self.running else None, "restarts": self.restarts,
+                "last_exit": self.last_exit, "restart_error": self.restart_error}
 
     def stop(self) -> None:
-        if self._sock is not None:
-            try:
-                asyncio.get_running_loop().remove_reader(self._sock.fileno())
-            except RuntimeError:
-                pass
-            self._sock = None
+        self.state = ZygoteState.STOPPED
+        if self._restarting is not None:
+            self._restarting.cancel()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+            if self._pidfd is not None:
+                loop.remove_reader(self._pidfd)
+            if self._sock is not None:
+                loop.remove_reader(self._sock.fileno())
+                loop.remove_writer(self._sock.fileno())
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+        self._sock = None
         if self._zygote is not None:
             self._zygote.discard()  # EOF: the zygote kills every slot it made, then exits

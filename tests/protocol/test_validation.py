@@ -30,7 +30,7 @@ def test_defaults_are_left_to_the_daemon():
 
 def test_full_request_round_trips():
     request = parse(mounts=[{"host": "/srv/in", "sandbox": "/data", "ro": False}], files={"a/b.txt": b"x"},
-                    timeout_secs=1.5, memory_limit=1 << 20, env={"K": "v"}, stdin=b"in")
+                    timeout_secs=1.5, memory_limit=64 << 20, env={"K": "v"}, stdin=b"in")
     assert request.mounts == (Mount("/srv/in", "/data", False),)
     assert parse_request(execute_to_wire(request), BOUNDS) == request
 
