@@ -9,23 +9,57 @@ Outcomes (DESIGN.md "Seccomp facts that MUST hold"):
 - allowlisted: run;
 - dangerous (`_DANGEROUS`, namespace flags on clone, TIOCSTI/TIOCLINUX, non-AF_UNIX
   sockets without networking, personality changes, mbind other than OpenBLAS's
-  "prefer local node"): NOTIFY, so the supervisor records the name and answers EPERM
-  — or plain ERRNO(EPERM) when notify=False;
-- prctl options off `_PRCTL_ALLOWED`: EINVAL, unreported;
-- everything else, clone3 included: ENOSYS, unreported. clone3 must be ENOSYS, not EPERM:
-  glibc falls back to clone only on ENOSYS, and OpenBLAS/pthread_create break otherwise.
+  "prefer local node", file watching, a set-id file mode, fcntl F_NOTIFY/F_SETLEASE):
+  NOTIFY, so the supervisor records the name and answers EPERM — or plain ERRNO(EPERM)
+  when notify=False;
+- lock requests and page-cache eviction (below): 0, without doing anything, unreported;
+- prctl options off `_PRCTL_ALLOWED`, fcntl commands this module does not know: EINVAL,
+  unreported;
+- everything else, clone3 and openat2 included: ENOSYS, unreported. clone3 must be
+  ENOSYS, not EPERM: glibc falls back to clone only on ENOSYS, and OpenBLAS/pthread_create
+  break otherwise.
+
+What crosses the sandbox boundary through a shared inode. The read-only binds (system,
+Python, a job's ro mounts) are the host's own inodes, shared by every sandbox and every
+host process, and some kernel state hangs off the inode, not the mount:
+- File watching: inotify, fanotify and dnotify (fcntl F_NOTIFY) on a stdlib directory
+  show a job which files other sandboxes and host processes open. All refused and
+  reported. Leases (F_SETLEASE) are refused too: a lease holds up another opener.
+- Locks. flock(LOCK_EX) of a file opened read-only from a ro bind blocks a host process's
+  flock of the same file (a SQLite writer on the host sees BUSY), and two concurrent jobs
+  can signal each other through flock on os.py. Advisory locks belong to the inode, and
+  no kernel knob scopes them to a mount or a namespace; seccomp cannot tell a private
+  /tmp file from a shared one by the fd number, and answering a notification with
+  SECCOMP_USER_NOTIF_FLAG_CONTINUE after looking at the fd would be a TOCTOU (the job
+  can dup2 another file onto that number in between). So every lock *request* —
+  flock(2) and fcntl F_SETLK/F_SETLKW/F_OFD_SETLK/F_OFD_SETLKW — answers 0 and takes no
+  lock, unreported: sqlite3 and filelock-style code keep working within one process,
+  and nothing a job does is ever seen by another lock holder. Lock *queries* (F_GETLK,
+  F_OFD_GETLK) stay real; since a job holds no lock they answer F_UNLCK on its own files,
+  which is what sqlite's WAL open and hot-journal check need (on a shared file they do
+  show a host process's lock: one way, host to job, nothing a job can answer). The price: a job's own
+  processes get no mutual exclusion from file locks (two processes of one job writing
+  one SQLite file can corrupt it; a multiprocessing Lock, a semaphore, still works).
+- Page cache: posix_fadvise(POSIX_FADV_DONTNEED) evicts a shared file's pages for the
+  host too; it answers 0 and does nothing (other advice runs). cachestat(2), a page-cache
+  residency probe, is refused and reported.
+- Set-id files: a mode with S_ISUID or S_ISGID in open/openat/creat/mknod(at)/chmod/
+  fchmod/fchmodat/fchmodat2 is refused and reported, so a job cannot leave a setuid
+  file in a rw mount for host code to run.
 
 Notification is reporting, never a decision: `DenialReporter` only ever answers an errno,
 never SECCOMP_USER_NOTIF_FLAG_CONTINUE, and the job may not call seccomp(2) itself, so it
 cannot install a listener of its own.
 
 How the program is built: libseccomp (pyseccomp) generates the per-syscall table, the
-architecture and x32 checks, and the clone flag tests. Five syscalls need "this argument
-is one of these values, else ..." and libseccomp 2.5 cannot say that: a rule may not
-compare the same argument twice (EINVAL), and a conditional rule added to a syscall
-that also has an unconditional one is silently dropped. So those gates (`_gates`) are a
-hand-assembled prefix of ~50 instructions that runs before libseccomp's program and
-falls through into it; libseccomp's program allows the five syscalls unconditionally.
+architecture and x32 checks, and the bit tests on clone flags and file modes
+(SCMP_CMP_MASKED_EQ). Some syscalls need "this argument is one of these values, else
+..." with several outcomes, and libseccomp 2.5 cannot say that: a rule may not compare
+the same argument twice (EINVAL), and a conditional rule added to a syscall that also
+has an unconditional one is silently dropped. So those gates (`_gates`: ioctl, socket,
+socketpair, personality, prctl, fcntl, fadvise64) are a hand-assembled prefix of ~90
+instructions that runs before libseccomp's program and falls through into it for the
+values it lets on; libseccomp's program allows those syscalls unconditionally.
 The prefix compares the low 32 bits of the argument only, which is what the kernel uses
 for these int/unsigned int arguments (a full 64-bit compare would let TIOCSTI with junk
 in the upper half through).
@@ -38,6 +72,7 @@ import functools
 import os
 import select
 import struct
+from dataclasses import dataclass
 
 import pyseccomp as sc
 
@@ -64,16 +99,15 @@ _NEWER_NAMES = {nr: name for name, nr in _NEWER_SYSCALLS.items()}
 
 _ALLOWED = """
     read write readv writev pread64 pwrite64 preadv pwritev preadv2 pwritev2 lseek close
-    open openat openat2 creat stat fstat lstat newfstatat statx statfs fstatfs access
+    stat fstat lstat newfstatat statx statfs fstatfs access
     faccessat faccessat2 readlink readlinkat getdents getdents64 getcwd chdir fchdir
     mkdir mkdirat rmdir rename renameat renameat2 link linkat unlink unlinkat symlink
-    symlinkat chmod fchmod fchmodat fchmodat2 chown fchown lchown fchownat umask mknod
-    mknodat truncate ftruncate fallocate fadvise64 readahead fsync fdatasync sync syncfs
-    sync_file_range flock fcntl dup dup2 dup3 pipe pipe2 splice tee vmsplice sendfile
-    copy_file_range utime utimes utimensat futimesat close_range cachestat
+    symlinkat chown fchown lchown fchownat umask
+    truncate ftruncate fallocate readahead fsync fdatasync sync syncfs
+    sync_file_range dup dup2 dup3 pipe pipe2 splice tee vmsplice sendfile
+    copy_file_range utime utimes utimensat futimesat close_range
     getxattr lgetxattr fgetxattr listxattr llistxattr flistxattr setxattr lsetxattr
     fsetxattr removexattr lremovexattr fremovexattr
-    inotify_init inotify_init1 inotify_add_watch inotify_rm_watch
     poll ppoll select pselect6 epoll_create epoll_create1 epoll_ctl epoll_wait epoll_pwait
     epoll_pwait2 eventfd eventfd2 signalfd signalfd4 timerfd_create timerfd_settime
     timerfd_gettime
@@ -103,7 +137,8 @@ _ALLOWED = """
     mq_open mq_unlink mq_timedsend mq_timedreceive mq_notify mq_getsetattr
 """.split()
 
-# Refused and reported. Kernel attack surface or host-wide state no job has a use for.
+# Refused and reported. Kernel attack surface or host-wide state no job has a use for, and
+# the ways to watch shared inodes (file watching, cachestat: module docstring).
 _DANGEROUS = """
     ptrace process_vm_readv process_vm_writev kcmp pidfd_getfd
     mount umount2 pivot_root chroot fsopen fsconfig fsmount fspick move_mount open_tree
@@ -116,6 +151,8 @@ _DANGEROUS = """
     mbind migrate_pages move_pages set_mempolicy set_mempolicy_home_node
     seccomp acct swapon swapoff quotactl quotactl_fd lookup_dcookie vhangup syslog
     iopl ioperm
+    inotify_init inotify_init1 inotify_add_watch inotify_rm_watch fanotify_init fanotify_mark
+    cachestat
 """.split()
 
 _CLONE_NEW_FLAGS = (
@@ -150,6 +187,43 @@ _PRCTL_ALLOWED = (
     0x41555856,  # PR_GET_AUXV
     0x53564D41,  # PR_SET_VMA (glibc names anonymous mappings)
 )
+
+# fcntl commands (uapi/linux/fcntl.h, asm-generic/fcntl.h). Three outcomes plus a default:
+# - run: the fd-local commands and the lock *queries* (sqlite's WAL open and hot-journal
+#   check need F_GETLK to answer F_UNLCK, which it does: no job ever holds a lock);
+_FCNTL_RUN = (
+    1, 2, 3, 4, 1030, 0,  # F_GETFD F_SETFD F_GETFL F_SETFL F_DUPFD_CLOEXEC F_DUPFD (hot first)
+    5, 36,  # F_GETLK F_OFD_GETLK
+    8, 9, 10, 11, 15, 16, 17,  # F_SETOWN F_GETOWN F_SETSIG F_GETSIG F_SETOWN_EX F_GETOWN_EX F_GETOWNER_UIDS
+    1025,  # F_GETLEASE (only ever F_UNLCK: F_SETLEASE is refused)
+    1027, 1028,  # F_DUPFD_QUERY F_CREATED_QUERY
+    1031, 1032, 1033, 1034,  # F_SETPIPE_SZ F_GETPIPE_SZ F_ADD_SEALS F_GET_SEALS
+    1035, 1036, 1037, 1038,  # F_GET/SET_RW_HINT F_GET/SET_FILE_RW_HINT
+)
+# - answered 0 without taking the lock (see "Locks" in the module docstring);
+_FCNTL_LOCK_SET = (6, 7, 37, 38)  # F_SETLK F_SETLKW F_OFD_SETLK F_OFD_SETLKW
+# - refused and reported: they watch or hold up other openers of the same inode;
+_FCNTL_CROSSING = (1024, 1026)  # F_SETLEASE F_NOTIFY (dnotify)
+# - anything else (F_CANCELLK, commands of later kernels): EINVAL, unreported, which is
+#   what a kernel that lacks the command says.
+
+_POSIX_FADV_DONTNEED = 4
+
+# Syscalls that take a file mode, and the index of that argument. A mode with S_ISUID or
+# S_ISGID is refused and reported: a job must not leave set-id files in a rw mount for
+# host code to run (the job's own binds are nosuid; the host's view of the same
+# directory need not be). mkdir/mkdirat are not here: the kernel masks their mode to
+# 0o1777. openat2 is not allowed at all (ENOSYS): its mode sits in struct open_how,
+# which seccomp cannot read, and every caller falls back to openat on ENOSYS.
+_MODE_ARG = {
+    "open": 2, "openat": 3, "creat": 1, "mknod": 1, "mknodat": 2,
+    "chmod": 1, "fchmod": 1, "fchmodat": 2, "fchmodat2": 2,
+}
+_S_ISUID, _S_ISGID = 0o4000, 0o2000
+
+# The action for "answer 0 and do nothing": SECCOMP_RET_ERRNO with errno 0 skips the
+# syscall and the kernel sets the return value to -0.
+_NOOP = sc.ERRNO(0)
 
 
 class SeccompError(Exception):
@@ -186,40 +260,59 @@ def _arg_lo32(index: int) -> int:
     return 16 + 8 * index  # seccomp_data.args[index], low half on little-endian x86_64
 
 
-def _gates(*, allow_network: bool, deny: int) -> list[tuple[str, int, str, tuple[int, ...], int]]:
-    """(syscall, argument, "allow"|"deny", values, action when refused)."""
+# A gate's outcome for a value: an action word, or _ON: on into libseccomp's program,
+# which allows the syscall unconditionally.
+_ON = None
+
+
+@dataclass(frozen=True)
+class _Gate:
+    syscall: str
+    arg: int
+    outcomes: dict[int, int | None]  # low 32 bits of the argument -> action or _ON
+    otherwise: int | None
+
+
+def _gates(*, allow_network: bool, deny: int) -> list[_Gate]:
     families = (_AF_UNIX, _AF_INET, _AF_INET6) if allow_network else (_AF_UNIX,)
+    fcntl = {**dict.fromkeys(_FCNTL_RUN, _ON), **dict.fromkeys(_FCNTL_LOCK_SET, _NOOP),
+             **dict.fromkeys(_FCNTL_CROSSING, deny)}
     return [
-        ("ioctl", 1, "deny", (_TIOCSTI, _TIOCLINUX), deny),
-        ("socket", 0, "allow", families, deny),
-        ("socketpair", 0, "allow", (_AF_UNIX,), deny),
-        ("personality", 0, "allow", (_PERSONALITY_QUERY, _PER_LINUX), deny),
-        ("prctl", 0, "allow", _PRCTL_ALLOWED, sc.ERRNO(errno.EINVAL)),
+        _Gate("ioctl", 1, dict.fromkeys((_TIOCSTI, _TIOCLINUX), deny), otherwise=_ON),
+        _Gate("socket", 0, dict.fromkeys(families, _ON), otherwise=deny),
+        _Gate("socketpair", 0, {_AF_UNIX: _ON}, otherwise=deny),
+        _Gate("personality", 0, dict.fromkeys((_PERSONALITY_QUERY, _PER_LINUX), _ON), otherwise=deny),
+        _Gate("prctl", 0, dict.fromkeys(_PRCTL_ALLOWED, _ON), otherwise=sc.ERRNO(errno.EINVAL)),
+        _Gate("fcntl", 1, fcntl, otherwise=sc.ERRNO(errno.EINVAL)),
+        # DONTNEED evicts clean pages of the inode from the page cache, the host's and
+        # every sandbox's copy of a shared read-only file included.
+        _Gate("fadvise64", 3, {_POSIX_FADV_DONTNEED: _NOOP}, otherwise=_ON),
     ]
 
 
-def _assemble_gates(gates) -> bytes:
+def _assemble_gates(gates: list[_Gate]) -> bytes:
     """A forward-only BPF prefix; "body" is the first instruction after it."""
-    actions = sorted({action for *_, action in gates})
+    actions = sorted({a for g in gates for a in (*g.outcomes.values(), g.otherwise) if a is not _ON})
     prog: list[list] = []  # [code, jt, jf, k] with jt/jf/k possibly a label
     labels: dict[str, int] = {}
 
     def emit(code, k=0, jt=0, jf=0):
         prog.append([code, jt, jf, k])
 
+    def label(action: int | None) -> str:
+        return "body" if action is _ON else f"ret{actions.index(action)}"
+
     emit(_LD_W_ABS, _OFF_ARCH)
     emit(_JEQ_K, AUDIT_ARCH_X86_64, jf="body")  # foreign arch: libseccomp's check kills it
     emit(_LD_W_ABS, _OFF_NR)
-    for i, (name, arg, mode, values, action) in enumerate(gates):
-        refuse = f"ret{actions.index(action)}"
-        hit, miss = ("body", refuse) if mode == "allow" else (refuse, "body")
+    for i, gate in enumerate(gates):
         labels[f"gate{i}"] = len(prog)
         # A still holds nr on the not-this-syscall path: no gate reloads it.
-        emit(_JEQ_K, _nr(name), jf=f"gate{i + 1}" if i + 1 < len(gates) else "body")
-        emit(_LD_W_ABS, _arg_lo32(arg))
-        for value in values:
-            emit(_JEQ_K, value, jt=hit)
-        emit(_JA, miss)
+        emit(_JEQ_K, _nr(gate.syscall), jf=f"gate{i + 1}" if i + 1 < len(gates) else "body")
+        emit(_LD_W_ABS, _arg_lo32(gate.arg))
+        for value, action in gate.outcomes.items():
+            emit(_JEQ_K, value, jt=label(action))
+        emit(_JA, label(gate.otherwise))
     for i, action in enumerate(actions):
         labels[f"ret{i}"] = len(prog)
         emit(_RET_K, action)
@@ -256,8 +349,17 @@ def compile_policy(*, allow_network: bool = False, notify: bool = True) -> bytes
         f.set_attr(sc.Attr.CTL_OPTIMIZE, 2)  # binary tree: ~8 compares, not ~250, per call
         for name in _ALLOWED:
             f.add_rule(sc.ALLOW, _nr(name))
-        for name, *_ in gates:
-            f.add_rule(sc.ALLOW, _nr(name))  # gated by the prefix before reaching here
+        for gate in gates:
+            f.add_rule(sc.ALLOW, _nr(gate.syscall))  # gated by the prefix before reaching here
+        # flock(2): every lock answered 0 and not taken (module docstring, "Locks").
+        f.add_rule(_NOOP, _nr("flock"))
+        # Set-id modes: allowed when neither bit is set, each bit its own deny rule
+        # (libseccomp has no "masked value != 0"; cf. clone below). The mode is a umode_t:
+        # the kernel reads the low 16 bits, and the mask has no bit in the upper half.
+        for name, arg in _MODE_ARG.items():
+            f.add_rule(sc.ALLOW, _nr(name), sc.Arg(arg, sc.MASKED_EQ, _S_ISUID | _S_ISGID, 0))
+            for bit in (_S_ISUID, _S_ISGID):
+                f.add_rule(deny, _nr(name), sc.Arg(arg, sc.MASKED_EQ, bit, bit))
         for name in _DANGEROUS:
             if name != "mbind":
                 f.add_rule(deny, _nr(name))

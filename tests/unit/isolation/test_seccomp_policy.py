@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import importlib.util
 import mmap
 import multiprocessing
@@ -10,6 +11,8 @@ import os
 import signal
 import socket
 import sqlite3
+import stat
+import struct
 import subprocess
 import sys
 import threading
@@ -22,6 +25,10 @@ from leeward_daemon.isolation import seccomp_policy as sp
 
 SIGCHLD = 17
 TIOCSTI, TIOCLINUX, FIONREAD = 0x5412, 0x541C, 0x541B
+AT_FDCWD = -100
+SYS_FCNTL, SYS_FADVISE64, SYS_FLOCK = 72, 221, 73
+F_OFD_SETLK, F_OFD_SETLKW, F_OFD_GETLK = 37, 38, 36
+JUNK = 0xDEAD << 32  # in the upper half of an int argument, which the kernel ignores
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +53,8 @@ def _errno_of(call, *args) -> int:
 
 
 def _raw(nr: int, *args) -> int:
-    """errno of a raw syscall with 64-bit args (0 when it succeeded)."""
-    return _errno_of(linux.raw_syscall, nr, *(ctypes.c_ulong(a) for a in args))
+    """errno of a raw syscall with 64-bit args, bytes as char * (0 when it succeeded)."""
+    return _errno_of(linux.raw_syscall, nr, *(ctypes.c_ulong(a) if isinstance(a, int) else a for a in args))
 
 
 def _square(x: int) -> int:
@@ -271,12 +278,218 @@ def test_unknown_syscalls_are_enosys_and_not_reported(run_in_child, policy):
     def child(ctx):
         _confine(ctx, policy)
         return (_raw(154, 0, 0, 0),  # modify_ldt: not on the allowlist
-                _raw(300, 0, 0),  # fanotify_init
+                _raw(437, AT_FDCWD, 0, 0, 0),  # openat2: its mode is out of seccomp's sight
                 _raw(100_000))
 
     result = run_in_child(child, supervise=True)
     assert result.unwrap() == (errno.ENOSYS, errno.ENOSYS, errno.ENOSYS)
     assert result.denied == []
+
+
+# --- what crosses the boundary through a shared inode ---------------------------------------
+
+def _locks_on(path) -> list[str]:
+    """The lines of /proc/locks (every lock on the machine) that name `path`'s inode."""
+    st = os.stat(path)
+    inode = f" {os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino} "
+    with open("/proc/locks") as fh:
+        return [line for line in fh if inode in line]
+
+
+def _flock_struct(l_type: int) -> bytes:
+    return struct.pack("hhqqi4x", l_type, os.SEEK_SET, 0, 0, 0)  # struct flock, whole file
+
+
+def test_lock_requests_answer_zero_and_take_no_lock(run_in_child, policy, tmp_path):
+    path = tmp_path / "locked"
+    path.write_text("x")
+
+    def child(ctx):
+        _confine(ctx, policy)
+        fd = os.open(path, os.O_RDWR)
+        attempts = {
+            "flock": lambda: _errno_of(fcntl.flock, fd, fcntl.LOCK_EX),
+            "flock_nb_bad_fd": lambda: _raw(SYS_FLOCK, 999, fcntl.LOCK_EX | fcntl.LOCK_NB),
+            "F_SETLKW": lambda: _errno_of(fcntl.lockf, fd, fcntl.LOCK_EX),
+            "F_SETLK": lambda: _errno_of(fcntl.lockf, fd, fcntl.LOCK_SH | fcntl.LOCK_NB),
+            "F_OFD_SETLK": lambda: _errno_of(fcntl.fcntl, fd, F_OFD_SETLK, _flock_struct(fcntl.F_WRLCK)),
+            "F_OFD_SETLKW": lambda: _errno_of(fcntl.fcntl, fd, F_OFD_SETLKW, _flock_struct(fcntl.F_RDLCK)),
+            "F_SETLK|junk": lambda: _raw(SYS_FCNTL, fd, JUNK | fcntl.F_SETLK, 0),
+        }
+        out = {name: (attempt(), _locks_on(path)) for name, attempt in attempts.items()}
+        # The queries run: nobody holds a lock, so they say F_UNLCK (what sqlite needs).
+        out["F_GETLK"] = struct.unpack("hhqqi4x", fcntl.fcntl(fd, fcntl.F_GETLK, _flock_struct(fcntl.F_WRLCK)))[0]
+        out["F_OFD_GETLK"] = struct.unpack("hhqqi4x", fcntl.fcntl(fd, F_OFD_GETLK, _flock_struct(fcntl.F_WRLCK)))[0]
+        return out
+
+    result = run_in_child(child, supervise=True)
+    no_lock = (0, [])
+    assert result.unwrap() == {"flock": no_lock, "flock_nb_bad_fd": no_lock, "F_SETLKW": no_lock, "F_SETLK": no_lock,
+                               "F_OFD_SETLK": no_lock, "F_OFD_SETLKW": no_lock, "F_SETLK|junk": no_lock,
+                               "F_GETLK": fcntl.F_UNLCK, "F_OFD_GETLK": fcntl.F_UNLCK}
+    assert result.denied == []
+
+
+def test_locks_are_taken_without_the_filter(run_in_child, tmp_path):
+    """The control for the test above: the same calls unconfined do show in /proc/locks."""
+    path = tmp_path / "locked"
+    path.write_text("x")
+
+    def child():
+        fd = os.open(path, os.O_RDWR)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.lockf(fd, fcntl.LOCK_SH)  # read locks both, so that the OFD lock does not conflict
+        fcntl.fcntl(os.open(path, os.O_RDONLY), F_OFD_SETLK, _flock_struct(fcntl.F_RDLCK))
+        return sorted(line.split()[1] for line in _locks_on(path))
+
+    assert run_in_child(child).unwrap() == ["FLOCK", "OFDLCK", "POSIX"]
+
+
+def test_fcntl_is_gated_on_its_command(run_in_child, policy, tmp_path):
+    def child(ctx):
+        _confine(ctx, policy)
+        d = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+        fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT, 0o644)
+        memfd = os.memfd_create("sealed", os.MFD_ALLOW_SEALING)
+        return {
+            # fd-local commands run
+            "F_SETFD": fcntl.fcntl(fd, fcntl.F_SETFD, fcntl.FD_CLOEXEC),
+            "F_GETFD": fcntl.fcntl(fd, fcntl.F_GETFD),
+            "F_DUPFD_CLOEXEC": fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100) >= 100,
+            "F_SETSIG": fcntl.fcntl(d, fcntl.F_SETSIG, signal.SIGRTMIN),
+            "F_GETLEASE": fcntl.fcntl(fd, fcntl.F_GETLEASE),
+            "F_ADD_SEALS": fcntl.fcntl(memfd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_GROW),
+            "F_GETPIPE_SZ": fcntl.fcntl(os.pipe()[0], fcntl.F_GETPIPE_SZ) > 0,
+            # dnotify and leases: refused and reported, whatever the upper half says
+            "F_NOTIFY": _errno_of(fcntl.fcntl, d, fcntl.F_NOTIFY, fcntl.DN_ACCESS | fcntl.DN_MULTISHOT),
+            "F_NOTIFY|junk": _raw(SYS_FCNTL, d, JUNK | fcntl.F_NOTIFY, fcntl.DN_ACCESS),
+            "F_SETLEASE": _errno_of(fcntl.fcntl, fd, fcntl.F_SETLEASE, fcntl.F_RDLCK),
+            # commands the policy does not know: what an older kernel says, unreported
+            "F_CANCELLK": _raw(SYS_FCNTL, fd, 1029, 0),
+            "9999": _raw(SYS_FCNTL, fd, 9999, 0),
+        }
+
+    result = run_in_child(child, supervise=True)
+    assert result.unwrap() == {
+        "F_SETFD": 0, "F_GETFD": fcntl.FD_CLOEXEC, "F_DUPFD_CLOEXEC": True, "F_SETSIG": 0,
+        "F_GETLEASE": fcntl.F_UNLCK, "F_ADD_SEALS": 0, "F_GETPIPE_SZ": True,
+        "F_NOTIFY": errno.EPERM, "F_NOTIFY|junk": errno.EPERM, "F_SETLEASE": errno.EPERM,
+        "F_CANCELLK": errno.EINVAL, "9999": errno.EINVAL}
+    assert result.denied == ["fcntl"]
+
+
+def test_file_watching_and_cachestat_are_refused_and_reported(run_in_child, policy):
+    stdlib = os.path.dirname(os.__file__).encode()
+
+    def child(ctx):
+        _confine(ctx, policy)
+        return {
+            "inotify_init1": _raw(294, 0),
+            "inotify_init": _raw(253),
+            "inotify_add_watch": _raw(254, 0, stdlib, 1),  # IN_ACCESS
+            "fanotify_init": _raw(300, 0x200, os.O_RDONLY),  # FAN_CLASS_NOTIF | FAN_REPORT_FID
+            "fanotify_mark": _raw(301, 0, 1, 1, AT_FDCWD, stdlib),  # FAN_MARK_ADD, FAN_ACCESS
+            "cachestat": _raw(451, 0, 0, 0, 0),
+        }
+
+    result = run_in_child(child, supervise=True)
+    names = ["inotify_init1", "inotify_init", "inotify_add_watch", "fanotify_init", "fanotify_mark", "cachestat"]
+    assert result.unwrap() == dict.fromkeys(names, errno.EPERM)
+    assert result.denied == names
+
+
+def _resident_pages(path) -> int:
+    """How many pages of `path` are in the page cache (mincore of a shared mapping)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long)
+    size = os.path.getsize(path)
+    vec = (ctypes.c_ubyte * ((size + mmap.PAGESIZE - 1) // mmap.PAGESIZE))()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        assert addr not in (None, ctypes.c_void_p(-1).value), os.strerror(ctypes.get_errno())
+        try:
+            assert libc.mincore(ctypes.c_void_p(addr), ctypes.c_size_t(size), vec) == 0, os.strerror(ctypes.get_errno())
+        finally:
+            libc.munmap(ctypes.c_void_p(addr), ctypes.c_size_t(size))
+    finally:
+        os.close(fd)
+    return sum(page & 1 for page in vec)
+
+
+def _cached_file(path, pages: int) -> int:
+    """Writes `pages` pages to `path`, flushed (DONTNEED drops only clean pages), and
+    reads them back into the page cache; returns how many are resident."""
+    with open(path, "wb") as fh:
+        fh.write(os.urandom(pages * mmap.PAGESIZE))
+        fh.flush()
+        os.fsync(fh.fileno())
+    with open(path, "rb") as fh:
+        fh.read()
+    return _resident_pages(path)
+
+
+def test_fadvise_dontneed_evicts_nothing(run_in_child, policy, tmp_path):
+    path = tmp_path / "cached"
+    assert _cached_file(path, 256) == 256
+
+    def child(ctx):
+        _confine(ctx, policy)
+        fd = os.open(path, os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        after_dontneed = _resident_pages(path)
+        junk = _raw(SYS_FADVISE64, fd, 0, 0, JUNK | os.POSIX_FADV_DONTNEED)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)  # other advice runs
+        return after_dontneed, junk, _resident_pages(path), _errno_of(os.posix_fadvise, fd, 0, 0, 99)
+
+    result = run_in_child(child, supervise=True)
+    assert result.unwrap() == (256, 0, 256, errno.EINVAL)  # 99: the kernel's own answer
+    assert result.denied == []
+    # The control: the same call unconfined does evict (else the check above proves nothing).
+    fd = os.open(path, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+    assert _resident_pages(path) < 256
+
+
+def test_set_id_modes_are_refused_and_reported(run_in_child, policy, tmp_path):
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+
+    def child(ctx):
+        _confine(ctx, policy)
+        d = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+        fd = os.open(plain, os.O_RDWR)
+        p = lambda name: bytes(tmp_path / name)  # noqa: E731
+        return {
+            "chmod 4755": _raw(90, p("plain"), 0o4755),
+            "fchmod 2755": _raw(91, fd, 0o2755),
+            "fchmodat 6755": _raw(268, d, b"plain", 0o6755),
+            "fchmodat2 4700": _raw(452, d, b"plain", 0o4700, 0),
+            "chmod junk|4755": _raw(90, p("plain"), JUNK | 0o4755),
+            "open 4755": _raw(2, p("open"), os.O_CREAT | os.O_WRONLY, 0o4755),
+            "openat 2755": _raw(257, d, b"openat", os.O_CREAT | os.O_WRONLY, 0o2755),
+            "creat 4700": _raw(85, p("creat"), 0o4700),
+            "mknod 4755": _raw(133, p("mknod"), stat.S_IFREG | 0o4755, 0),
+            "mknodat 2755": _raw(259, d, b"mknodat", stat.S_IFREG | 0o2755, 0),
+            "os.chmod 4755": _errno_of(os.chmod, plain, 0o4755),
+            # what stays: plain modes, the sticky bit, junk above a plain mode, FIFOs
+            "chmod 1777": _raw(90, p("plain"), 0o1777),
+            "chmod junk|755": _raw(90, p("plain"), JUNK | 0o755),
+            "fchmod 640": _raw(91, fd, 0o640),
+            "openat 600": _raw(257, d, b"made", os.O_CREAT | os.O_WRONLY, 0o600),
+            "mkfifo": _errno_of(os.mkfifo, tmp_path / "fifo"),
+        }
+
+    result = run_in_child(child, supervise=True)
+    refused = ["chmod 4755", "fchmod 2755", "fchmodat 6755", "fchmodat2 4700", "chmod junk|4755", "open 4755",
+               "openat 2755", "creat 4700", "mknod 4755", "mknodat 2755", "os.chmod 4755"]
+    kept = ["chmod 1777", "chmod junk|755", "fchmod 640", "openat 600", "mkfifo"]
+    assert result.unwrap() == {**dict.fromkeys(refused, errno.EPERM), **dict.fromkeys(kept, 0)}
+    assert result.denied == ["chmod", "fchmod", "fchmodat", "fchmodat2", "open", "openat", "creat", "mknod", "mknodat"]
+    assert sorted(os.listdir(tmp_path)) == ["fifo", "made", "plain"]
+    assert stat.S_IMODE(os.stat(plain).st_mode) == 0o640
 
 
 # --- architecture checks ----------------------------------------------------------------------
