@@ -25,6 +25,9 @@
  *     E2002  an argument has the wrong shape (code not UTF-8, mounts NULL with mounts_len > 0)
  *     E2xxx  other invalid requests, as rejected by the daemon (E2003 out of range, ...)
  *     E3xxx  the daemon could not run the job
+ *     E3004  the daemon is busy (its queue or connection limit is full): nothing
+ *            ran; the one retryable code -- send the same request again after a
+ *            short wait
  *     E4001  internal failure, including "the embedded Python could not start"
  *   A job that ran is a success even if the code failed: look at exit_code,
  *   timed_out, oom_killed.

@@ -9,6 +9,7 @@ import os
 import socket
 import struct
 import threading
+import time
 from typing import Any
 
 from . import protocol
@@ -18,6 +19,33 @@ from .protocol import ErrorCode, ExecutionResult
 # A response carries up to two capped outputs; allow far more than the request limit.
 MAX_RESPONSE_FRAME = 256 * 1024 * 1024
 _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
+# A daemon under a burst has a full listen queue: a non-blocking connect (any socket
+# with a timeout) then fails with EAGAIN at once. Retry briefly before giving up.
+CONNECT_RETRY_SECS = 3.0
+CONNECT_RETRY_FIRST_DELAY = 0.005
+CONNECT_RETRY_MAX_DELAY = 0.1
+
+
+def _connect_retrying(path: str, timeout: float | None) -> socket.socket:
+    deadline = time.monotonic() + CONNECT_RETRY_SECS
+    delay = CONNECT_RETRY_FIRST_DELAY
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(path)
+            return sock
+        except BlockingIOError:
+            sock.close()
+            if time.monotonic() + delay > deadline:
+                raise
+        except OSError:
+            sock.close()
+            raise
+        time.sleep(delay)
+        delay = min(delay * 2, CONNECT_RETRY_MAX_DELAY)
 
 
 class LeewardError(Exception):
@@ -63,10 +91,11 @@ class Connection:
             check_client_directory(self.socket_path)
         except UnsafeSocketDirectory as exc:
             raise UntrustedSocket(str(exc)) from None
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self._timeout)
         try:
-            sock.connect(self.socket_path)
+            sock = _connect_retrying(self.socket_path, self._timeout)
+        except OSError as exc:
+            raise DaemonUnavailable(f"cannot connect to {self.socket_path}: {exc.strerror or exc}") from None
+        try:
             self._check_peer(sock)
         except OSError as exc:
             sock.close()

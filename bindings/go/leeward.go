@@ -49,6 +49,7 @@ const (
 	CodeSandboxUnavailable = "E3001"
 	CodeSandboxFailed      = "E3002"
 	CodeShuttingDown       = "E3003"
+	CodeDaemonBusy         = "E3004" // queue or connection limit full: retryable
 	CodeInternal           = "E4001"
 )
 
@@ -59,6 +60,10 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return "leeward: " + e.Code + ": " + e.Message }
+
+// Retryable reports whether the same request may succeed if sent again after a short
+// wait: the daemon was at its limit (E3004) and ran nothing.
+func (e *Error) Retryable() bool { return e.Code == CodeDaemonBusy }
 
 // ErrClosed is returned by calls on a Client after Close.
 var ErrClosed = &Error{Code: CodeMissingField, Message: "client is closed"}

@@ -16,6 +16,7 @@ const codes = Object.freeze({
   SANDBOX_UNAVAILABLE: 'E3001',
   SANDBOX_FAILED: 'E3002',
   SHUTTING_DOWN: 'E3003',
+  DAEMON_BUSY: 'E3004', // queue or connection limit full: retryable
   INTERNAL: 'E4001',
 });
 
@@ -27,6 +28,11 @@ class LeewardError extends Error {
     this.code = code;
     // The description without the code prefix.
     this.detail = message;
+  }
+
+  /** True when the same request may succeed if sent again after a short wait (E3004). */
+  get retryable() {
+    return this.code === codes.DAEMON_BUSY;
   }
 }
 

@@ -9,7 +9,7 @@
 A ctypes binding over libleeward.so, the C ABI of include/leeward.h.
 """
 from ._client import ExecutionResult, Leeward, Mount, parse_size
-from .errors import DaemonUnavailable, InvalidRequest, LeewardError, LibraryNotFound, SandboxError, UntrustedSocket
+from .errors import DaemonBusy, DaemonUnavailable, InvalidRequest, LeewardError, LibraryNotFound, SandboxError, UntrustedSocket
 
 __version__ = "0.1.0"
 
@@ -22,6 +22,7 @@ __all__ = [
     "LibraryNotFound",
     "Mount",
     "SandboxError",
+    "DaemonBusy",
     "UntrustedSocket",
     "parse_size",
 ]
