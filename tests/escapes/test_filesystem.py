@@ -400,8 +400,9 @@ def test_mount_source_swap_race_gets_a_clean_refusal_not_an_internal_error(daemo
 
 
 def test_a_job_cannot_plant_privileges_for_a_later_job(daemon, probe_dir):
-    """Job 1 leaves a setuid copy of sleep in a rw mount and tries to give it file
-    capabilities; job 2 runs it and stays exactly as unprivileged."""
+    """Job 1 leaves a copy of sleep in a rw mount and tries to make it setuid (refused by
+    seccomp) and to give it file capabilities; job 2 runs it and stays exactly as
+    unprivileged."""
     plant = ATTEMPT_PRELUDE + (
         "import os, shutil\n"
         "shutil.copy('/bin/sleep', '/out/planted')\n"
@@ -414,7 +415,7 @@ def test_a_job_cannot_plant_privileges_for_a_later_job(daemon, probe_dir):
         "attempt('file_caps_v3', os.setxattr, '/out/planted', 'security.capability', v3)\n"
     )
     seen = outcomes(probe(daemon, plant, mounts=[{"host": probe_dir, "sandbox": "/out", "ro": False}]))
-    assert seen == {"chmod_setuid": "OK", "file_caps_v2": "EPERM", "file_caps_v3": "EPERM"}, seen
+    assert seen == {"chmod_setuid": "EPERM", "file_caps_v2": "EPERM", "file_caps_v3": "EPERM"}, seen
     planted = os.path.join(probe_dir, "planted")
     if os.geteuid() == 0:  # owned by the box's unused outside uid, never by root
         assert os.stat(planted).st_uid >= 2_000_000_000
