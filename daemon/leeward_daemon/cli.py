@@ -13,6 +13,7 @@ import sys
 
 from . import config as config_module
 from . import logsetup, systemd, zygote_launch
+from .isolation import subids
 
 log = logging.getLogger("leeward_daemon")
 EXIT_START_FAILED = 2
@@ -74,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     # The zygote first: its interpreter start-up and imports then overlap the daemon's
     # own (asyncio, the server, prometheus-client), which is why runner is imported here.
     zygote = zygote_launch.launch()
+    is_warning, notice = subids.startup_notice(os.geteuid(), cfg.sandbox_uid_base, cfg.sandbox_uid_count)
+    log.log(logging.WARNING if is_warning else logging.INFO, "%s", notice)
     try:
         from . import runner
         try:

@@ -17,12 +17,14 @@ import os
 import select
 import signal
 import socket
+import struct
 import sys
+from dataclasses import dataclass
 
 import prctl
 
 from . import channel, limits, slot, worker  # noqa: F401  (worker: imported here, before any fork)
-from .isolation import capabilities, landlock, namespaces, seccomp_policy
+from .isolation import capabilities, landlock, namespaces, seccomp_policy, subids, uid_leases
 from .isolation.spec import SandboxSpec
 from .zygote_launch import CONTROL_FD_ENV
 
@@ -44,6 +46,13 @@ def main() -> None:
         config, _ = channel.recv_packet(control)
     except channel.ChannelClosed:
         return  # the daemon stopped before configuring us
+    try:
+        # Before the preload: a process with threads (OpenBLAS starts some) cannot
+        # enter a user namespace.
+        config["sandbox_uids"] = _sandbox_uids(config)
+    except (uid_leases.UidLeaseError, subids.SubidError, OSError) as exc:
+        channel.send(control, {"op": "hello", "pid": os.getpid(), "error": f"sandbox uids: {exc}"})
+        return
     # OpenBLAS sizes its thread pool when numpy is imported (here, by the preload).
     os.environ.update(limits.blas_thread_env(config["limits_backend"], config["pids_max"]))
     preloaded = _preload(config["preload"])
@@ -107,11 +116,12 @@ def _serve(control: socket.socket, config: dict) -> None:
     terminated = []
     signal.signal(signal.SIGTERM, lambda *_: terminated.append(True))
     sequence = 0
+    book = config["sandbox_uids"]
     while not terminated:
         ready, _, _ = select.select([control, wake_r], [], [])
         if wake_r in ready:
             os.read(wake_r, 4096)
-            _report_exits(control)
+            _report_exits(control, book)
         if control in ready:
             try:
                 message, _ = channel.recv_packet(control)
@@ -119,7 +129,7 @@ def _serve(control: socket.socket, config: dict) -> None:
                 return
             if message.get("op") == "spawn":
                 for _ in range(int(message.get("count", 1))):
-                    _spawn(control, config, sequence)
+                    _spawn(control, config, sequence, book)
                     sequence += 1
             elif message.get("op") == "stop":
                 return
@@ -146,7 +156,7 @@ def _kill_slots() -> None:
                 return
 
 
-def _report_exits(control: socket.socket) -> None:
+def _report_exits(control: socket.socket, book: "SandboxUidBook | None") -> None:
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -154,25 +164,38 @@ def _report_exits(control: socket.socket) -> None:
             return
         if pid == 0:
             return
+        if book is not None:
+            book.exited(pid)
         channel.send(control, {"op": "exited", "pid": pid, "status": status})
 
 
-def _spawn(control: socket.socket, config: dict, sequence: int) -> None:
-    if os.fork() != 0:
+def _spawn(control: socket.socket, config: dict, sequence: int, book: "SandboxUidBook | None") -> None:
+    try:
+        uid = book.take() if book is not None else None
+    except uid_leases.UidLeaseError as exc:
+        channel.send(control, {"op": "spawn_failed", "error": str(exc)})
+        return
+    intermediate = os.fork()
+    if intermediate != 0:
+        if book is not None:
+            book.spawned(intermediate, uid)
         return
     # intermediate child
     try:
-        spec = _spec_for(config, sequence)
+        spec = _spec_for(config, uid)
         daemon_end, slot_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        namespaces.enter_slot_namespaces(spec.privileged)
+        namespaces.enter_slot_namespaces(own_user_namespace=uid is None)
         pid = os.fork()
         if pid == 0:
             slot.run(spec, slot_end, out_w, err_w)
             os._exit(0)
+        if book is not None:
+            book.slot_started(pid)
         pidfd = os.pidfd_open(pid)
-        channel.send(control, {"op": "slot", "id": sequence, "pid": pid, "uid": spec.outside_uid},
+        channel.send(control, {"op": "slot", "id": sequence, "pid": pid,
+                               "uid": None if book is None else book.host_uid(uid)},
                      [pidfd, daemon_end.fileno(), out_r, err_r])
     except Exception as exc:
         try:
@@ -182,13 +205,86 @@ def _spawn(control: socket.socket, config: dict, sequence: int) -> None:
     os._exit(0)
 
 
-def _spec_for(config: dict, sequence: int) -> SandboxSpec:
-    privileged = config["privileged"]
-    uid = config["uid_base"] + sequence % config["uid_count"] if privileged else None
-    return SandboxSpec(privileged=privileged, python_paths=tuple(config["python_paths"]),
+def _spec_for(config: dict, uid: int | None) -> SandboxSpec:
+    return SandboxSpec(privileged=config["privileged"], python_paths=tuple(config["python_paths"]),
                        tmp_size=config["tmp_size"], outside_uid=uid, outside_gid=uid,
                        landlock_abi=config["landlock_abi"], seccomp_filter=config["seccomp_filter"],
                        seccomp_notify=config["seccomp_notify"])
+
+
+# ---------------------------------------------------------------- sandbox uids
+
+def _sandbox_uids(config: dict) -> "SandboxUidBook | None":
+    """Leases this daemon's block of sandbox uids (uid_leases.py). A root daemon's come
+    from sandbox_uid_base/count; an unprivileged daemon's from its subordinate ids, and
+    the zygote moves into a user namespace that maps them (subids.py). None: no
+    subordinate ids, every job is the daemon's own uid (doctor and the daemon's log say so)."""
+    if config["privileged"]:
+        lease = uid_leases.lease(config["uid_base"], config["uid_count"], uid_leases.ROOT_LOCK_DIR)
+        return SandboxUidBook(lease, first=lease.block.first, host_offset=0)
+    found = subids.find()
+    if found is None:
+        return None
+    lease = uid_leases.lease(found.uids.first, found.count, uid_leases.default_lock_dir(os.geteuid()))
+    try:
+        subids.enter_user_namespace(found, lease.block.first - found.uids.first, lease.block.count)
+    except BaseException:
+        lease.release()
+        raise
+    # Id k of the zygote's namespace is host uid block.first + k - 1 (0 is the daemon's user).
+    return SandboxUidBook(lease, first=1, host_offset=lease.block.first - 1)
+
+
+@dataclass
+class SandboxUidBook:
+    """Which uid of the lease each live slot holds: a uid goes back to the free queue
+    only once its slot (pid 1 of its pid namespace: all of the sandbox) was reaped.
+
+    A slot is the zygote's grandchild: the intermediate that forked it records
+    (intermediate pid, slot pid) on a pipe before it exits, so by the time the zygote
+    can reap either of them the record is there to read."""
+    lease: uid_leases.UidLease
+    first: int
+    host_offset: int
+
+    RECORD = struct.Struct("=ii")
+
+    def __post_init__(self) -> None:
+        self._uids = uid_leases.SandboxUids(self.first, self.lease.block.count)
+        self._records_r, self._records_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._by_intermediate: dict[int, int] = {}
+        self._by_slot: dict[int, int] = {}
+
+    def host_uid(self, uid: int) -> int:
+        return uid + self.host_offset
+
+    def take(self) -> int:
+        self._read_records()  # frees the pipe for records to come
+        return self._uids.take()
+
+    def spawned(self, intermediate: int, uid: int) -> None:
+        self._by_intermediate[intermediate] = uid
+
+    def slot_started(self, slot_pid: int) -> None:
+        """In the intermediate. A record is far below PIPE_BUF: written whole or not at all."""
+        os.write(self._records_w, self.RECORD.pack(os.getpid(), slot_pid))
+
+    def exited(self, pid: int) -> None:
+        self._read_records()
+        uid = self._by_intermediate.pop(pid, None) or self._by_slot.pop(pid, None)
+        if uid is not None:
+            self._uids.give_back(uid)  # an intermediate still listed here made no slot
+
+    def _read_records(self) -> None:
+        while True:
+            try:
+                data = os.read(self._records_r, self.RECORD.size * 64)
+            except BlockingIOError:
+                return
+            for intermediate, slot_pid in self.RECORD.iter_unpack(data):
+                uid = self._by_intermediate.pop(intermediate, None)
+                if uid is not None:
+                    self._by_slot[slot_pid] = uid
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """The job's identity: never host root (DESIGN.md "Identity").
 
-A privileged slot first becomes its box's otherwise unused host uid/gid with no
-supplementary groups; only then does it create the job's user namespace, so inside
-root, caps or not, never maps back to host uid 0 (which could still write host-root
-files such as /proc/sys/kernel/core_pattern).
+A slot with a sandbox uid (a root daemon's, or a subordinate one of an unprivileged
+daemon, see subids.py) first becomes that uid/gid with no supplementary groups; only
+then does it create the job's user namespace, so inside root, caps or not, never maps
+back to host uid 0 (which could still write host-root files such as
+/proc/sys/kernel/core_pattern) nor to the daemon's user. Without one (an unprivileged
+daemon with no subordinate ids) the job is the daemon's own uid.
 """
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ from .spec import SandboxSpec
 
 
 def become_sandbox_user(spec: SandboxSpec) -> None:
-    if spec.privileged:
-        assert spec.outside_uid is not None and spec.outside_gid is not None
+    if spec.outside_uid is not None:
+        assert spec.outside_gid is not None
         os.setgroups([])
         os.setresgid(spec.outside_gid, spec.outside_gid, spec.outside_gid)
         os.setresuid(spec.outside_uid, spec.outside_uid, spec.outside_uid)

@@ -10,15 +10,17 @@ SLOT_FLAGS = (linux.CLONE_NEWNS | linux.CLONE_NEWNET | linux.CLONE_NEWIPC
               | linux.CLONE_NEWUTS | linux.CLONE_NEWPID)
 
 
-def enter_slot_namespaces(privileged: bool) -> None:
+def enter_slot_namespaces(own_user_namespace: bool) -> None:
     """Called in the slot's parent; the next fork() becomes pid 1 of the new pid ns.
 
-    A privileged daemon creates these namespaces as real root, so the slot can still
-    read host paths (a Python under /root, job mounts) while it builds the root; the
-    user namespace comes at job time, after the identity switch. Unprivileged, the
-    user namespace must come first, mapping inside root to the daemon's own uid.
+    With a sandbox uid (a root daemon, or a zygote in its subordinate-id namespace,
+    see subids.py) the slot's parent is root where it stands: it creates these
+    namespaces as that root, so the slot can still read host paths (a Python under
+    /root, job mounts) while it builds the root; the user namespace comes at job time,
+    after the identity switch. Without one, the user namespace must come first,
+    mapping inside root to the daemon's own uid.
     """
-    if privileged:
+    if not own_user_namespace:
         linux.unshare(SLOT_FLAGS)
         return
     uid, gid = os.geteuid(), os.getegid()

@@ -15,7 +15,9 @@ class SandboxSpec:
     privileged: bool                 # daemon runs as host root
     python_paths: tuple[str, ...]    # host dirs (besides the system ones) Python needs, bound ro
     tmp_size: int
-    outside_uid: int | None = None   # privileged only: the otherwise unused host uid of this box
+    # The box's own uid/gid as the zygote sees them: a root daemon's otherwise unused host
+    # uid, or 1..n in the zygote's subordinate-id namespace (subids.py); None: the daemon's.
+    outside_uid: int | None = None
     outside_gid: int | None = None
     landlock_abi: int = 0            # 0: the kernel has none (allowed only via optional_layers)
     seccomp_filter: bytes = b""      # BPF compiled once by the zygote, installed last in every job
