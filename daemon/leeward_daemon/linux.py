@@ -14,6 +14,9 @@ _libc.syscall.restype = ctypes.c_long
 
 # x86_64 syscall numbers (leeward is x86_64-only; the seccomp filter enforces it too).
 SYS_PIVOT_ROOT = 155
+SYS_OPEN_TREE = 428
+SYS_MOVE_MOUNT = 429
+SYS_MOUNT_SETATTR = 442
 SYS_SECCOMP = 317
 SYS_LANDLOCK_CREATE_RULESET = 444
 SYS_LANDLOCK_ADD_RULE = 445
@@ -37,6 +40,17 @@ MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 MS_STRICTATIME = 1 << 24
 MNT_DETACH = 0x2
+
+# New mount API (Linux 5.2 / 5.12): mounts as fds, so a target is never looked up by name.
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+OPEN_TREE_CLONE = 1
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
 
 
 class SyscallError(OSError):
@@ -73,6 +87,35 @@ def umount2(target: str, flags: int = 0) -> None:
 
 def pivot_root(new_root: str, put_old: str) -> None:
     raw_syscall(SYS_PIVOT_ROOT, new_root.encode(), put_old.encode(), name=f"pivot_root({new_root!r}, {put_old!r})")
+
+
+def open_tree(fd: int, flags: int = 0) -> int:
+    """A detached copy (OPEN_TREE_CLONE) of the mount at `fd` (AT_EMPTY_PATH), close-on-exec."""
+    flags |= OPEN_TREE_CLONE | AT_EMPTY_PATH | os.O_CLOEXEC
+    return raw_syscall(SYS_OPEN_TREE, ctypes.c_long(fd), b"", ctypes.c_ulong(flags),
+                       name=f"open_tree({fd}, \"\", {flags:#x})")
+
+
+def move_mount(tree_fd: int, target_fd: int) -> None:
+    """Attach the detached mount `tree_fd` on the file or directory `target_fd` is open on."""
+    flags = MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH
+    raw_syscall(SYS_MOVE_MOUNT, ctypes.c_long(tree_fd), b"", ctypes.c_long(target_fd), b"", ctypes.c_ulong(flags),
+                name=f"move_mount({tree_fd}, \"\", {target_fd}, \"\", {flags:#x})")
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def mount_setattr(path: str | None, attr_set: int, *, fd: int = -100, recursive: bool = False) -> None:
+    """Set mount flags on `path` (or on the mount `fd` is open on, path None), and with
+    `recursive` on every mount below it: MS_REMOUNT only ever changes the top one."""
+    flags = (AT_RECURSIVE if recursive else 0) | (AT_EMPTY_PATH if path is None else 0)
+    attr = _MountAttr(attr_set=attr_set)
+    raw_syscall(SYS_MOUNT_SETATTR, ctypes.c_long(fd), (path or "").encode(), ctypes.c_ulong(flags),
+                ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)),
+                name=f"mount_setattr({fd}, {path!r}, {flags:#x}, {{attr_set={attr_set:#x}}})")
 
 
 def sethostname(name: str) -> None:

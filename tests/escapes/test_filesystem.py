@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from libleeward.client import LeewardError
+from tests.conftest import start_daemon
 
 from ._probe import (ATTEMPT_PRELUDE, SYSCALL_PRELUDE, beside_canary, filled_until_full, lines, outcomes, probe,
                      refused)
@@ -212,7 +214,10 @@ def test_device_nodes_cannot_be_made(daemon):
         "attempt('vda', os.mknod, '/tmp/vda', stat.S_IFBLK | 0o666, os.makedev(254, 0))\n"
         "attempt('shm_sda', os.mknod, '/dev/shm/sda', stat.S_IFBLK | 0o666, os.makedev(8, 0))\n"
     )
-    assert outcomes(probe(daemon, code)) == {"mem": "EPERM", "kmsg": "EPERM", "vda": "EPERM", "shm_sda": "EPERM"}
+    # Landlock refuses first (EACCES: no dir grants making device nodes), the kernel
+    # would anyway (EPERM: no CAP_MKNOD in the initial user namespace).
+    seen = outcomes(probe(daemon, code))
+    assert set(seen) == {"mem", "kmsg", "vda", "shm_sda"} and set(seen.values()) <= {"EACCES", "EPERM"}, seen
 
 
 def test_dev_has_only_the_harmless_devices(daemon):
@@ -489,3 +494,51 @@ def test_host_files_in_a_rw_mount_cannot_be_made_immutable_or_huge(daemon, probe
                     "ftruncate": "EFBIG", "pwrite_far": "EFBIG"}, seen
     assert os.stat(os.path.join(probe_dir, "f")).st_size == 0
     os.unlink(os.path.join(probe_dir, "f"))  # would fail were the file immutable
+
+
+def test_host_submounts_under_the_system_binds_are_read_only_too(tmp_path):
+    """/usr (and every other system or Python dir) is bound recursively; a host mount
+    below it must be read-only in the sandbox like its parent, not only the top mount."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a host directory below /usr")
+    sub = f"/usr/local/share/leeward-probe-{os.urandom(4).hex()}"
+    os.makedirs(sub)
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=1777,size=1m", "tmpfs", sub], check=True)
+        try:
+            running = start_daemon(str(tmp_path))  # slots built now see the submount
+            try:
+                code = ATTEMPT_PRELUDE + (
+                    f"line = [l.split() for l in open('/proc/self/mountinfo') if l.split()[4] == {sub!r}]\n"
+                    "print('options', line[0][5].split(',')[0] if line else 'missing')\n"
+                    f"attempt('write', lambda: open({sub!r} + '/x', 'w'))\n")
+                seen = outcomes(running.execute(code))
+            finally:
+                running.stop()
+        finally:
+            subprocess.run(["umount", sub], check=True)
+    finally:
+        os.rmdir(sub)
+    assert seen == {"options": "ro", "write": "EROFS"}, seen
+
+
+def test_no_fifos_sockets_or_device_nodes_are_left_in_a_rw_mount(daemon, probe_dir):
+    """Host code reading a rw mount's content after the job must not trip over a FIFO
+    (its open blocks), a socket or a device node; the sandbox's own /tmp keeps FIFOs and
+    sockets (multiprocessing's forkserver needs one), and no device node is made anywhere."""
+    code = ATTEMPT_PRELUDE + (
+        "import os, socket, stat\n"
+        "def bind(path):\n"
+        "    s = socket.socket(socket.AF_UNIX); s.bind(path); s.close()\n"
+        "attempt('fifo_in_mount', os.mkfifo, '/out/fifo')\n"
+        "attempt('socket_in_mount', bind, '/out/sock')\n"
+        "attempt('whiteout_in_mount', os.mknod, '/out/wh', stat.S_IFCHR | 0o600, 0)\n"
+        "attempt('whiteout_in_tmp', os.mknod, '/tmp/wh', stat.S_IFCHR | 0o600, 0)\n"
+        "attempt('null_in_tmp', os.mknod, '/tmp/null', stat.S_IFCHR | 0o666, os.makedev(1, 3))\n"
+        "attempt('fifo_in_tmp', os.mkfifo, '/tmp/fifo')\n"
+        "attempt('socket_in_tmp', bind, '/tmp/sock')\n"
+        "attempt('file_in_mount', lambda: open('/out/plain', 'w').write('ok'))\n")
+    seen = outcomes(probe(daemon, code, mounts=[{"host": probe_dir, "sandbox": "/out", "ro": False}]))
+    assert seen.pop("fifo_in_tmp") == "OK" and seen.pop("socket_in_tmp") == "OK" and seen.pop("file_in_mount") == "OK"
+    assert set(seen.values()) <= {"EACCES", "EPERM"}, seen
+    assert sorted(os.listdir(probe_dir)) == ["plain"]

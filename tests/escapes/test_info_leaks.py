@@ -12,8 +12,10 @@ from ._probe import FIND_CHANNEL, SYSCALL_PRELUDE, lines, probe
 
 pytestmark = pytest.mark.integration
 
-# runc's masked /proc files (kernel memory, keys, timers, scheduler, kernel log).
-MASKED = ["kcore", "keys", "timer_list", "sched_debug", "kallsyms", "kmsg", "latency_stats", "timer_stats"]
+# runc's masked /proc files (kernel memory, keys, timers, scheduler, kernel log), and the
+# host's boot command line and kernel build config.
+MASKED = ["kcore", "keys", "timer_list", "sched_debug", "kallsyms", "kmsg", "latency_stats", "timer_stats",
+          "cmdline", "config.gz"]
 SAFE_ENV_NAMES = {"HOME", "LANG", "PATH", "TMPDIR", "USER"}
 
 
@@ -29,6 +31,24 @@ def test_kernel_internals_in_proc_are_masked(daemon, name):
             "    print('refused', errno.errorcode[e.errno])\n")
     (out,) = lines(probe(daemon, code))
     assert out in ("read 0", "refused EACCES", "refused EPERM", "refused ENOENT"), out
+
+
+def test_boot_id_is_the_sandboxs_own(daemon):
+    """The host's boot id identifies the machine to every job on it; each sandbox gets
+    its own, and cannot rewrite it."""
+    with open("/proc/sys/kernel/random/boot_id") as fh:
+        host = fh.read().strip()
+    code = ("import errno\n"
+            "print(open('/proc/sys/kernel/random/boot_id').read().strip())\n"
+            "try:\n"
+            "    open('/proc/sys/kernel/random/boot_id', 'w').write('x')\n"
+            "except OSError as e:\n"
+            "    print(errno.errorcode[e.errno])\n")
+    first, refusal = lines(probe(daemon, code))
+    (second, _) = lines(daemon.execute(code))
+    assert len(first) == 36 and first.count("-") == 4, first
+    assert host not in (first, second) and first != second
+    assert refusal in ("EROFS", "EACCES", "EPERM"), refusal
 
 
 def test_mount_table_shows_no_daemon_or_host_scratch_paths(daemon, tmp_path):

@@ -65,6 +65,12 @@ _FS_BY_ABI = {
 # any other right with EINVAL.
 _FS_FILE_RIGHTS = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV
 _FS_READ_EXEC = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR
+# Never granted: a user namespace may still create whiteouts (char 0:0), and no job needs
+# a device node anywhere.
+_FS_DEVICES = FS_MAKE_CHAR | FS_MAKE_BLOCK
+# Not granted in directories shared with the host (rw job mounts): a FIFO or a socket
+# left there is a trap for host code that opens what it finds (a FIFO blocks its open).
+_FS_SPECIAL = FS_MAKE_FIFO | FS_MAKE_SOCK
 
 
 class LandlockError(Exception):
@@ -103,7 +109,7 @@ class Ruleset:
     add the job's own paths when the job arrives, then `enforce()` (which closes it).
 
     read_only paths get read + execute (the interpreter and subprocesses exec from them);
-    read_write paths get every right the ABI knows. Missing paths are skipped. Without
+    read_write paths get every right the ABI knows but making device nodes (see allow()). Missing paths are skipped. Without
     allow_tcp, TCP bind and connect are denied outright (ABI >= 4). With ABI >= 6 the
     domain is also scoped: no connecting to abstract Unix sockets and no signals to
     processes outside it. Rules pin inodes, not names: a path's rule follows what was
@@ -131,11 +137,17 @@ class Ruleset:
         except OSError as exc:
             raise LandlockError(f"creating the ruleset failed: {exc}") from exc
 
-    def allow(self, read_only: Sequence[str], read_write: Sequence[str]) -> None:
+    def allow(self, read_only: Sequence[str], read_write: Sequence[str], shared: Sequence[str] = ()) -> None:
+        """`read_write` are the sandbox's own scratch dirs; `shared` are writable dirs the
+        host sees too (rw job mounts): no FIFOs or sockets may be made there. Rights add
+        up along a path, so a shared dir placed under a scratch dir gets the scratch
+        dir's rights as well."""
         for path in read_only:
             _allow_path(self._fd, path, _FS_READ_EXEC & self._fs_all)
         for path in read_write:
-            _allow_path(self._fd, path, self._fs_all)
+            _allow_path(self._fd, path, self._fs_all & ~_FS_DEVICES)
+        for path in shared:
+            _allow_path(self._fd, path, self._fs_all & ~_FS_DEVICES & ~_FS_SPECIAL)
 
     def enforce(self) -> int:
         """Confine the calling (single-threaded) process; returns the ABI whose rights were used."""

@@ -1,8 +1,9 @@
 """The one place that owns the ORDER of the isolation layers (DESIGN.md section 3).
 
 Slot (ahead of demand): namespaces (entered by the slot's parent, see zygote.py), then
-the base root. Job: job mounts while the old root is reachable, detach it and freeze
-`/`, become the unprivileged sandbox identity inside a fresh user namespace, set up the
+the base root. Job: clone the job's mount sources while the old root is reachable,
+detach it, attach the clones (targets are resolved only in the sandbox's own tree),
+freeze `/`, become the unprivileged sandbox identity inside a fresh user namespace, set up the
 workspace (files, stdio, env) as that user, limits, then lock down: Landlock, drop every
 capability, no_new_privs, close every fd but 0-2 and the result channel, seccomp last.
 
@@ -59,8 +60,14 @@ def enter_job(spec: SandboxSpec, job: Job, ruleset: landlock.Ruleset | None,
     """Runs in the slot once its job arrived. Returns the seccomp listener fd (the caller
     hands it to the supervisor and closes it before running code), or None when the
     kernel has no user notification."""
-    job_mounts.apply(job.mounts)
-    rootfs.detach_old_root()
+    clones = job_mounts.clone_sources(job.mounts)
+    try:
+        rootfs.detach_old_root()
+    except BaseException:
+        job_mounts.close(clones)
+        raise
+    job_mounts.attach(clones)  # targets are looked up only once the host tree is gone
+    rootfs.freeze_root()
     identity.become_sandbox_user(spec)
     workspace()
     _apply_limits(job)
@@ -80,7 +87,7 @@ def _lock_down(spec: SandboxSpec, job: Job, ruleset: landlock.Ruleset | None, ke
     if spec.landlock_abi > 0:
         if ruleset is None:
             raise IsolationError("Landlock is required but the slot has no ruleset")
-        ruleset.allow([], [m.sandbox for m in job.mounts if not m.ro])
+        ruleset.allow([], [], shared=[m.sandbox for m in job.mounts if not m.ro])
         ruleset.enforce()
     capabilities.drop_all()
     capabilities.set_no_new_privs()

@@ -6,9 +6,11 @@ job has bound its mounts (job_mounts.py), then it is detached.
 from __future__ import annotations
 
 import os
+import uuid
 
 from .. import linux
-from ..linux import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT
+from ..linux import (MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID,
+                     MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT)
 from .spec import SANDBOX_GID, SANDBOX_HOSTNAME, SANDBOX_UID, SandboxSpec
 
 # A mount point that exists everywhere; the new root's tmpfs sits on it only inside
@@ -20,8 +22,14 @@ ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf")
 DEVICES = ("null", "zero", "full", "random", "urandom")
 # runc's default masked and read-only /proc paths: kernel memory, keys, timers and
 # scheduler internals leak host state; /proc/sys and sysrq-trigger change the host.
+# Beyond runc: the kernel's command line and build config (config.gz) describe the host
+# (root device, boot options, mitigations turned off) and help fingerprint it; gVisor
+# shows neither.
 PROC_MASKED_FILES = ("kcore", "keys", "latency_stats", "timer_list", "timer_stats", "sched_debug",
-                     "sysrq-trigger", "kallsyms", "kmsg")
+                     "sysrq-trigger", "kallsyms", "kmsg", "cmdline", "config.gz")
+# Same for every process on the host, so jobs could tell they share one: each sandbox
+# sees a boot id of its own, as under gVisor.
+BOOT_ID = "sys/kernel/random/boot_id"
 PROC_MASKED_DIRS = ("acpi", "asound", "scsi", "firmware", "driver")
 PROC_READONLY = ("bus", "fs", "irq", "sys")
 
@@ -50,9 +58,13 @@ def build(spec: SandboxSpec) -> None:
 
 
 def detach_old_root() -> None:
-    """Job time, after job mounts: drop the host tree and freeze `/` read-only."""
+    """Job time, once the job's mount sources are cloned: drop the host tree."""
     linux.umount2(OLD_ROOT, linux.MNT_DETACH)
     os.rmdir(OLD_ROOT)
+
+
+def freeze_root() -> None:
+    """Job time, once the job's mounts are attached: `/` itself becomes read-only."""
     linux.mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
@@ -89,7 +101,9 @@ def _bind_host_path(path: str) -> None:
         return
     os.makedirs(path, exist_ok=True)
     linux.mount(host, path, None, MS_BIND | MS_REC)
-    remount_read_only(path)
+    # Every submount too: a remount changes only the top mount of a recursive bind, and a
+    # host mount below /usr or a Python prefix would stay writable.
+    linux.mount_setattr(path, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, recursive=True)
 
 
 def _tmpfs(target: str, size: int, mode: str) -> None:
@@ -143,6 +157,12 @@ def _build_proc() -> None:
         if os.path.exists(f"{proc}/{name}"):
             linux.mount(f"{proc}/{name}", f"{proc}/{name}", None, MS_BIND | MS_REC)
             remount_read_only(f"{proc}/{name}")
+    if os.path.exists(f"{proc}/{BOOT_ID}"):
+        # Backed by a file on the root tmpfs that is unlinked at once: the bind keeps it.
+        _write("/.boot_id", str(uuid.uuid4()) + "\n")
+        linux.mount("/.boot_id", f"{proc}/{BOOT_ID}", None, MS_BIND)
+        remount_read_only(f"{proc}/{BOOT_ID}")
+        os.unlink("/.boot_id")
 
 
 def _write(path: str, text: str) -> None:
