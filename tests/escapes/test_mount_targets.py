@@ -41,7 +41,7 @@ def user_daemon_with_mounts():
         pytest.skip("needs root to create the unprivileged test user")
     if not os.access(PYTHON, os.X_OK):
         pytest.skip(f"{PYTHON} is not installed")
-    user = _ensure_user()
+    user = _ensure_user(USER)
     base = tempfile.mkdtemp(prefix="leeward-unpriv-mounts-", dir="/tmp")
     os.chmod(base, 0o755)
     sources = os.path.join(base, "site")
