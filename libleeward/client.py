@@ -165,7 +165,12 @@ class Connection:
             if self._sock is None:
                 raise DaemonUnavailable("connection is closed")
             try:
-                self._sock.sendall(frame)
+                try:
+                    self._sock.sendall(frame)
+                except (BrokenPipeError, ConnectionResetError):
+                    # A daemon at its limit answers E3004 and closes at once, perhaps before
+                    # the request arrived: that answer is still queued for us to read.
+                    pass
                 header = self._recv_exact(protocol.HEADER.size)
                 length = protocol.parse_header(header, MAX_RESPONSE_FRAME)
                 return protocol.decode_body(self._recv_exact(length))
