@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from . import config as config_module
 from . import limits, linux
 from .config import Config
-from .isolation import landlock, seccomp_policy
+from .isolation import landlock, seccomp_policy, subids, uid_leases
 from .isolation.namespaces import SLOT_FLAGS
 from .limits import detect
 from .limits.cgroup2 import REQUIRED as CGROUP2_REQUIRED
@@ -43,7 +43,7 @@ class Check:
 def run(cfg: Config, config_check: Check | None = None) -> list[Check]:
     checks = [config_check] if config_check else []
     with _quiet_daemon_logs():  # the backends log what doctor reports itself
-        checks += [check_user_namespaces(cfg), check_landlock(cfg), check_seccomp(), check_seccomp_notify(cfg),
+        checks += [check_user_namespaces(cfg), check_sandbox_uids(cfg), check_landlock(cfg), check_seccomp(), check_seccomp_notify(cfg),
                    check_cgroup2(), check_cgroup1(), check_limits_backend(cfg), check_socket(cfg.socket_path),
                    check_python(), check_preload(cfg.preload)]
     return checks
@@ -137,6 +137,39 @@ def check_user_namespaces(cfg: Config, read=None) -> Check:
                      + (" (the job's user namespace as an unprivileged uid)" if privileged else ""))
     return Check("user_namespaces", FAIL, f"cannot create the sandbox namespaces: {error}",
                  _userns_fix(read or _read_proc))
+
+
+def check_sandbox_uids(cfg: Config, euid: int | None = None, found: subids.Subids | None | bool = True) -> Check:
+    """Whether each sandbox gets a host uid of its own (`found`: the subordinate ids to
+    assume, None for none; True: this host's)."""
+    euid = os.geteuid() if euid is None else euid
+    if euid == 0:
+        last = cfg.sandbox_uid_base + cfg.sandbox_uid_count - 1
+        return Check("sandbox_uids", OK, f"each sandbox runs as its own host uid from {cfg.sandbox_uid_base}-{last} "
+                     f"(a block of {uid_leases.BLOCK_SIZE} per daemon, leased under {uid_leases.ROOT_LOCK_DIR})",
+                     data={"first": cfg.sandbox_uid_base, "count": cfg.sandbox_uid_count})
+    found = subids.find(euid) if found is True else found
+    if found is None:
+        return Check("sandbox_uids", WARN, f"{subids.SHARED_UID}: {'; '.join(subids.missing_parts(euid))}",
+                     subids.SUBID_FIX)
+    count = min(found.count, uid_leases.BLOCK_SIZE)
+
+    def map_then_switch() -> None:  # the zygote's sequence, then a slot's identity switch
+        subids.enter_user_namespace(found, 0, count)
+        os.setgroups([])
+        os.setresgid(1, 1, 1)
+        os.setresuid(1, 1, 1)
+        linux.unshare(linux.CLONE_NEWUSER | linux.CLONE_NEWCGROUP)
+
+    data = {"first": found.uids.first, "count": found.count, "gid_first": found.gids.first}
+    error = in_child(map_then_switch)
+    if error is not None:
+        return Check("sandbox_uids", FAIL, f"subordinate ids are granted but cannot be used: {error}",
+                     f"ls -l {found.newuidmap} {found.newgidmap} (both must be setuid root); check /etc/subuid and "
+                     "/etc/subgid, or remove the user's entries to run jobs as the daemon's uid", data)
+    return Check("sandbox_uids", OK, f"each sandbox runs as its own subordinate uid from {found.uids.first}-"
+                 f"{found.uids.first + found.count - 1}; namespace-counted limits (processes, pending signals, "
+                 "...) still add up to your uid", data=data)
 
 
 def _read_proc(path: str) -> str | None:
@@ -243,9 +276,10 @@ def check_limits_backend(cfg: Config) -> Check:
                      "fix that backend (see the cgroup checks) or set limits_backend = \"auto\"")
     data = {"backend": backend.name}
     if backend.name == "rlimit":
-        return Check("limits_backend", WARN, "rlimit: memory is approximated by RLIMIT_AS and OOM kills are "
-                     "not reported", "give leeward a writable cgroup (root on cgroup v1, or a delegated v2 subtree)",
-                     data)
+        return Check("limits_backend", WARN, "rlimit: memory is enforced by sampling from outside, weaker than "
+                     "cgroups: a job may overshoot its limit between two samples, and memory outside its processes' "
+                     "RSS (kernel, page cache) is not counted",
+                     "give leeward a writable cgroup (root on cgroup v1, or a delegated v2 subtree)", data)
     return Check("limits_backend", OK, f"{backend.name}: the kernel limits and accounts each job", data=data)
 
 

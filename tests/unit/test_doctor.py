@@ -11,6 +11,7 @@ import pytest
 from leeward_daemon import doctor, linux
 from leeward_daemon.config import Config
 from leeward_daemon.doctor import FAIL, OK, WARN, Check
+from leeward_daemon.isolation import subids
 
 
 def test_in_child_reports_success_and_the_childs_error():
@@ -101,6 +102,7 @@ def test_a_forced_backend_that_cannot_be_used_fails(tmp_path):
 def test_rlimit_backend_is_a_warning():
     check = doctor.check_limits_backend(Config(limits_backend="rlimit"))
     assert (check.status, check.data) == (WARN, {"backend": "rlimit"})
+    assert check.detail.startswith("rlimit: memory is enforced by sampling from outside, weaker than cgroups")
 
 
 def test_socket_in_a_missing_private_directory_is_ok(tmp_path):
@@ -173,3 +175,25 @@ def test_rendering_and_exit_status():
     parsed = json.loads(doctor.render_json(checks))
     assert parsed["ok"] is False and parsed["checks"][2] == {"name": "c", "status": "FAIL", "detail": "broken",
                                                              "fix": "do y", "data": {"k": 1}}
+
+
+def test_a_root_daemon_gives_each_sandbox_its_own_uid():
+    check = doctor.check_sandbox_uids(Config(sandbox_uid_base=3_000_000, sandbox_uid_count=4096), euid=0)
+    assert check.status == OK and "3000000-3004095" in check.detail
+
+
+def test_without_subordinate_ids_jobs_share_the_users_limits():
+    check = doctor.check_sandbox_uids(Config(), euid=4_000_000, found=None)
+    assert check.status == WARN
+    assert check.detail.startswith("jobs run as your own uid: they share your per-user kernel limits")
+    assert check.fix == "add a range to /etc/subuid and /etc/subgid and install uidmap"
+
+
+def test_subordinate_ids_that_cannot_be_mapped_fail():
+    broken = subids.Subids(subids.IdRange(100000, 65536), subids.IdRange(100000, 65536), "/bin/false", "/bin/false")
+    check = doctor.check_sandbox_uids(Config(), euid=4_000_000, found=broken)
+    assert check.status == FAIL and "/bin/false" in check.detail and "setuid root" in check.fix
+
+
+def test_doctor_runs_the_sandbox_uid_check():
+    assert "sandbox_uids" in [c.name for c in doctor.run(Config(preload=[]))]

@@ -29,8 +29,10 @@ from .. import linux
 
 SUBUID, SUBGID = "/etc/subuid", "/etc/subgid"
 HELPER_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
-MISSING_ADVICE = ("jobs run as your own uid: they share your per-user kernel limits (inotify instances, processes, "
-                  "...); add a range to /etc/subuid and /etc/subgid and install uidmap")
+SHARED_UID = ("jobs run as your own uid: they share your per-user kernel limits (inotify instances, processes, "
+              "...)")
+SUBID_FIX = "add a range to /etc/subuid and /etc/subgid and install uidmap"
+MISSING_ADVICE = f"{SHARED_UID}; {SUBID_FIX}"
 
 
 class SubidError(Exception):
