@@ -37,9 +37,10 @@ host process, and some kernel state hangs off the inode, not the mount:
   and nothing a job does is ever seen by another lock holder. Lock *queries* (F_GETLK,
   F_OFD_GETLK) stay real; since a job holds no lock they answer F_UNLCK on its own files,
   which is what sqlite's WAL open and hot-journal check need (on a shared file they do
-  show a host process's lock: one way, host to job, nothing a job can answer). The price: a job's own
-  processes get no mutual exclusion from file locks (two processes of one job writing
-  one SQLite file can corrupt it; a multiprocessing Lock, a semaphore, still works).
+  show a host process's lock: one way, host to job, nothing a job can answer). The
+  price: a job's own processes get no mutual exclusion from file locks (two processes
+  of one job writing one SQLite file can corrupt it; a multiprocessing Lock, a
+  semaphore, still works).
 - Page cache: posix_fadvise(POSIX_FADV_DONTNEED) evicts a shared file's pages for the
   host too; it answers 0 and does nothing (other advice runs). cachestat(2), a page-cache
   residency probe, is refused and reported.
