@@ -83,9 +83,20 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def mount_count() -> int:
+def mounts() -> set[tuple[str, str]]:
+    """(mount point, fs type) of the host's mount table, less other sessions' scratch
+    mounts under /tmp (tests and tools of other users run on the same host)."""
+    found = set()
     with open("/proc/self/mountinfo") as fh:
-        return sum(1 for _ in fh)
+        for line in fh:
+            fields = line.split()
+            point, fstype = fields[4], fields[fields.index("-") + 1]
+            if not point.startswith("/tmp/") or point.startswith(_OWN_TMP):
+                found.add((point, fstype))
+    return found
+
+
+_OWN_TMP = "/tmp/pytest-of-"
 
 
 @dataclass
@@ -93,12 +104,12 @@ class Baseline:
     """Taken once the daemon is up and idle; `check()` after the storm."""
     daemon_pid: int
     fds: int
-    mounts: int
+    mounts: set[tuple[str, str]]
     seen: set[Process] = field(default_factory=set)
 
     @classmethod
     def take(cls, daemon_pid: int) -> "Baseline":
-        return cls(daemon_pid, open_fds(daemon_pid), mount_count())
+        return cls(daemon_pid, open_fds(daemon_pid), mounts())
 
     def watch(self) -> None:
         """Remembers every process now under the daemon (zygote, slots, jobs)."""
@@ -108,8 +119,8 @@ class Baseline:
         problems = []
         if fds and open_fds(self.daemon_pid) > self.fds + FD_SLACK:
             problems.append(f"daemon holds {open_fds(self.daemon_pid)} fds, {self.fds} at the start")
-        if mount_count() != self.mounts:
-            problems.append(f"host mount table has {mount_count()} entries, {self.mounts} at the start")
+        if mounts() - self.mounts:
+            problems.append(f"new host mounts: {sorted(mounts() - self.mounts)}")
         return problems
 
     def problems_after_stop(self, socket_path: str) -> list[str]:
@@ -121,8 +132,8 @@ class Baseline:
             problems.append(f"processes left in its boxes: {boxed_pids(self.daemon_pid)}")
         if box_dirs(self.daemon_pid):
             problems.append(f"cgroup boxes left: {box_dirs(self.daemon_pid)}")
-        if mount_count() != self.mounts:
-            problems.append(f"host mount table has {mount_count()} entries, {self.mounts} at the start")
+        if mounts() - self.mounts:
+            problems.append(f"new host mounts: {sorted(mounts() - self.mounts)}")
         if os.path.lexists(socket_path):
             problems.append(f"socket file left: {socket_path}")
         return problems
