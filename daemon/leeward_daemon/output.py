@@ -45,6 +45,10 @@ class OutputCollector:
             os.close(self._fd)
             self._done.set_result(None)
 
+    async def finished(self) -> None:
+        """Until EOF, or the cap, ends the collection."""
+        await asyncio.shield(self._done)
+
     async def collect(self, grace_secs: float) -> bytes:
         """The bytes read; waits for EOF at most `grace_secs` (every writer is dead by
         then unless the sandbox somehow survives its kill)."""

@@ -1,16 +1,24 @@
 """Runs one job on one slot: hands it over, enforces the wall-clock timeout by killing
-the sandbox's whole pid namespace, collects output and the result, and never trusts
-what the slot says beyond its own exit code and exception."""
+the sandbox's whole pid namespace, collects its output, and measures the job itself.
+
+Nothing the sandbox says is trusted (DESIGN.md): the exit status is the kernel's (pid
+1's, read from /proc as soon as the kernel fixed it, else as the zygote reaped it), the
+duration is the daemon's clock, CPU and memory are the limits box's. From the job only its exception report is taken, bounded,
+and only in its place: at most one well-formed "result" after "started". Any other
+message after "started" is the job's own misbehaviour: its sandbox is killed and its
+reply, output kept, says why in `error`.
+"""
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
 import time
+from dataclasses import dataclass, field
 
 from libleeward.protocol import ErrorCode, ExecutionResult, ProtocolError
 
-from . import limits
+from . import limits, procfs
 from .channel import ChannelClosed
 from .config import Config
 from .denials import DenialWatch
@@ -19,51 +27,78 @@ from .output import OutputCollector
 from .pool import Slot
 
 EXIT_GRACE_SECS = 5.0
-STATUS_GRACE_SECS = 1.0
+# After its result, pid 1 is a few microseconds from os._exit: look again briefly before
+# leaving it to the pidfd.
+EARLY_STATUS_RETRIES_SECS = (0.0002, 0.0005, 0.001, 0.002)
+EXCEPTION_FIELDS = ("name", "value", "traceback")
+FIELD_MAX = 65536  # characters of each exception field, and of a setup failure's text
+VIOLATION = "ResultChannelViolation"
+
+
+@dataclass
+class _Conversation:
+    """What the slot said on its channel, and when (daemon clock)."""
+    started_at: float | None = None
+    result_at: float | None = None
+    exception: dict | None = None
+    setup_failure: str | None = None  # "failed" before "started": the code never ran
+    violation: str | None = None      # a malformed or out-of-place message after "started"
+    result_received: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def over(self) -> bool:
+        return self.setup_failure is not None or self.violation is not None
 
 
 async def run(slot: Slot, job: Job, config: Config) -> ExecutionResult:
-    started = time.monotonic()
     stdout_fd, stderr_fd = slot.take_outputs()
     stdout = OutputCollector(stdout_fd, config.stdout_max)
     stderr = OutputCollector(stderr_fd, config.stderr_max)
-    report: dict | None = None
-    timed_out = False
     denials = DenialWatch()
+    talk = _Conversation()
     try:
         slot.box.start_job(limits.JobLimits(job.memory_limit, job.pids_max))
     except limits.LimitsError as exc:
         raise ProtocolError(ErrorCode.SANDBOX_FAILED, f"cannot apply the job's limits: {exc}") from None
+    process = procfs.open_process(slot.pid)
+    loop = asyncio.get_running_loop()
+    listening = loop.create_task(_listen(slot, denials, talk))
+    early = loop.create_task(_early_status(process, talk, stdout, stderr))
+    timed_out = False
     try:
         await slot.channel.send({"op": "job", "job": _job_to_wire(job)})
         async with asyncio.timeout(job.timeout_secs):
-            report = await _await_report(slot, denials)
+            await _until_the_job_ends(slot, listening, early, talk)
     except TimeoutError:
         timed_out = True
     except ChannelClosed:
-        report = None
+        pass  # the slot went away before it took the job: its exit status says how
     finally:
+        ended_at = time.monotonic()
         slot.kill()
-        # With the job's own report in hand, its exit status adds nothing: reply as soon
-        # as the output pipes reach EOF (exit closes them early) instead of waiting for
-        # pid 1 to be reaped, which comes after the kernel tore its namespaces down.
-        if not _is_result(report):
-            try:
-                await asyncio.wait_for(slot.wait_exited(), EXIT_GRACE_SECS)
-            except asyncio.TimeoutError:
-                pass
+        if early.done() and not early.cancelled():
+            status = early.result()
+            listening.cancel()  # all it had to say came before its result
+        else:
+            early.cancel()
+            status = await _kernel_status(slot)
+            # Every process of the sandbox is gone: the channel is at EOF, and whatever
+            # the job wrote before it is read to the end (a forgery queued behind the exit
+            # still counts).
+            await _finish(listening)
         denials.close()
+        if process is not None:
+            os.close(process)
     out = await stdout.collect(EXIT_GRACE_SECS)
     err = await stderr.collect(EXIT_GRACE_SECS)
-    if report is not None and report.get("op") == "failed":
-        raise ProtocolError(ErrorCode.SANDBOX_FAILED, f"sandbox setup failed: {report.get('error')}")
-    elapsed_ms = (time.monotonic() - started) * 1000.0
-    usage = _usage(slot, job, report)
+    if talk.setup_failure is not None:
+        raise ProtocolError(ErrorCode.SANDBOX_FAILED, f"sandbox setup failed: {talk.setup_failure}")
+    usage = _usage(slot)
     return ExecutionResult(
-        exit_code=await _exit_code(slot, report, timed_out),
+        exit_code=_exit_code(status),
         stdout=out,
         stderr=err,
-        duration_ms=_number(report, "duration_ms", float, elapsed_ms),
+        duration_ms=_duration_ms(talk, ended_at),
         memory_peak=usage.memory_peak,
         cpu_time_us=usage.cpu_time_us,
         timed_out=timed_out,
@@ -72,65 +107,152 @@ async def run(slot: Slot, job: Job, config: Config) -> ExecutionResult:
         stderr_truncated=stderr.truncated,
         limits=job.limits_backend,
         denied_syscalls=denials.names,
-        error=_exception(report),
+        error=_violation_report(talk.violation) if talk.violation is not None else talk.exception,
     )
 
 
-def _is_result(report: dict | None) -> bool:
-    return report is not None and report.get("op") == "result" and isinstance(report.get("exit_code"), int)
+async def _until_the_job_ends(slot: Slot, listening: asyncio.Task, early: asyncio.Task,
+                              talk: _Conversation) -> None:
+    """Until pid 1 has exited, which the kernel lets happen only once every other
+    process of its pid namespace is gone, or its exit status is fixed (`early`), or a
+    message ended the job. EOF on the channel alone is no end: the job may close it."""
+    exited = asyncio.ensure_future(slot.wait_exited())  # its pidfd: even if the zygote died
+    try:
+        await asyncio.wait({exited, early, listening}, return_when=asyncio.FIRST_COMPLETED)
+        if not talk.over:
+            await asyncio.wait({exited, early}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        exited.cancel()
 
 
-def _usage(slot: Slot, job: Job, report: dict | None) -> limits.Usage:
-    """cgroup numbers are the kernel's; under rlimits only the sandbox can measure, so
-    its own report is used (a hostile job can only misstate its own figures)."""
-    if job.limits_backend == "rlimit":
-        return limits.Usage(memory_peak=_number(report, "memory_peak", int, 0),
-                            cpu_time_us=_number(report, "cpu_time_us", int, 0), oom_killed=False)
+async def _early_status(process: int | None, talk: _Conversation, stdout: OutputCollector,
+                        stderr: OutputCollector) -> int:
+    """The common end, without waiting for the kernel's teardown of the sandbox: the
+    job's result is in, both outputs are at EOF (the worker closes them before sending
+    its result) and pid 1 is past the point where the kernel fixed its exit status
+    (procfs.exit_status_if_exiting). Otherwise never returns: the pidfd tells."""
+    await talk.result_received.wait()
+    await stdout.finished()
+    await stderr.finished()
+    for delay in EARLY_STATUS_RETRIES_SECS:
+        status = procfs.exit_status_if_exiting(process) if process is not None else None
+        if status is not None:
+            return status
+        await asyncio.sleep(delay)
+    await asyncio.get_running_loop().create_future()  # never resolves; cancelled at the end
+
+
+async def _kernel_status(slot: Slot) -> int | None:
+    """pid 1's wait status, from the zygote's waitpid (the zygote is trusted, the job
+    is not); None when it never came within the grace (the zygote died meanwhile)."""
+    try:
+        status = await asyncio.wait_for(asyncio.shield(slot.exit_status), EXIT_GRACE_SECS)
+    except asyncio.TimeoutError:
+        return None
+    return status if type(status) is int else None
+
+
+async def _finish(listening: asyncio.Task) -> None:
+    try:
+        await asyncio.wait_for(asyncio.shield(listening), EXIT_GRACE_SECS)
+    except asyncio.TimeoutError:
+        listening.cancel()
+
+
+def _exit_code(status: int | None) -> int:
+    """Like a shell's: the exit status (0-255, sys.exit(300) is 44 as with `python -c`),
+    or -N for death by signal N. Never reaped in time: it was killed, as far as we know."""
+    if status is None:
+        return -signal.SIGKILL
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    return -signal.SIGKILL
+
+
+def _duration_ms(talk: _Conversation, ended_at: float) -> float:
+    """From "started" (the job's code about to run) to its result, else to the moment the
+    daemon saw the job end (exit, kill, timeout); 0 when the code never started. The job
+    can move its result's arrival only earlier than its real end, never make it NaN,
+    negative or past the timeout."""
+    if talk.started_at is None:
+        return 0.0
+    end = ended_at
+    if talk.result_at is not None and talk.violation is None:
+        end = min(talk.result_at, ended_at)  # the zygote's word of the exit may come first
+    return max(0.0, (end - talk.started_at) * 1000.0)
+
+
+def _usage(slot: Slot) -> limits.Usage:
+    """The box's own measurement: the cgroup's counters, or under rlimits the daemon's
+    sampling of the job's processes from outside (limits/rlimit.py)."""
     try:
         return slot.box.usage()
     except limits.LimitsError:
         return limits.Usage(memory_peak=0, cpu_time_us=0, oom_killed=False)
 
 
-async def _await_report(slot: Slot, denials: DenialWatch) -> dict | None:
+async def _listen(slot: Slot, denials: DenialWatch, talk: _Conversation) -> None:
+    """Reads the slot's messages until EOF or until one ends the job (`talk.over`)."""
     while True:
         try:
             message, fds = await slot.channel.recv()
         except ChannelClosed:
-            return None
-        if message.get("op") == "started":
-            denials.attach(fds)  # the seccomp listener, sent before the job's code runs
+            return
+        if talk.started_at is None:
+            _before_start(message, fds, denials, talk)
         else:
-            for fd in fds:
-                os.close(fd)
-        if message.get("op") in ("result", "failed"):
-            return message
+            _close_all(fds)  # only "started" brings an fd (the seccomp listener)
+            _after_start(message, talk)
+        if talk.over:
+            return
 
 
-async def _exit_code(slot: Slot, report: dict | None, timed_out: bool) -> int:
-    if timed_out:
-        return -signal.SIGKILL
-    if _is_result(report):
-        return report["exit_code"]
-    try:
-        status = await asyncio.wait_for(asyncio.shield(slot.exit_status), STATUS_GRACE_SECS)
-    except asyncio.TimeoutError:
-        return -signal.SIGKILL
-    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+def _before_start(message: dict, fds: list[int], denials: DenialWatch, talk: _Conversation) -> None:
+    """Before "started" only leeward's own code runs in the slot."""
+    if message == {"op": "started"}:
+        denials.attach(fds)
+        talk.started_at = time.monotonic()
+        return
+    _close_all(fds)
+    if message.get("op") == "failed":
+        talk.setup_failure = str(message.get("error"))[:FIELD_MAX]
+    else:
+        talk.setup_failure = f"unexpected message before the job started: {_describe(message)}"
 
 
-def _number(report: dict | None, key: str, kind: type, default):
-    value = (report or {}).get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        return default
-    return kind(value)
+def _after_start(message: dict, talk: _Conversation) -> None:
+    if talk.result_at is None and set(message) == {"op", "error"} and message["op"] == "result":
+        exception = message["error"]
+        if exception is None or _is_exception_report(exception):
+            talk.result_at = time.monotonic()
+            talk.result_received.set()
+            talk.exception = exception and {k: exception[k][:FIELD_MAX] for k in EXCEPTION_FIELDS}
+            return
+    where = "after its result" if talk.result_at is not None else "after it started"
+    talk.violation = f"the job sent {_describe(message)} on its result channel {where}"
 
 
-def _exception(report: dict | None) -> dict | None:
-    error = (report or {}).get("error")
-    if not isinstance(error, dict):
-        return None
-    return {k: str(error.get(k, ""))[:65536] for k in ("name", "value", "traceback")}
+def _is_exception_report(value: object) -> bool:
+    return (isinstance(value, dict) and set(value) == set(EXCEPTION_FIELDS)
+            and all(type(v) is str for v in value.values()))
+
+
+def _describe(message: dict) -> str:
+    """A short, bounded name for a message (its op, as the job spelled it)."""
+    op = message.get("op")
+    name = repr(op)[:40] if isinstance(op, str) else f"an op of type {type(op).__name__}"
+    return f"a malformed or out-of-place message (op {name})"
+
+
+def _violation_report(violation: str) -> dict:
+    return {"name": VIOLATION, "value": f"{violation}; the sandbox was killed", "traceback": ""}
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
 
 
 def _job_to_wire(job: Job) -> dict:

@@ -8,11 +8,9 @@ from __future__ import annotations
 import atexit
 import io
 import os
-import resource
 import socket
 import sys
 import threading
-import time
 import traceback
 import types
 
@@ -29,6 +27,7 @@ SAFE_ENV = {
     "USER": "sandbox",
 }
 CODE_FILENAME = "<leeward>"
+EXCEPTION_FIELD_MAX = 65536  # characters; the daemon cuts there too (supervisor.FIELD_MAX)
 
 
 def run_job(spec: SandboxSpec, job: Job, ruleset: landlock.Ruleset | None, ctl: socket.socket,
@@ -43,24 +42,21 @@ def run_job(spec: SandboxSpec, job: Job, ruleset: landlock.Ruleset | None, ctl: 
     except Exception as exc:  # isolation failed: never run the code
         channel.send(ctl, {"op": "failed", "error": f"{type(exc).__name__}: {exc}"})
         os._exit(70)
-    exit_code, error, duration = _run_code(job.code)
-    # Our ends of the output pipes go before the result does: the daemon replies once
-    # it has EOF on both, and the kernel would otherwise close them only after tearing
-    # down this process's (large, zygote-inherited) address space, milliseconds later.
+    exit_code, error = _run_code(job.code)
+    # Our ends of the output pipes go before the result does: with both at EOF and the
+    # result in, the daemon replies as soon as the kernel has fixed our exit status,
+    # before it has torn down this process's (large, zygote-inherited) address space.
     for fd in (1, 2):
         try:
             os.close(fd)
         except OSError:
             pass  # the job closed it itself
-    usage = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    channel.send(ctl, {
-        "op": "result",
-        "exit_code": exit_code,
-        "duration_ms": duration * 1000.0,
-        "cpu_time_us": int(sum((u.ru_utime + u.ru_stime) for u in usage) * 1e6),
-        "memory_peak": max(u.ru_maxrss for u in usage) * 1024,
-        "error": error,
-    })
+    # Only the exception is ours to tell: the daemon takes the exit status from the
+    # kernel and measures time, CPU and memory itself.
+    try:
+        channel.send(ctl, {"op": "result", "error": error})
+    except OSError:
+        pass  # the job closed or broke the channel: its exit status still tells
     os._exit(exit_code & 0xFF)
 
 
@@ -94,12 +90,11 @@ def _workspace(job: Job, stdout_fd: int, stderr_fd: int) -> None:
         sys.path[0] = ""
 
 
-def _run_code(code: str) -> tuple[int, dict | None, float]:
-    """Returns (exit_code, uncaught exception, seconds), like `python -c` would."""
+def _run_code(code: str) -> tuple[int, dict | None]:
+    """Returns (exit_code, uncaught exception), like `python -c` would."""
     main = types.ModuleType("__main__")
     main.__builtins__ = __builtins__
     sys.modules["__main__"] = main
-    start = time.perf_counter()
     exit_code, error = 0, None
     try:
         exec(compile(code, CODE_FILENAME, "exec"), main.__dict__)
@@ -108,13 +103,12 @@ def _run_code(code: str) -> tuple[int, dict | None, float]:
     except BaseException as exc:  # the job's own failure, reported like the interpreter would
         exit_code = 1
         tb = "".join(traceback.format_exception(type(exc), exc, _user_frames(exc.__traceback__)))
-        error = {"name": type(exc).__name__, "value": str(exc), "traceback": tb}
+        error = {"name": _bounded(type(exc).__name__), "value": _bounded(_text(exc)), "traceback": _bounded(tb)}
         _safe_write(sys.stderr, tb)
     _interpreter_shutdown()
-    duration = time.perf_counter() - start
     for stream in (sys.stdout, sys.stderr):
         _safe_flush(stream)
-    return exit_code, error, duration
+    return exit_code, error
 
 
 def _interpreter_shutdown() -> None:
@@ -130,12 +124,26 @@ def _interpreter_shutdown() -> None:
 
 
 def _system_exit_code(exc: SystemExit) -> int:
+    """What the interpreter makes of SystemExit's code: None is 0, an int (a bool too)
+    is itself, or -1 when it does not fit a C long; anything else is printed and is 1."""
     if exc.code is None:
         return 0
-    if isinstance(exc.code, int) and not isinstance(exc.code, bool):
-        return exc.code
+    if isinstance(exc.code, int):
+        return int(exc.code) if -(1 << 63) <= exc.code < (1 << 63) else -1
     _safe_write(sys.stderr, f"{exc.code}\n")
     return 1
+
+
+def _text(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # a job's __str__ may raise anything
+        return f"<unprintable {type(exc).__name__} object>"
+
+
+def _bounded(text: str) -> str:
+    """Each field within what the daemon keeps, so the report fits one channel frame."""
+    return text[:EXCEPTION_FIELD_MAX]
 
 
 def _user_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
