@@ -280,7 +280,15 @@ def check_limits_backend(cfg: Config) -> Check:
                      "cgroups: a job may overshoot its limit between two samples, and memory outside its processes' "
                      "RSS (kernel, page cache) is not counted",
                      "give leeward a writable cgroup (root on cgroup v1, or a delegated v2 subtree)", data)
-    return Check("limits_backend", OK, f"{backend.name}: the kernel limits and accounts each job", data=data)
+    detail = f"{backend.name}: the kernel limits and accounts each job"
+    if backend.name == "cgroup2":
+        # Delegation as the daemon does it (limits/cgroup2.py): its processes go into a
+        # leaf, the boxes beside it, under the delegated root.
+        data.update(root=backend.root, boxes=backend.path, leaf=backend.leaf)
+        detail += f", boxes in {backend.path}" + (
+            f" (delegated root {backend.root} held the daemon: moved into the leaf {backend.leaf})"
+            if backend.leaf else "")
+    return Check("limits_backend", OK, detail, data=data)
 
 
 # ---------------------------------------------------------------- host

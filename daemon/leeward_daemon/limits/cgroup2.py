@@ -1,4 +1,12 @@
-"""cgroup v2: one child cgroup per box under `<delegated root>/<group>/`."""
+"""cgroup v2: one child cgroup per box under `<delegated root>/<group>/`.
+
+cgroup v2 enables no controller below a cgroup that has member processes (the
+"no internal processes" rule), and systemd puts a `Delegate=yes` service's processes
+in the very cgroup it delegates. So, as runc, podman and systemd-nspawn do, the daemon
+first moves its processes into a leaf `<root>/daemon` and creates the boxes beside it:
+this needs no `DelegateSubgroup=` (systemd >= 254, absent from Debian 12 and
+Ubuntu 22.04).
+"""
 from __future__ import annotations
 
 import errno
@@ -9,6 +17,8 @@ from .base import KILL_TIMEOUT_SECS, JobLimits, LimitsError, LimitsUnavailable, 
 
 CPU_PERIOD_US = 100_000
 REQUIRED = ("memory", "pids")
+LEAF = "daemon"
+MOVE_ATTEMPTS = 5  # a process forked while we moved its parent lands in root: move again
 
 
 class Cgroup2Backend:
@@ -20,6 +30,7 @@ class Cgroup2Backend:
         self.root = root
         self.path = os.path.join(root, check_box_id(group))
         self.group_dirs = (self.path,)
+        self.leaf: str | None = None  # where the daemon's processes were moved, if they were
         try:
             controllers = fs.read(os.path.join(root, "cgroup.controllers")).split()
         except LimitsError as e:
@@ -30,6 +41,13 @@ class Cgroup2Backend:
                 f"cgroup2: {', '.join(missing)} not in {root}/cgroup.controllers "
                 f"(has: {' '.join(controllers) or 'none'}); delegate them to this subtree"
             )
+        try:
+            if fs.procs(root):
+                self.leaf = move_into_leaf(root)
+        except LimitsUnavailable:
+            raise
+        except LimitsError as e:
+            raise LimitsUnavailable(f"cgroup2: cannot move the daemon into {root}/{LEAF}: {e}") from None
         try:
             _enable(root, REQUIRED)
             fs.mkdir(self.path, exist_ok=True)
@@ -162,6 +180,61 @@ def _open_peak(path: str) -> int:
         raise LimitsError(f"write 'reset' to {path}: {e.strerror}", errno=e.errno) from e
 
 
+def delegated_root(own: str) -> str:
+    """The delegated root, seen from the daemon's own cgroup: its parent when the daemon
+    already sits in the leaf (moved there by itself before a restart of the backend, or
+    started by a process that moved there, e.g. a test harness or another daemon)."""
+    return os.path.dirname(own) if os.path.basename(own) == LEAF else own
+
+
+def move_into_leaf(root: str) -> str:
+    """Moves every member process of `root` into `root/daemon`; returns that leaf.
+
+    Only processes that are ours (this one and its descendants, e.g. the zygote) are
+    moved: any other member (a login shell, a test runner) would be moved from under
+    whoever put it there, so it makes the backend unavailable instead.
+    """
+    leaf = os.path.join(root, LEAF)
+    for _ in range(MOVE_ATTEMPTS):
+        members = fs.procs(root)
+        if not members:
+            return leaf
+        foreign = [pid for pid in members if not is_ours(pid)]
+        if foreign:
+            raise LimitsUnavailable(
+                f"cgroup2: {root} holds processes that are not this daemon's (pids {' '.join(map(str, foreign))}),"
+                " and cgroup v2 enables no controllers below a cgroup with member processes: run the daemon"
+                " as the only process of a unit with Delegate=yes, or set cgroup_root to a delegated cgroup"
+                " no process is in"
+            )
+        fs.mkdir(leaf, exist_ok=True)
+        for pid in members:
+            try:
+                fs.write(os.path.join(leaf, "cgroup.procs"), str(pid))
+            except LimitsError as e:
+                if e.errno != errno.ESRCH:  # ESRCH: it exited meanwhile, and left root by itself
+                    raise
+    raise LimitsUnavailable(f"cgroup2: {root} still has member processes after {MOVE_ATTEMPTS} moves into {leaf}")
+
+
+def is_ours(pid: int) -> bool:
+    """`pid` is this process or one of its descendants (a process that exited counts:
+    it no longer holds the cgroup)."""
+    me = os.getpid()
+    while pid != me:
+        if pid <= 1:
+            return False
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        # The command name (field 2) may hold spaces and parentheses: the parent pid
+        # is the second field after its last ")".
+        pid = int(stat.rpartition(")")[2].split()[1])
+    return True
+
+
 def _enable(group: str, controllers: tuple[str, ...]) -> None:
     path = os.path.join(group, "cgroup.subtree_control")
     enabled = fs.read(path).split()
@@ -176,7 +249,6 @@ def _hint(e: LimitsError) -> str:
     if e.errno == errno.EBUSY:
         return (
             " (cgroup v2 allows no controllers below a cgroup that has member processes:"
-            " give leeward a subtree the daemon itself is not in, e.g. systemd"
-            " Delegate=yes with DelegateSubgroup=)"
+            " a process entered the delegated root while the daemon moved into its leaf)"
         )
     return ""

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from .base import Backend, LimitsError, LimitsUnavailable
 from .cgroup1 import Cgroup1Backend
-from .cgroup2 import Cgroup2Backend
+from .cgroup2 import Cgroup2Backend, delegated_root
 from .rlimit import RlimitBackend
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,8 @@ def select_backend(config_root: str | None = None, *, prefer: str = "auto", grou
     `config_root` is the cgroup directory the config gives leeward: for cgroup v2 the
     delegated subtree itself; for v1 the directory holding one sub-directory per
     hierarchy, named after its controllers (the /sys/fs/cgroup layout). None means the
-    daemon's own cgroup2 cgroup, and the v1 hierarchies found in /proc/self/mountinfo.
+    daemon's own cgroup2 cgroup (its parent if the daemon already sits in the `daemon`
+    leaf, see cgroup2.py), and the v1 hierarchies found in /proc/self/mountinfo.
     `group` is the directory created under those to hold the boxes.
     """
     if prefer == "rlimit":
@@ -42,7 +43,8 @@ def select_backend(config_root: str | None = None, *, prefer: str = "auto", grou
 
 def _cgroup_backend(name: str, config_root: str | None, group: str) -> Backend:
     if name == "cgroup2":
-        backend: Backend = Cgroup2Backend(config_root if config_root is not None else own_cgroup2_dir(), group)
+        root = config_root if config_root is not None else delegated_root(own_cgroup2_dir())
+        backend: Backend = Cgroup2Backend(root, group)
     else:
         backend = Cgroup1Backend(cgroup1_hierarchies(config_root), group)
     _probe(backend)

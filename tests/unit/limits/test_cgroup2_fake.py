@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
 
 import pytest
 
+from leeward_daemon import doctor
+from leeward_daemon.config import Config
 from leeward_daemon.limits import JobLimits, LimitsError, LimitsUnavailable, Usage, base
-from leeward_daemon.limits.cgroup2 import Cgroup2Backend
+from leeward_daemon.limits.cgroup2 import Cgroup2Backend, delegated_root, is_ours
 
 MiB = 1 << 20
 
@@ -179,3 +182,127 @@ def test_create_box_refuses_an_existing_box_and_path_tricks(fake_v2):
     for bad in ("", ".", "..", "../escape", "a/b", ".hidden"):
         with pytest.raises(LimitsError, match="invalid box id"):
             backend.create_box(bad)
+
+
+# ------------------------------------------------- delegation: the daemon moves into a leaf
+
+@pytest.fixture
+def moves(fake_v2):
+    """The kernel's side of a write to cgroup.procs: the process leaves the cgroup it
+    was in. `on_move` runs after each move (to fork a process into root meanwhile)."""
+    plain_write = fake_v2._real_write
+    hooks = []
+
+    def write(path, value):
+        if os.path.basename(path) == "cgroup.procs":
+            for directory, _, files in os.walk(fake_v2.root):
+                if "cgroup.procs" in files:
+                    member = os.path.join(directory, "cgroup.procs")
+                    with open(member) as f:
+                        pids = f.read().split()
+                    plain_write(member, "\n".join(p for p in pids if p != value))
+            with open(path) as f:
+                value = (f.read() + "\n" + value).strip()
+        plain_write(path, value)
+        for hook in hooks:
+            hook()
+
+    fake_v2._real_write = write
+    return hooks
+
+
+@pytest.fixture
+def child():
+    process = subprocess.Popen(["sleep", "60"])
+    yield process.pid
+    process.kill()
+    process.wait()
+
+
+def _members(fake, *parts):
+    return sorted(int(pid) for pid in fake.read(*parts, "cgroup.procs").split())
+
+
+def test_daemon_in_root_moves_into_leaf_before_enabling_controllers(fake_v2, moves):
+    fake_v2.set("cgroup.procs", f"{os.getpid()}\n")
+    backend = Cgroup2Backend(fake_v2.root)
+    assert backend.leaf == os.path.join(fake_v2.root, "daemon")
+    assert fake_v2.writes[:2] == [("daemon/cgroup.procs", str(os.getpid())), ("cgroup.subtree_control", "+memory")]
+    assert _members(fake_v2) == [] and _members(fake_v2, "daemon") == [os.getpid()]
+    # The boxes go beside the leaf, which is no box: the leaf gets no limits.
+    assert backend.box_ids() == []
+    assert not [w for w in fake_v2.writes if w[0].startswith("daemon/") and w[0] != "daemon/cgroup.procs"]
+
+
+def test_the_zygote_and_every_descendant_move_along(fake_v2, moves, child):
+    fake_v2.set("cgroup.procs", f"{os.getpid()}\n{child}\n")
+    Cgroup2Backend(fake_v2.root)
+    assert _members(fake_v2, "daemon") == sorted([os.getpid(), child])
+
+
+def test_a_process_forked_during_the_move_is_moved_too(fake_v2, moves, child):
+    fake_v2.set("cgroup.procs", f"{os.getpid()}\n")
+    forked = []
+
+    def fork_into_root():
+        if not forked:
+            forked.append(child)
+            fake_v2.set("cgroup.procs", f"{child}\n")
+
+    moves.append(fork_into_root)
+    Cgroup2Backend(fake_v2.root)
+    assert _members(fake_v2) == [] and _members(fake_v2, "daemon") == sorted([os.getpid(), child])
+
+
+def test_a_process_that_is_not_ours_is_never_moved_and_says_so(fake_v2, moves):
+    stranger = os.getppid()  # our parent: in the cgroup, but not the daemon's to move
+    fake_v2.set("cgroup.procs", f"{os.getpid()}\n{stranger}\n")
+    with pytest.raises(LimitsUnavailable) as info:
+        Cgroup2Backend(fake_v2.root)
+    assert f"not this daemon's (pids {stranger})" in info.value.reason
+    assert "Delegate=yes" in info.value.reason
+    assert fake_v2.writes == []
+    assert not os.path.exists(os.path.join(fake_v2.root, "daemon"))
+
+
+def test_members_that_never_leave_make_the_backend_unavailable(fake_v2):
+    # The plain fake does not move processes out of root, like a kernel refusing to.
+    fake_v2.set("cgroup.procs", f"{os.getpid()}\n")
+    with pytest.raises(LimitsUnavailable, match="still has member processes after 5 moves"):
+        Cgroup2Backend(fake_v2.root)
+
+
+def test_a_refused_move_is_unavailable_with_the_reason(fake_v2):
+    fake_v2.set("cgroup.procs", f"{os.getpid()}\n")
+    fake_v2.fail["daemon/cgroup.procs"] = errno.EACCES
+    with pytest.raises(LimitsUnavailable) as info:
+        Cgroup2Backend(fake_v2.root)
+    assert info.value.reason.startswith(f"cgroup2: cannot move the daemon into {fake_v2.root}/daemon: write")
+    assert "Permission denied" in info.value.reason
+
+
+def test_empty_root_needs_no_leaf(fake_v2):
+    assert Cgroup2Backend(fake_v2.root).leaf is None
+    assert not os.path.exists(os.path.join(fake_v2.root, "daemon"))
+
+
+def test_is_ours_is_this_process_and_its_descendants(child):
+    assert is_ours(os.getpid()) and is_ours(child)
+    assert not is_ours(os.getppid()) and not is_ours(1)
+
+
+def test_delegated_root_is_the_parent_of_the_leaf():
+    assert delegated_root("/sys/fs/cgroup/system.slice/leeward.service/daemon") == \
+        "/sys/fs/cgroup/system.slice/leeward.service"
+    assert delegated_root("/sys/fs/cgroup/system.slice/leeward.service") == \
+        "/sys/fs/cgroup/system.slice/leeward.service"
+
+
+def test_doctor_reports_the_delegation(fake_v2, moves):
+    fake_v2.set("cgroup.procs", f"{os.getpid()}\n")
+    check = doctor.check_limits_backend(Config(limits_backend="cgroup2", cgroup_root=fake_v2.root))
+    leaf = os.path.join(fake_v2.root, "daemon")
+    assert check.status == doctor.OK
+    assert check.data == {"backend": "cgroup2", "root": fake_v2.root, "leaf": leaf,
+                          "boxes": os.path.join(fake_v2.root, "leeward")}
+    assert f"held the daemon: moved into the leaf {leaf}" in check.detail

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 
 from leeward_daemon.limits import LimitsError, LimitsUnavailable, select_backend
+from leeward_daemon.limits import detect
 from leeward_daemon.limits.detect import cgroup1_hierarchies, own_cgroup2_dir, parse_mountinfo
 
 # The dev VM's cgroup mounts, plus one mount point with an escaped space.
@@ -106,3 +108,11 @@ def test_prefer_forces_the_backend(fake_v1):
 def test_unknown_backend_name():
     with pytest.raises(LimitsError, match="unknown limits backend 'cgroup3'"):
         select_backend(prefer="cgroup3")
+
+
+def test_a_daemon_already_in_the_leaf_uses_the_delegated_root(fake_v2, monkeypatch):
+    # E.g. a daemon started by a test harness or a parent daemon that moved there.
+    os.mkdir(os.path.join(fake_v2.root, "daemon"))
+    monkeypatch.setattr(detect, "own_cgroup2_dir", lambda: os.path.join(fake_v2.root, "daemon"))
+    backend = select_backend(prefer="cgroup2")
+    assert (backend.root, backend.path) == (fake_v2.root, os.path.join(fake_v2.root, "leeward"))
