@@ -43,8 +43,8 @@ class Check:
 def run(cfg: Config, config_check: Check | None = None) -> list[Check]:
     checks = [config_check] if config_check else []
     with _quiet_daemon_logs():  # the backends log what doctor reports itself
-        checks += [check_user_namespaces(cfg), check_sandbox_uids(cfg), check_landlock(cfg), check_seccomp(), check_seccomp_notify(cfg),
-                   check_cgroup2(), check_cgroup1(), check_limits_backend(cfg), check_socket(cfg.socket_path),
+        checks += [check_user_namespaces(cfg), check_sandbox_uids(cfg), check_landlock(cfg), check_seccomp(),
+                   check_seccomp_notify(cfg), check_cgroup2(), check_cgroup1(), check_limits_backend(cfg), check_socket(cfg.socket_path),
                    check_python(), check_preload(cfg.preload)]
     return checks
 

@@ -160,10 +160,11 @@ def _open_private_dir(path: str) -> int:
         except FileExistsError:
             pass
         info = os.lstat(current)
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != euid or info.st_mode & 0o022:
-            raise UidLeaseError(f"uid lock directory {current} is unsafe (uid {info.st_uid}, mode "
-                                f"{stat.S_IMODE(info.st_mode):o}, {'a directory' if stat.S_ISDIR(info.st_mode) else 'not a directory'}): "
-                                "only the daemon's user may write it; remove it")
+        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+            raise UidLeaseError(f"uid lock directory {current} is unsafe: not a directory (a symlink?); remove it")
+        if info.st_uid != euid or info.st_mode & 0o022:
+            raise UidLeaseError(f"uid lock directory {current} is unsafe: owned by uid {info.st_uid}, mode "
+                                f"{stat.S_IMODE(info.st_mode):o}; only the daemon's user may write it: remove it")
     try:
         return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
