@@ -39,7 +39,6 @@ VIOLATION = "ResultChannelViolation"
 class _Conversation:
     """What the slot said on its channel, and when (daemon clock)."""
     started_at: float | None = None
-    result_at: float | None = None
     exception: dict | None = None
     setup_failure: str | None = None  # "failed" before "started": the code never ran
     violation: str | None = None      # a malformed or out-of-place message after "started"
@@ -172,16 +171,13 @@ def _exit_code(status: int | None) -> int:
 
 
 def _duration_ms(talk: _Conversation, ended_at: float) -> float:
-    """From "started" (the job's code about to run) to its result, else to the moment the
-    daemon saw the job end (exit, kill, timeout); 0 when the code never started. The job
-    can move its result's arrival only earlier than its real end, never make it NaN,
-    negative or past the timeout."""
+    """From "started" (the job's code about to run) to the moment the daemon saw the job
+    end: its exit status fixed, pid 1 gone, or its kill for a message or the timeout.
+    Kernel events on the daemon's clock, none the job can fake (its result message is
+    no end: a job could send one early and run on). 0 when the code never started."""
     if talk.started_at is None:
         return 0.0
-    end = ended_at
-    if talk.result_at is not None and talk.violation is None:
-        end = min(talk.result_at, ended_at)  # the zygote's word of the exit may come first
-    return max(0.0, (end - talk.started_at) * 1000.0)
+    return (ended_at - talk.started_at) * 1000.0
 
 
 def _usage(slot: Slot) -> limits.Usage:
@@ -223,14 +219,13 @@ def _before_start(message: dict, fds: list[int], denials: DenialWatch, talk: _Co
 
 
 def _after_start(message: dict, talk: _Conversation) -> None:
-    if talk.result_at is None and set(message) == {"op", "error"} and message["op"] == "result":
+    if not talk.result_received.is_set() and set(message) == {"op", "error"} and message["op"] == "result":
         exception = message["error"]
         if exception is None or _is_exception_report(exception):
-            talk.result_at = time.monotonic()
             talk.result_received.set()
             talk.exception = exception and {k: exception[k][:FIELD_MAX] for k in EXCEPTION_FIELDS}
             return
-    where = "after its result" if talk.result_at is not None else "after it started"
+    where = "after its result" if talk.result_received.is_set() else "after it started"
     talk.violation = f"the job sent {_describe(message)} on its result channel {where}"
 
 

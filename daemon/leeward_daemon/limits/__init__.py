@@ -1,10 +1,10 @@
 """Per-job memory, pids and CPU limits and their accounting: cgroup v2, cgroup v1 or
-rlimits, whichever the host gives (`select_backend`). The daemon owns the boxes; the
-sandbox side is `core_and_fsize_limits` always, plus `apply_in_sandbox` and
-`usage_in_sandbox` under the rlimit backend."""
+rlimits, whichever the host gives (`select_backend`). The daemon owns the boxes and
+does all the accounting; the sandbox side is `core_and_fsize_limits` always, plus
+`apply_in_sandbox` under the rlimit backend."""
 from .base import Backend, Box, JobLimits, LimitsError, LimitsUnavailable, Usage
 from .detect import select_backend
-from .rlimit import apply_in_sandbox, blas_thread_env, core_and_fsize_limits, usage_in_sandbox
+from .rlimit import apply_in_sandbox, blas_thread_env, core_and_fsize_limits
 
 __all__ = [
     "Backend",
@@ -17,5 +17,4 @@ __all__ = [
     "blas_thread_env",
     "core_and_fsize_limits",
     "select_backend",
-    "usage_in_sandbox",
 ]

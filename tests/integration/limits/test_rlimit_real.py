@@ -1,5 +1,6 @@
 """The rlimit backend on the real kernel: each child applies `apply_in_sandbox` to
-itself, as a sandbox would, and reports `usage_in_sandbox`."""
+itself, as a sandbox would, and an RlimitBox attached to it measures it from outside
+(the daemon's JobMeter); the job-wide memory limit also through a real rlimit daemon."""
 from __future__ import annotations
 
 import errno
@@ -9,20 +10,18 @@ import textwrap
 
 import pytest
 
-from leeward_daemon.limits import JobLimits, Usage, select_backend
+from leeward_daemon.limits import JobLimits, select_backend
+from tests.conftest import start_daemon
 
 MiB = 1 << 20
 MB = 1000 * 1000
+HOLD_SECS = 0.5  # a child keeps what it measured this long: a hundred of the meter's samples
 
 SANDBOX = """
     import resource
-    from leeward_daemon.limits import JobLimits, apply_in_sandbox, usage_in_sandbox
+    from leeward_daemon.limits import JobLimits, apply_in_sandbox
     apply_in_sandbox(JobLimits(memory_limit={memory_limit}, pids_max={pids_max}),
                      file_size_max={file_size_max}, cpu_time_limit={cpu_time_limit})
-    START = resource.getrusage(resource.RUSAGE_SELF)
-    def emit_usage(**kw):
-        u = usage_in_sandbox(START)
-        emit(memory_peak=u.memory_peak, cpu_time_us=u.cpu_time_us, oom_killed=u.oom_killed, **kw)
 """
 
 
@@ -35,49 +34,78 @@ def sandboxed(spawn, body: str, *, memory_limit=256 * MiB, pids_max=64, file_siz
     return child
 
 
-def test_over_the_limit_is_a_memory_error_not_an_oom_kill(spawn):
-    child = sandboxed(spawn, """
+@pytest.fixture
+def metered(spawn):
+    """Starts a sandboxed child inside an RlimitBox (attached and started before the
+    child runs its body); yields (child, box). The box is destroyed afterwards."""
+    boxes = []
+
+    def start(body: str, memory_limit=256 * MiB):
+        child = spawn(textwrap.dedent(SANDBOX.format(memory_limit=memory_limit, pids_max=64, file_size_max=16 * MiB,
+                                                     cpu_time_limit=None))
+                      + textwrap.dedent(body))
+        box = select_backend(prefer="rlimit").create_box(f"b{len(boxes)}")
+        boxes.append(box)
+        box.attach(child.pid)
+        box.start_job(JobLimits(memory_limit=memory_limit, pids_max=64))
+        child.go()
+        return child, box
+
+    yield start
+    for box in boxes:
+        box.destroy()
+
+
+def test_over_the_limit_is_a_memory_error_not_an_oom_kill(metered):
+    child, box = metered("""
         try:
             x = bytearray(1 << 30)
             outcome = "allocated"
         except MemoryError:
             outcome = "MemoryError"
-        emit_usage(outcome=outcome)
+        emit(outcome=outcome)
     """)
-    result = child.result()
+    assert child.result()["outcome"] == "MemoryError"  # RLIMIT_AS, the per-process backstop
     assert child.wait() == 0
-    assert result["outcome"] == "MemoryError"
-    assert result["oom_killed"] is False
+    assert box.usage().oom_killed is False
 
 
-def test_memory_peak_of_200_mb_fits_a_256_mib_limit(spawn):
-    child = sandboxed(spawn, """
+def test_memory_peak_of_200_mb_fits_a_256_mib_limit(metered):
+    child, box = metered(f"""
+        import time
         x = bytearray(200 * 1024 * 1024)
         for i in range(0, len(x), 4096):
             x[i] = 1
-        emit_usage()
+        time.sleep({HOLD_SECS})
+        emit(done=True)
     """)
-    result = child.result()
+    assert child.result() == {"done": True}
     assert child.wait() == 0
-    print(f"rlimit: memory_peak {result['memory_peak']} bytes for 200 MiB touched")
-    assert 200 * MB <= result["memory_peak"] <= 300 * MB
+    usage = box.usage()
+    print(f"rlimit: memory_peak {usage.memory_peak} bytes for 200 MiB touched")
+    assert 200 * MB <= usage.memory_peak <= 300 * MB
+    assert usage.oom_killed is False
 
 
-def test_cpu_time_of_one_second_busy_loop(spawn):
-    child = sandboxed(spawn, """
+def test_cpu_time_of_one_second_busy_loop(metered):
+    child, box = metered(f"""
+        import time
         spin(1.0)
-        emit_usage(cpu=cpu_since(T0))
+        cpu = cpu_since(T0)
+        time.sleep({HOLD_SECS})
+        emit(cpu=cpu)
     """)
     result = child.result()
     assert child.wait() == 0
-    measured = result["cpu_time_us"] / 1e6
+    measured = box.usage().cpu_time_us / 1e6
     print(f"rlimit: cpu_time {measured:.3f} s, child's own os.times {result['cpu']:.3f} s")
     assert 0.5 <= measured <= 2.0
     assert abs(measured - result["cpu"]) <= 0.2 * result["cpu"]
 
 
-def test_cpu_time_counts_waited_children(spawn):
-    child = sandboxed(spawn, """
+def test_cpu_time_counts_waited_children(metered):
+    child, box = metered(f"""
+        import time
         pids = []
         for _ in range(2):
             pid = os.fork()
@@ -87,12 +115,68 @@ def test_cpu_time_counts_waited_children(spawn):
             pids.append(pid)
         for pid in pids:
             os.waitpid(pid, 0)
-        emit_usage(cpu=cpu_since(T0))
+        cpu = cpu_since(T0)
+        time.sleep({HOLD_SECS})
+        emit(cpu=cpu)
     """)
     result = child.result()
     assert child.wait() == 0
     assert result["cpu"] >= 1.2
-    assert abs(result["cpu_time_us"] / 1e6 - result["cpu"]) <= 0.2 * result["cpu"]
+    assert abs(box.usage().cpu_time_us / 1e6 - result["cpu"]) <= 0.2 * result["cpu"]
+
+
+# The review's probe: six forked children each touching ~170 MiB under a 128 MiB limit
+# held 1 GiB when the limit was per process (RLIMIT_AS alone). Each child waits for its
+# parent to die (EOF on a pipe only the parent holds), as a sandbox's would with pid 1.
+SIX_CHILDREN = """
+    import time
+    r, w = os.pipe()
+    for _ in range(6):
+        if os.fork() == 0:
+            os.close(w)
+            x = bytearray(170 * 1024 * 1024)
+            for i in range(0, len(x), 4096):
+                x[i] = 1
+            os.read(r, 1)
+            os._exit(0)
+    os.close(r)
+    time.sleep(60)
+    emit(survived=True)
+"""
+
+
+def test_memory_of_all_the_processes_together_is_limited(metered):
+    child, box = metered(SIX_CHILDREN, memory_limit=128 * MiB)
+    assert child.readline() == ""  # killed before it could say it survived
+    assert child.wait() == -signal.SIGKILL
+    usage = box.usage()
+    print(f"rlimit: six children touching 170 MiB each under 128 MiB: memory_peak {usage.memory_peak / MB:.0f} MB")
+    assert usage.oom_killed is True
+    assert 128 * MiB < usage.memory_peak < 6 * 170 * MiB
+
+
+def test_pages_shared_between_processes_count_once(metered):
+    # Seven processes sharing one 60 MiB buffer (and the interpreter) resident-sum to
+    # far more than 128 MiB; their proportional set sizes do not.
+    child, box = metered(f"""
+        import time
+        x = bytearray(60 * 1024 * 1024)
+        x[::4096] = b"x" * len(x[::4096])
+        kids = []
+        for _ in range(6):
+            pid = os.fork()
+            if pid == 0:
+                time.sleep({HOLD_SECS})
+                os._exit(x[0] != ord("x"))
+            kids.append(pid)
+        emit(statuses=[os.waitpid(pid, 0)[1] for pid in kids])
+    """, memory_limit=128 * MiB)
+    assert child.result() == {"statuses": [0] * 6}
+    assert child.wait() == 0
+    usage = box.usage()
+    print(f"rlimit: seven processes sharing 60 MiB: memory_peak {usage.memory_peak / MB:.0f} MB")
+    assert usage.oom_killed is False
+    assert 60 * MiB < usage.memory_peak <= 128 * MiB
 
 
 def _unused_uid() -> int:
@@ -183,14 +267,43 @@ def test_numpy_imports_and_multiplies_under_the_address_space_limit(spawn):
     assert child.wait() == 0
 
 
-def test_box_kills_the_attached_process_and_reports_recorded_usage(spawn):
+def test_box_kills_the_attached_process_and_keeps_its_measurement(spawn):
     child = spawn("import time; time.sleep(3600)")
     box = select_backend(prefer="rlimit").create_box("b1")
     box.attach(child.pid)
     box.start_job(JobLimits(memory_limit=256 * MiB, pids_max=16))
-    box.record(Usage(memory_peak=1, cpu_time_us=2, oom_killed=False))
-    assert box.usage() == Usage(memory_peak=1, cpu_time_us=2, oom_killed=False)
     box.kill()
     assert child.wait() == -signal.SIGKILL
+    usage = box.usage()
+    assert usage.memory_peak > 0 and usage.oom_killed is False  # an idle interpreter, measured
     box.destroy()
     box.destroy()
+
+
+@pytest.fixture(scope="module")
+def rlimit_daemon(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("rlimit-daemon")
+    config = directory / "config.toml"
+    config.write_text('limits_backend = "rlimit"\n')
+    daemon = start_daemon(str(directory), "--config", str(config))
+    yield daemon
+    daemon.stop()
+
+
+def test_a_job_is_killed_when_its_processes_together_pass_the_limit(rlimit_daemon):
+    code = textwrap.dedent(SIX_CHILDREN.replace("emit(survived=True)", "print('survived')"))
+    result = rlimit_daemon.execute("import os\n" + code, memory_limit=128 * MiB, timeout_secs=120)
+    print(result)
+    assert result.limits == "rlimit"
+    assert (result.exit_code, result.oom_killed, result.timed_out, result.stdout) == (-9, True, False, b"")
+    assert 128 * MiB < result.memory_peak < 6 * 170 * MiB
+    assert rlimit_daemon.execute("print('next')").stdout == b"next\n"
+
+
+def test_a_job_is_measured_by_the_daemon(rlimit_daemon):
+    result = rlimit_daemon.execute("import time\ns = time.process_time()\nwhile time.process_time() - s < 0.5: pass\n"
+                                   "x = bytearray(100 << 20)\nx[::4096] = b'x' * len(x[::4096])\n"
+                                   f"time.sleep({HOLD_SECS})", memory_limit=512 * MiB)
+    assert (result.exit_code, result.oom_killed) == (0, False), result
+    assert 100 * MiB < result.memory_peak < 512 * MiB
+    assert 0.4 <= result.cpu_time_us / 1e6 <= 2.0

@@ -1,5 +1,6 @@
-"""The rlimit backend's pure parts and the shared types. setrlimit itself is only
-called in child processes, in tests/integration/limits."""
+"""The rlimit backend's pure parts, the shared types, and the /proc parsing the daemon
+measures with. setrlimit itself is only called in child processes, and the meter runs
+on real jobs, in tests/integration/limits."""
 from __future__ import annotations
 
 import math
@@ -8,9 +9,10 @@ import resource
 
 import pytest
 
+from leeward_daemon import procfs
 from leeward_daemon.limits import (
-    JobLimits, LimitsError, LimitsUnavailable, Usage, apply_in_sandbox, blas_thread_env,
-    core_and_fsize_limits, select_backend, usage_in_sandbox,
+    JobLimits, LimitsError, LimitsUnavailable, apply_in_sandbox, blas_thread_env, core_and_fsize_limits,
+    select_backend,
 )
 from leeward_daemon.limits.rlimit import AS_HEADROOM, address_space_limit
 
@@ -33,14 +35,11 @@ def test_job_limits_never_take_zero_or_nonsense(kwargs):
         JobLimits(**kwargs)
 
 
-def test_rlimit_box_reports_what_the_sandbox_recorded():
-    box = select_backend(prefer="rlimit").create_box("b1")
-    box.start_job(JobLimits(memory_limit=MiB, pids_max=1))
-    assert box.usage() == Usage(memory_peak=0, cpu_time_us=0, oom_killed=False)
-    box.record(Usage(memory_peak=5, cpu_time_us=6, oom_killed=False))
-    assert box.usage() == Usage(memory_peak=5, cpu_time_us=6, oom_killed=False)
-    box.start_job(JobLimits(memory_limit=MiB, pids_max=1))
-    assert box.usage().memory_peak == 0
+def test_rlimit_box_has_no_usage_before_a_job():
+    # Formerly the sandbox's own report was recorded here; now nothing but the daemon's
+    # measurement exists, and before a job there is none.
+    with pytest.raises(LimitsError, match="before start_job"):
+        select_backend(prefer="rlimit").create_box("b1").usage()
 
 
 def test_rlimit_refuses_a_cpu_quota_before_touching_anything():
@@ -75,12 +74,27 @@ def test_address_space_limit_is_current_size_plus_limit_plus_headroom():
     assert abs(limit - (vm_size + 256 * MiB + AS_HEADROOM)) < 16 * MiB
 
 
-def test_usage_in_sandbox_counts_from_start():
-    start = resource.getrusage(resource.RUSAGE_SELF)
-    usage = usage_in_sandbox(start)
-    assert 0 <= usage.cpu_time_us < usage_in_sandbox(None).cpu_time_us
-    assert usage.memory_peak >= start.ru_maxrss * 1024
-    assert usage.oom_killed is False
+def test_stat_fields_survive_a_hostile_command_name():
+    # comm is the job's to choose (prctl PR_SET_NAME): spaces and parentheses in it
+    # must not shift the fields the meter and the exit status are read from.
+    fields = " ".join(str(n) for n in range(4, 53))  # field n holds n
+    stat = procfs.parse_stat(f"123 (a) b ) 1 2 3 (x) R {fields}\n")
+    assert (stat.ppid, stat.flags, stat.cpu_ticks, stat.threads, stat.vsize, stat.exit_code) == \
+        (4, 9, 14 + 15 + 16 + 17, 20, 23, 52)
+    assert stat.state == "R" and stat.rss == 24 * procfs.PAGE_SIZE
+
+
+def test_own_stat_and_a_gone_process():
+    stat = procfs.read_stat(os.getpid())
+    assert stat.ppid == os.getppid() and stat.rss > 0 and stat.vsize > 0 and not stat.flags & procfs.PF_EXITING
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    process = procfs.open_process(pid)
+    os.waitpid(pid, 0)
+    assert procfs.read_stat(pid) is None
+    assert procfs.exit_status_if_exiting(process) is None  # reaped: the fd reaches nothing
+    os.close(process)
 
 
 @pytest.mark.parametrize("backend, pids_max, cpus, threads", [
