@@ -8,6 +8,7 @@ metrics out of leeward's endpoint.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,20 @@ def failure_reason(result: ExecutionResult) -> str | None:
         return "timeout"
     if result.exit_code != 0:
         return "error"
+    return None
+
+
+def _measurement(value: object, per_unit: int) -> float | None:
+    """`value / per_unit` when it is a finite, non-negative number, else None (logged):
+    a single NaN or infinity in a histogram's sum or a counter poisons it until restart.
+    The supervisor only reports the daemon's own measurements; this is the last guard."""
+    try:
+        number = float(value) / per_unit if type(value) in (int, float) else math.nan
+    except OverflowError:  # an int beyond any float
+        number = math.inf
+    if math.isfinite(number) and number >= 0:
+        return number
+    log.warning("metrics: ignored a measurement that is not a finite, non-negative number: %.40r", value)
     return None
 
 
@@ -101,9 +116,11 @@ class Metrics:
         reason = failure_reason(result)
         if reason is not None:
             self.failed.labels(reason).inc()
-        self.duration.observe(result.duration_ms / 1000.0)
-        self.memory.observe(result.memory_peak)
-        self.cpu.inc(result.cpu_time_us / 1_000_000)
+        for record, value in ((self.duration.observe, _measurement(result.duration_ms, 1000)),
+                              (self.memory.observe, _measurement(result.memory_peak, 1)),
+                              (self.cpu.inc, _measurement(result.cpu_time_us, 1_000_000))):
+            if value is not None:
+                record(value)
 
     def observe_request(self, kind: str, outcome: str) -> None:
         self.requests.labels(kind, outcome).inc()
