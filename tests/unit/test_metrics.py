@@ -74,3 +74,19 @@ def test_endpoint_serves_only_leewards_metrics():
                      "leeward_memory_usage_bytes", "leeward_cpu_time_seconds", "leeward_requests",
                      "leeward_workers_total", "leeward_worker_recycles", "leeward_connections_active"}
     assert metrics.endpoint is None
+
+
+@pytest.mark.parametrize("field, bad", [
+    ("duration_ms", float("nan")), ("duration_ms", float("inf")), ("duration_ms", -1.0),
+    ("cpu_time_us", float("inf")), ("cpu_time_us", -5), ("memory_peak", 2 ** 2000), ("memory_peak", "1"),
+])
+def test_a_measurement_that_is_not_a_finite_non_negative_number_is_never_observed(field, bad):
+    metrics = _metrics()
+    metrics.observe_execution(ExecutionResult(exit_code=0, duration_ms=2.0, memory_peak=1 << 20, cpu_time_us=1000))
+    metrics.observe_execution(ExecutionResult(**{"exit_code": 0, "duration_ms": 2.0, "memory_peak": 1 << 20,
+                                                 "cpu_time_us": 1000, field: bad}))
+    value = metrics.registry.get_sample_value
+    assert value("leeward_executions_total") == 2
+    assert value("leeward_execution_duration_seconds_sum") == pytest.approx(0.002 * (2 if field != "duration_ms" else 1))
+    assert value("leeward_memory_usage_bytes_sum") == (1 << 20) * (2 if field != "memory_peak" else 1)
+    assert value("leeward_cpu_time_seconds_total") == pytest.approx(0.001 * (2 if field != "cpu_time_us" else 1))
