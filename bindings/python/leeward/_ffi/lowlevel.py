@@ -38,13 +38,13 @@ __uint64_t = c_ulong# /usr/include/x86_64-linux-gnu/bits/types.h: 45
 
 uint64_t = __uint64_t# /usr/include/x86_64-linux-gnu/bits/stdint-uintn.h: 27
 
-# include/leeward.h: 69
+# include/leeward.h: 82
 class struct_LeewardHandle(Structure):
     pass
 
-LeewardHandle = struct_LeewardHandle# include/leeward.h: 69
+LeewardHandle = struct_LeewardHandle# include/leeward.h: 82
 
-# include/leeward.h: 78
+# include/leeward.h: 91
 class struct_anon_3(Structure):
     pass
 
@@ -59,9 +59,9 @@ struct_anon_3._fields_ = [
     ('read_only', c_int),
 ]
 
-LeewardMount = struct_anon_3# include/leeward.h: 78
+LeewardMount = struct_anon_3# include/leeward.h: 91
 
-# include/leeward.h: 90
+# include/leeward.h: 103
 class struct_anon_4(Structure):
     pass
 
@@ -78,9 +78,9 @@ struct_anon_4._fields_ = [
     ('mounts_len', c_size_t),
 ]
 
-LeewardOptions = struct_anon_4# include/leeward.h: 90
+LeewardOptions = struct_anon_4# include/leeward.h: 103
 
-# include/leeward.h: 120
+# include/leeward.h: 133
 class struct_anon_5(Structure):
     pass
 
@@ -115,9 +115,9 @@ struct_anon_5._fields_ = [
     ('details_json', String),
 ]
 
-LeewardResult = struct_anon_5# include/leeward.h: 120
+LeewardResult = struct_anon_5# include/leeward.h: 133
 
-# include/leeward.h: 125
+# include/leeward.h: 138
 for _lib in _libs.values():
     if not _lib.has("leeward_connect", "cdecl"):
         continue
@@ -126,7 +126,7 @@ for _lib in _libs.values():
     leeward_connect.restype = POINTER(LeewardHandle)
     break
 
-# include/leeward.h: 130
+# include/leeward.h: 143
 for _lib in _libs.values():
     if not _lib.has("leeward_execute", "cdecl"):
         continue
@@ -135,7 +135,7 @@ for _lib in _libs.values():
     leeward_execute.restype = POINTER(LeewardResult)
     break
 
-# include/leeward.h: 133
+# include/leeward.h: 146
 for _lib in _libs.values():
     if not _lib.has("leeward_result_free", "cdecl"):
         continue
@@ -144,7 +144,7 @@ for _lib in _libs.values():
     leeward_result_free.restype = None
     break
 
-# include/leeward.h: 136
+# include/leeward.h: 149
 for _lib in _libs.values():
     if not _lib.has("leeward_disconnect", "cdecl"):
         continue
@@ -153,7 +153,7 @@ for _lib in _libs.values():
     leeward_disconnect.restype = None
     break
 
-# include/leeward.h: 140
+# include/leeward.h: 153
 for _lib in _libs.values():
     if not _lib.has("leeward_last_error", "cdecl"):
         continue
@@ -162,7 +162,7 @@ for _lib in _libs.values():
     leeward_last_error.restype = c_char_p
     break
 
-# include/leeward.h: 143
+# include/leeward.h: 156
 for _lib in _libs.values():
     if not _lib.has("leeward_version", "cdecl"):
         continue
@@ -171,7 +171,7 @@ for _lib in _libs.values():
     leeward_version.restype = c_char_p
     break
 
-# include/leeward.h: 148
+# include/leeward.h: 161
 for _lib in _libs.values():
     if not _lib.has("leeward_last_error_code", "cdecl"):
         continue
@@ -180,7 +180,7 @@ for _lib in _libs.values():
     leeward_last_error_code.restype = c_char_p
     break
 
-# include/leeward.h: 151
+# include/leeward.h: 164
 for _lib in _libs.values():
     if not _lib.has("leeward_ping", "cdecl"):
         continue
@@ -189,7 +189,7 @@ for _lib in _libs.values():
     leeward_ping.restype = c_int
     break
 
-# include/leeward.h: 155
+# include/leeward.h: 168
 for _lib in _libs.values():
     if not _lib.has("leeward_status_json", "cdecl"):
         continue
@@ -202,7 +202,7 @@ for _lib in _libs.values():
         leeward_status_json.errcheck = ReturnString
     break
 
-# include/leeward.h: 158
+# include/leeward.h: 171
 for _lib in _libs.values():
     if not _lib.has("leeward_string_free", "cdecl"):
         continue
@@ -211,13 +211,13 @@ for _lib in _libs.values():
     leeward_string_free.restype = None
     break
 
-# include/leeward.h: 66
+# include/leeward.h: 79
 try:
     LEEWARD_VERSION = '0.1.0'
 except:
     pass
 
-LeewardHandle = struct_LeewardHandle# include/leeward.h: 69
+LeewardHandle = struct_LeewardHandle# include/leeward.h: 82
 
 # No inserted files
 
