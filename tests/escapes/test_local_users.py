@@ -23,6 +23,7 @@ import time
 
 import pytest
 
+import leeward
 from libleeward.build_ffi import ensure_built
 from libleeward.client import Connection, UntrustedSocket
 from tests.conftest import REPO
@@ -246,13 +247,15 @@ def test_clients_send_nothing_to_a_socket_another_user_serves(victim, nobody, ba
     assert refused.value.code == "E1007"
     assert refused.value.message == (f"socket {path} is served by uid {nobody.pw_uid}, which is neither you "
                                      f"(uid 0) nor root; refusing to send code to it")
-    # ...and the C ABI, through the CLI as an ordinary user.
+    # ...the C ABI, through the Python binding here and the CLI as an ordinary user.
+    with pytest.raises(leeward.UntrustedSocket, match=f"E1007: socket {path} is served by uid {nobody.pw_uid}"):
+        leeward.Leeward(path)
     cli = _cli_as(victim, base, "exec", "--no-autostart", "--socket", path, "print('secret')")
     assert cli.returncode == EXIT_LEEWARD_ERROR, cli
     assert (f"E1007: socket {path} is served by uid {nobody.pw_uid}, which is neither you (uid {victim.pw_uid}) "
             f"nor root" in cli.stderr), cli.stderr
-    # Both connected (the check needs the connection), neither sent a byte.
-    assert received() == [0, 0]
+    # Each connected (the check needs the connection), none sent a byte.
+    assert received() == [0, 0, 0]
 
 
 # ---------------------------------------------------------------- the CLI's autostart
