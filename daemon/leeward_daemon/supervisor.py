@@ -242,7 +242,7 @@ def _describe(message: dict) -> str:
 
 
 def _violation_report(violation: str) -> dict:
-    return {"name": VIOLATION, "value": f"{violation}; the sandbox was killed", "traceback": ""}
+    return {"name": VIOLATION, "value": f"{violation}; leeward ended the job there", "traceback": ""}
 
 
 def _close_all(fds: list[int]) -> None:
