@@ -42,6 +42,7 @@ FDS_RESERVED = 64
 # what its job adds while it runs (seccomp listener, cgroup files), rounded up.
 FDS_PER_SANDBOX = 8
 DEFAULT_SOMAXCONN = 4096
+ACCEPT_BATCH = 16  # connections accepted per wake-up (within FDS_RESERVED)
 # Error texts a client sees never name a host path (cgroup dirs, the daemon's files):
 # any absolute path of two or more components in an E3xxx/E4xxx message is masked.
 _HOST_PATH = re.compile(r"/(?:[\w.@+-]+/)+[\w.@+-]*")
@@ -154,16 +155,21 @@ class Server:
         return max(1, min(somaxconn, max(self.max_connections, 128)))
 
     async def _listen(self) -> None:
+        # asyncio accepts up to `backlog` connections per wake-up, each an fd before any
+        # refusal can run: a small batch, then the deep queue set by a second listen().
         if self._listen_socket is not None:
-            self._listen_socket.listen(self._backlog())  # systemd's Backlog= may be smaller
-            self._server = await asyncio.start_unix_server(self._serve_connection, sock=self._listen_socket)
-            return
-        old_umask = os.umask(0o177)  # the socket is born 0600: no window for other users
-        try:
-            self._server = await asyncio.start_unix_server(self._serve_connection, path=self.config.socket_path,
-                                                           backlog=self._backlog())
-        finally:
-            os.umask(old_umask)
+            self._server = await asyncio.start_unix_server(self._serve_connection, sock=self._listen_socket,
+                                                           backlog=ACCEPT_BATCH)
+        else:
+            old_umask = os.umask(0o177)  # the socket is born 0600: no window for other users
+            try:
+                self._server = await asyncio.start_unix_server(self._serve_connection, path=self.config.socket_path,
+                                                               backlog=ACCEPT_BATCH)
+            finally:
+                os.umask(old_umask)
+        for listening in self._server.sockets:  # asyncio's wrappers have no listen(): a dup has
+            with socket.socket(fileno=os.dup(listening.fileno())) as sock:
+                sock.listen(self._backlog())
 
     def _start_metrics(self) -> None:
         port, address = self.config.metrics_port, self.config.metrics_address
