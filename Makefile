@@ -5,7 +5,7 @@ VPY    := $(VENV)/bin/python
 NODE_DIR := bindings/node
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: setup lib run test bench clean
+.PHONY: setup lib run test bench fuzz soak clean
 
 setup: $(VENV)/.installed lib $(NODE_DIR)/node_modules/.installed
 
@@ -36,6 +36,15 @@ test: setup
 
 bench: setup
 	$(VPY) bench/latency.py
+
+# Longer protocol fuzzing than the test suite's few seconds (LEEWARD_FUZZ_EXAMPLES).
+fuzz: setup
+	LEEWARD_FUZZ_EXAMPLES=$${LEEWARD_FUZZ_EXAMPLES:-20000} $(VPY) -m pytest -q tests/reliability/test_protocol_fuzz.py
+
+# Not in CI: SOAK_MINUTES of mixed traffic against a fresh daemon, with outcome counts
+# and a resource trend line (daemon RSS, fds, sandboxes, cgroup boxes) per interval.
+soak: setup
+	$(VPY) bench/soak.py --minutes $${SOAK_MINUTES:-10}
 
 clean:
 	rm -rf $(VENV) build *.egg-info $(NODE_DIR)/node_modules
