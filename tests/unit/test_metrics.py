@@ -72,7 +72,8 @@ def test_endpoint_serves_only_leewards_metrics():
     names = {family.name for family in text_string_to_metric_families(text)}
     assert names == {"leeward_executions", "leeward_executions_failed", "leeward_execution_duration_seconds",
                      "leeward_memory_usage_bytes", "leeward_cpu_time_seconds", "leeward_requests",
-                     "leeward_workers_total", "leeward_worker_recycles", "leeward_connections_active"}
+                     "leeward_workers_total", "leeward_worker_recycles", "leeward_connections_active",
+                     "leeward_requests_waiting", "leeward_zygote_restarts", "leeward_healthy"}
     assert metrics.endpoint is None
 
 
