@@ -171,12 +171,12 @@ def format_status(status: dict) -> str:
     ]
     zygote = status.get("zygote")
     if zygote:
-        lines.insert(2, f"zygote:     {zygote.get('state', '?')} (pid {zygote.get('pid') or '-'}), "
+        lines.append(f"zygote:     {zygote.get('state', '?')} (pid {zygote.get('pid') or '-'}), "
                         f"{zygote.get('restarts', '?')} restart(s)"
                         + (f"; last exit: {zygote['last_exit']}" if zygote.get("last_exit") else "")
                         + (f"; restart failing: {zygote['restart_error']}" if zygote.get("restart_error") else ""))
     if "waiting" in pool:
-        lines.insert(3, f"queue:      {pool['waiting']} waiting (max_queue {pool.get('max_queue', '?')}), "
+        lines.append(f"queue:      {pool['waiting']} waiting (max_queue {pool.get('max_queue', '?')}), "
                         f"{status.get('refused_connections', 0)} connections refused busy")
     if status.get("healthy") is False:
         lines.insert(0, f"UNHEALTHY: {status.get('problem')}")
