@@ -96,7 +96,7 @@ def test_cpu_time_counts_every_thread(limited):
     code = ("import hashlib, os, threading, time\n"
             "data = b'x' * (1 << 22)\n"
             "def spin():\n"
-            "    for _ in range(60): hashlib.sha256(data).digest()\n"
+            "    for _ in range(120): hashlib.sha256(data).digest()\n"
             "threads = [threading.Thread(target=spin) for _ in range(4)]\n"
             "start = time.perf_counter()\n"
             "[t.start() for t in threads]; [t.join() for t in threads]\n"
@@ -106,6 +106,7 @@ def test_cpu_time_counts_every_thread(limited):
     own_cpu, _wall = map(float, result.stdout.split())
     # Every thread's CPU is in the figure (how far it exceeds wall time depends on how
     # busy the host's cores are, so that is measured in bench/, not asserted here).
+    # The work is sized to take about a second of CPU, so the bound has headroom.
     assert own_cpu >= 0.5
     assert 0.8 * own_cpu <= result.cpu_time_us / 1e6 <= 1.25 * own_cpu + 0.1
 

@@ -34,6 +34,7 @@ from .base import JobLimits, LimitsError, LimitsUnavailable, Usage, check_box_id
 
 AS_HEADROOM = 512 << 20
 SAMPLE_INTERVAL_SECS = 0.005
+FIRST_READING_WAIT_SECS = 0.1  # a bound, not an expectation: one reading takes well under 1 ms
 PSS_COST_FACTOR = 4  # proportional set sizes take at most ~1/4 of the meter's time
 # OpenBLAS reads these once, when it is loaded: a zygote that preloads numpy must
 # have them in its environment before the import for them to matter there.
@@ -151,8 +152,12 @@ class JobMeter:
         self._oom_killed = False
         self._pss_due_at = 0.0
         self._stopping = threading.Event()
+        self._first_reading = threading.Event()
         self._thread = threading.Thread(target=self._run, name="leeward-rlimit-meter", daemon=True)
         self._thread.start()
+        # The job is handed over only after one reading: a job shorter than a sample
+        # would otherwise report no memory at all.
+        self._first_reading.wait(FIRST_READING_WAIT_SECS)
 
     def stop(self) -> Usage:
         """Idempotent: stops sampling and returns the job's usage."""
@@ -163,8 +168,12 @@ class JobMeter:
                      oom_killed=self._oom_killed)
 
     def _run(self) -> None:
-        while self._sample() and not self._stopping.wait(SAMPLE_INTERVAL_SECS):
-            pass
+        try:
+            going = self._sample()
+        finally:
+            self._first_reading.set()
+        while going and not self._stopping.wait(SAMPLE_INTERVAL_SECS):
+            going = self._sample()
 
     def _sample(self) -> bool:
         """One reading; False once the job is over (or killed by this reading)."""
