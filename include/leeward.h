@@ -14,15 +14,19 @@
  *   Every call that can fail first resets both to "" on the calling thread.
  *   Being thread-local, they must be read on the OS thread that made the failing
  *   call (Go: under runtime.LockOSThread(); Node/koffi: not across an async call).
- *   Codes are the daemon protocol's (see DESIGN.md section 2), plus the same codes
- *   for failures detected on the client side:
+ *   Codes are the daemon protocol's, listed below as LEEWARD_E_* (the one source
+ *   every binding reads or is checked against), and the same codes for failures
+ *   detected on the client side:
  *     E1002  request larger than the frame limit (never sent)
+ *     E1003  leeward_call: request_json is not valid UTF-8 JSON
+ *     E1004  leeward_call: request_json is not a JSON object
  *     E1006  no daemon answered, or it went away during the call
  *     E1007  the socket is served by a uid that is neither the caller's nor root's
  *            (SO_PEERCRED), or its per-user directory under /tmp is not the caller's
  *            own mode-0700 directory: no code is sent to it
  *     E2001  a required argument is NULL (code, handle, a mount's path)
- *     E2002  an argument has the wrong shape (code not UTF-8, mounts NULL with mounts_len > 0)
+ *     E2002  an argument has the wrong shape (code not UTF-8, mounts NULL with
+ *            mounts_len > 0, a malformed {"$bytes": ...} value)
  *     E2xxx  other invalid requests, as rejected by the daemon (E2003 out of range, ...)
  *     E3xxx  the daemon could not run the job
  *     E3004  the daemon is busy (its queue or connection limit is full): nothing
@@ -43,7 +47,8 @@
  *   Strings passed in are borrowed for the duration of the call only.
  *   A LeewardResult and every buffer it points to belong to the caller, who
  *   releases them with exactly one leeward_result_free(). A string returned by
- *   leeward_status_json() is released with leeward_string_free(). The strings
+ *   leeward_status_json() or through leeward_call*()'s reply_json is released with
+ *   leeward_string_free(). The strings
  *   returned by leeward_last_error*() and leeward_version() belong to the library.
  *
  * Connection life
@@ -77,6 +82,34 @@ extern "C" {
 #endif
 
 #define LEEWARD_VERSION "0.1.0"
+
+/* Stable error codes, as leeward_last_error_code() and the daemon's error replies
+ * give them. Never renumbered. Python's ErrorCode (libleeward/abi.py) is generated
+ * from these lines, and the Go and Node bindings are checked against them.
+ * E1xxx: the frame itself */
+#define LEEWARD_E_FRAME_EMPTY "E1001"         /* frame length is 0 */
+#define LEEWARD_E_FRAME_TOO_LARGE "E1002"     /* frame over the limit (the client does not send it) */
+#define LEEWARD_E_FRAME_UNDECODABLE "E1003"   /* body is not msgpack (leeward_call: not JSON) */
+#define LEEWARD_E_FRAME_NOT_A_MAP "E1004"     /* body is not a map (leeward_call: not an object) */
+#define LEEWARD_E_UNKNOWN_TYPE "E1005"        /* unknown or missing request "type" */
+#define LEEWARD_E_CONNECTION_CLOSED "E1006"   /* client side: no daemon, the connection dropped, or the client is closed */
+#define LEEWARD_E_UNTRUSTED_SOCKET "E1007"    /* client side: the socket or its directory is not yours or root's */
+/* E2xxx: a well-formed request with invalid content */
+#define LEEWARD_E_MISSING_FIELD "E2001"
+#define LEEWARD_E_WRONG_TYPE "E2002"
+#define LEEWARD_E_OUT_OF_RANGE "E2003"
+#define LEEWARD_E_UNKNOWN_FIELD "E2004"
+#define LEEWARD_E_BAD_PATH "E2005"            /* mount target over a system dir, file outside the workdir, ".." */
+#define LEEWARD_E_MOUNT_NOT_ALLOWED "E2006"   /* mount source not under the daemon's allowed paths */
+#define LEEWARD_E_MOUNT_NOT_FOUND "E2007"
+#define LEEWARD_E_MOUNT_SYMLINK "E2008"
+/* E3xxx: the sandbox could not run the job */
+#define LEEWARD_E_SANDBOX_UNAVAILABLE "E3001"
+#define LEEWARD_E_SANDBOX_FAILED "E3002"
+#define LEEWARD_E_SHUTTING_DOWN "E3003"
+#define LEEWARD_E_DAEMON_BUSY "E3004"         /* queue or connection limit full: the one retryable code */
+/* E4xxx: a bug or an unexpected host failure */
+#define LEEWARD_E_INTERNAL "E4001"
 
 /* An open connection to the daemon. Opaque; thread-safe (see above). */
 typedef struct LeewardHandle LeewardHandle;
@@ -169,6 +202,42 @@ char *leeward_status_json(LeewardHandle *handle);
 
 /* Releases a string returned by this library. NULL is a no-op. */
 void leeward_string_free(char *string);
+
+/* ---- the generic entry point: any request of the wire protocol, as JSON ----
+ *
+ * request_json is one request map of the protocol ({"type": "Ping"},
+ * {"type": "Execute", "code": "print(1)", "timeout_secs": 5}, ...) written as a
+ * UTF-8 JSON object; the reply is the daemon's response map as a JSON object.
+ * The library does not interpret the request beyond this encoding, so a protocol
+ * feature the daemon gains is usable here without a new function or struct.
+ *
+ * Bytes: msgpack bin values (stdout, stderr, files, stdin) are written in JSON as
+ *   {"$bytes": "<base64, RFC 4648 with padding>"}
+ * both ways: such an object in the request is sent as bin (a malformed one fails
+ * with E2002), and every bin in the reply comes back so. A JSON string is sent as
+ * a msgpack str (where the protocol takes bytes, a str means its UTF-8 encoding).
+ *
+ * Returns 0 when the daemon answered success and stores the reply in *reply_json
+ * (release it with leeward_string_free()). Returns -1 otherwise, *reply_json set
+ * to NULL: an error reply from the daemon leaves its code and message in
+ * leeward_last_error_code() / leeward_last_error(), exactly as leeward_execute
+ * does; a request that is not JSON fails with E1003, one that is not an object
+ * with E1004, NULL handle, request_json or reply_json with E2001. */
+int leeward_call(LeewardHandle *handle, const char *request_json, char **reply_json);
+
+/* Receives one Event frame of a streaming request ({"type": "Event",
+ * "execution_id", "event", "data"}, bytes as above) as a NUL-terminated JSON
+ * object that is valid only during the call. `user` is leeward_call_stream's.
+ * It runs on the thread that called leeward_call_stream, before the final reply;
+ * it must not use the same handle (that deadlocks) but may use another. */
+typedef void (*LeewardEventCallback)(const char *event_json, void *user);
+
+/* leeward_call for a request that may stream (e.g. Execute with "stream": true):
+ * on_event is called for each Event frame that precedes the reply, in order.
+ * A daemon that does not stream sends none, and then on_event is never called.
+ * on_event may be NULL (events are dropped). Returns and fails as leeward_call. */
+int leeward_call_stream(LeewardHandle *handle, const char *request_json, LeewardEventCallback on_event,
+                        void *user, char **reply_json);
 
 #ifdef __cplusplus
 }

@@ -28,6 +28,8 @@ static int _lw_py_execute(LeewardHandle *handle, const char *code,
                           const LeewardOptions *options, LeewardResult *out);
 static int _lw_py_ping(LeewardHandle *handle);
 static char *_lw_py_status_json(LeewardHandle *handle);
+static int _lw_py_call(LeewardHandle *handle, const char *request_json, LeewardEventCallback on_event,
+                       void *user, char **reply_json);
 
 /* ------------------------------------------------------------ errors */
 
@@ -52,7 +54,7 @@ static void lw_fail(const char *code, const char *fmt, ...)
 
 static void _lw_set_error(const char *code, const char *message)
 {
-    lw_fail(code ? code : "E4001", "%s", message ? message : "unknown error");
+    lw_fail(code ? code : LEEWARD_E_INTERNAL, "%s", message ? message : "unknown error");
 }
 
 static char *_lw_memdup(const char *data, size_t len)
@@ -188,7 +190,7 @@ static int lw_boot(void)
 {
     pthread_once(&lw_once, lw_boot_once);
     if (!lw_ready) {
-        lw_fail("E4001", "%s", lw_boot_error[0] ? lw_boot_error : "libleeward failed to initialize");
+        lw_fail(LEEWARD_E_INTERNAL, "%s", lw_boot_error[0] ? lw_boot_error : "libleeward failed to initialize");
         return -1;
     }
     return 0;
@@ -288,18 +290,18 @@ LeewardResult *leeward_execute(LeewardHandle *handle, const char *code, const Le
     int rc;
     lw_clear_error();
     if (handle == NULL) {
-        lw_fail("E2001", "handle is NULL");
+        lw_fail(LEEWARD_E_MISSING_FIELD, "handle is NULL");
         return NULL;
     }
     if (code == NULL) {
-        lw_fail("E2001", "code is NULL");
+        lw_fail(LEEWARD_E_MISSING_FIELD, "code is NULL");
         return NULL;
     }
     if (lw_boot() != 0)
         return NULL;
     result = calloc(1, sizeof *result);
     if (result == NULL) {
-        lw_fail("E4001", "out of memory");
+        lw_fail(LEEWARD_E_INTERNAL, "out of memory");
         return NULL;
     }
     lw_sigpipe_block(&guard);
@@ -307,7 +309,7 @@ LeewardResult *leeward_execute(LeewardHandle *handle, const char *code, const Le
     lw_sigpipe_restore(&guard);
     if (rc != 1) {
         if (!lw_error[0])
-            lw_fail("E4001", "execute failed");
+            lw_fail(LEEWARD_E_INTERNAL, "execute failed");
         leeward_result_free(result);
         return NULL;
     }
@@ -320,7 +322,7 @@ int leeward_ping(LeewardHandle *handle)
     int rc;
     lw_clear_error();
     if (handle == NULL) {
-        lw_fail("E2001", "handle is NULL");
+        lw_fail(LEEWARD_E_MISSING_FIELD, "handle is NULL");
         return -1;
     }
     if (lw_boot() != 0)
@@ -329,7 +331,7 @@ int leeward_ping(LeewardHandle *handle)
     rc = _lw_py_ping(handle);
     lw_sigpipe_restore(&guard);
     if (rc != 1 && !lw_error[0])
-        lw_fail("E4001", "ping failed");
+        lw_fail(LEEWARD_E_INTERNAL, "ping failed");
     return rc == 1 ? 0 : -1;
 }
 
@@ -339,7 +341,7 @@ char *leeward_status_json(LeewardHandle *handle)
     char *json;
     lw_clear_error();
     if (handle == NULL) {
-        lw_fail("E2001", "handle is NULL");
+        lw_fail(LEEWARD_E_MISSING_FIELD, "handle is NULL");
         return NULL;
     }
     if (lw_boot() != 0)
@@ -348,6 +350,45 @@ char *leeward_status_json(LeewardHandle *handle)
     json = _lw_py_status_json(handle);
     lw_sigpipe_restore(&guard);
     if (json == NULL && !lw_error[0])
-        lw_fail("E4001", "status failed");
+        lw_fail(LEEWARD_E_INTERNAL, "status failed");
     return json;
+}
+
+int leeward_call_stream(LeewardHandle *handle, const char *request_json, LeewardEventCallback on_event,
+                        void *user, char **reply_json)
+{
+    lw_sigpipe_guard guard;
+    int rc;
+    lw_clear_error();
+    if (reply_json == NULL) {
+        lw_fail(LEEWARD_E_MISSING_FIELD, "reply_json is NULL");
+        return -1;
+    }
+    *reply_json = NULL;
+    if (handle == NULL) {
+        lw_fail(LEEWARD_E_MISSING_FIELD, "handle is NULL");
+        return -1;
+    }
+    if (request_json == NULL) {
+        lw_fail(LEEWARD_E_MISSING_FIELD, "request_json is NULL");
+        return -1;
+    }
+    if (lw_boot() != 0)
+        return -1;
+    lw_sigpipe_block(&guard);
+    rc = _lw_py_call(handle, request_json, on_event, user, reply_json);
+    lw_sigpipe_restore(&guard);
+    if (rc != 1) {
+        if (!lw_error[0])
+            lw_fail(LEEWARD_E_INTERNAL, "call failed");
+        free(*reply_json);
+        *reply_json = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int leeward_call(LeewardHandle *handle, const char *request_json, char **reply_json)
+{
+    return leeward_call_stream(handle, request_json, NULL, NULL, reply_json);
 }

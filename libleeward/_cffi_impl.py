@@ -19,7 +19,8 @@ import threading
 
 from _libleeward_cffi import ffi, lib
 
-from .client import Connection, LeewardError
+from . import jsonwire, protocol
+from .client import Connection, LeewardError, successful
 from .protocol import DEFAULT_MAX_FRAME, Bounds, ErrorCode
 
 
@@ -48,6 +49,8 @@ def _c_api(failure):
                 return fn(*args)
             except LeewardError as exc:
                 _set_error(exc.code, exc.message)
+            except jsonwire.JsonWireError as exc:
+                _set_error(exc.code.value, str(exc))
             except MemoryError:
                 _set_error(ErrorCode.INTERNAL.value, "out of memory")
             except BaseException as exc:  # noqa: BLE001 - the host must never see a Python exception
@@ -201,3 +204,32 @@ def _lw_py_ping(handle):
 @_c_api(ffi.NULL)
 def _lw_py_status_json(handle):
     return _dup(json.dumps(_connected(handle).status(), default=_json_default).encode())
+
+
+def _event_forwarder(on_event, user):
+    """Event frames to the C callback, as JSON valid for the duration of the call."""
+    if on_event == ffi.NULL:
+        return None
+
+    def forward(event: dict) -> None:
+        on_event(jsonwire.dumps(event).encode("ascii"), user)
+
+    return forward
+
+
+@ffi.def_extern()
+@_c_api(0)
+def _lw_py_call(handle, request_json, on_event, user, reply_json):
+    request = jsonwire.request_from_json(ffi.string(request_json))
+    try:
+        frame = protocol.encode_frame(request)
+    except OverflowError as exc:  # an integer beyond msgpack's 64 bits
+        raise LeewardError(ErrorCode.OUT_OF_RANGE.value, f"request cannot be encoded: {exc}") from None
+    except ValueError as exc:  # nested deeper than msgpack allows
+        raise LeewardError(ErrorCode.WRONG_TYPE.value, f"request cannot be encoded: {exc}") from None
+    if len(frame) - protocol.HEADER.size > DEFAULT_MAX_FRAME:
+        raise LeewardError(ErrorCode.FRAME_TOO_LARGE.value,
+                           f"request of {len(frame)} bytes exceeds the daemon's frame limit of {DEFAULT_MAX_FRAME}")
+    reply = successful(_connected(handle).raw_request(frame, _event_forwarder(on_event, user)))
+    reply_json[0] = _dup(jsonwire.dumps(reply).encode("ascii"))
+    return 1

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import cffi
 
+from libleeward import header
+
 REPO = Path(__file__).resolve().parent.parent
 HEADER = REPO / "include" / "leeward.h"
 C_SOURCE = REPO / "libleeward" / "_cffi_capi.c"
@@ -40,6 +42,8 @@ extern "Python" int _lw_py_execute(LeewardHandle *handle, const char *code,
                                    const LeewardOptions *options, LeewardResult *out);
 extern "Python" int _lw_py_ping(LeewardHandle *handle);
 extern "Python" char *_lw_py_status_json(LeewardHandle *handle);
+extern "Python" int _lw_py_call(LeewardHandle *handle, const char *request_json,
+                                LeewardEventCallback on_event, void *user, char **reply_json);
 
 void _lw_set_error(const char *code, const char *message);
 void _lw_set_boot_error(const char *message);
@@ -102,10 +106,10 @@ def pkg_config(out: Path) -> str:
 
 
 def version() -> str:
-    match = re.search(r'#define LEEWARD_VERSION "([^"]+)"', HEADER.read_text())
-    if not match:
-        raise SystemExit(f"{HEADER}: no LEEWARD_VERSION")
-    return match.group(1)
+    try:
+        return header.version(HEADER.read_text())
+    except ValueError as exc:
+        raise SystemExit(f"{HEADER}: {exc}") from None
 
 
 def make_builder() -> cffi.FFI:

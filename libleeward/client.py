@@ -10,7 +10,7 @@ import socket
 import struct
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from . import protocol
 from .paths import UnsafeSocketDirectory, check_client_directory, default_socket_path
@@ -19,6 +19,8 @@ from .protocol import ErrorCode, ExecutionResult
 # A response carries up to two capped outputs; allow far more than the request limit.
 MAX_RESPONSE_FRAME = 256 * 1024 * 1024
 _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+# The type of the frames a streaming request gets before its response (PROTOCOL-V2.md).
+EVENT_TYPE = "Event"
 
 
 # A daemon under a burst has a full listen queue: a non-blocking connect (any socket
@@ -70,6 +72,14 @@ class UntrustedSocket(LeewardError):
 
     def __init__(self, message: str):
         super().__init__(ErrorCode.UNTRUSTED_SOCKET.value, message)
+
+
+def successful(response: dict) -> dict:
+    """The response, if it says success; else its error as LeewardError."""
+    if not response.get("success"):
+        error = response.get("error") or {}
+        raise LeewardError(str(error.get("code", ErrorCode.INTERNAL.value)), str(error.get("message", "")))
+    return response
 
 
 class Connection:
@@ -151,16 +161,14 @@ class Connection:
         response = self.request(message)
         return ExecutionResult.from_wire(response["result"])
 
-    def request(self, message: dict) -> dict:
-        """Sends one request, returns the successful response map or raises LeewardError."""
-        response = self.raw_request(protocol.encode_frame(message))
-        if not response.get("success"):
-            error = response.get("error") or {}
-            raise LeewardError(str(error.get("code", ErrorCode.INTERNAL.value)), str(error.get("message", "")))
-        return response
+    def request(self, message: dict, on_event: Callable[[dict], None] | None = None) -> dict:
+        """Sends one request, returns the successful response map or raises LeewardError.
+        on_event gets each Event frame that precedes the response (a streaming request's)."""
+        return successful(self.raw_request(protocol.encode_frame(message), on_event))
 
-    def raw_request(self, frame: bytes) -> dict:
-        """Sends pre-encoded bytes and returns the decoded response (tests send bad frames)."""
+    def raw_request(self, frame: bytes, on_event: Callable[[dict], None] | None = None) -> dict:
+        """Sends pre-encoded bytes and returns the decoded response (tests send bad frames).
+        Event frames before it go to on_event, or are dropped without one."""
         with self._lock:
             if self._sock is None:
                 raise DaemonUnavailable("connection is closed")
@@ -171,15 +179,25 @@ class Connection:
                     # A daemon at its limit answers E3004 and closes at once, perhaps before
                     # the request arrived: that answer is still queued for us to read.
                     pass
-                header = self._recv_exact(protocol.HEADER.size)
-                length = protocol.parse_header(header, MAX_RESPONSE_FRAME)
-                return protocol.decode_body(self._recv_exact(length))
-            except (OSError, DaemonUnavailable) as exc:
+                while True:
+                    message = self._recv_frame()
+                    if message.get("type") != EVENT_TYPE:
+                        return message
+                    if on_event is not None:
+                        on_event(message)
+            except BaseException as exc:
+                # Whatever broke the exchange (the daemon, or on_event raising) left the
+                # rest of the reply unread: the connection can no longer be trusted.
                 self._sock.close()
                 self._sock = None
-                if isinstance(exc, DaemonUnavailable):
-                    raise
-                raise DaemonUnavailable(f"daemon connection failed: {exc}") from None
+                if isinstance(exc, OSError):
+                    raise DaemonUnavailable(f"daemon connection failed: {exc}") from None
+                raise
+
+    def _recv_frame(self) -> dict:
+        header = self._recv_exact(protocol.HEADER.size)
+        length = protocol.parse_header(header, MAX_RESPONSE_FRAME)
+        return protocol.decode_body(self._recv_exact(length))
 
     def _recv_exact(self, n: int) -> bytes:
         assert self._sock is not None

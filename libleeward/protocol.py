@@ -1,8 +1,8 @@
 """leeward wire protocol: framing, request/response schema, bounds and validation.
 
 Frame: 4-byte big-endian unsigned length, then a msgpack map of that many bytes.
-This module is sans-IO and imports nothing of the project: the daemon, the client
-and the embedded C library all share it.
+This module is sans-IO and imports nothing of the project but abi (the codes of
+include/leeward.h): the daemon, the client and the embedded C library all share it.
 """
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import posixpath
 import re
 import struct
 from dataclasses import dataclass, field, fields
-from enum import Enum
 from typing import Any
 
 import msgpack
+
+from .abi import ErrorCode  # generated from include/leeward.h, the one source of the codes
 
 HEADER = struct.Struct(">I")
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
@@ -27,37 +28,6 @@ MIN_MEMORY_LIMIT = 32 * 1024 * 1024
 # rest, and any message is cut at this many characters.
 MAX_ERROR_MESSAGE = 1024
 NAMED_IN_ERRORS = 5
-
-
-class ErrorCode(str, Enum):
-    """Stable error codes. Never renumber: clients match on them."""
-
-    # E1xxx: the frame itself
-    FRAME_EMPTY = "E1001"
-    FRAME_TOO_LARGE = "E1002"
-    FRAME_UNDECODABLE = "E1003"
-    FRAME_NOT_A_MAP = "E1004"
-    UNKNOWN_TYPE = "E1005"
-    CONNECTION_CLOSED = "E1006"
-    # Client side: the socket or its directory belongs to a uid that is neither the
-    # client's nor root's, so whoever serves it could read every job sent to it.
-    UNTRUSTED_SOCKET = "E1007"
-    # E2xxx: a well-formed request with invalid content
-    MISSING_FIELD = "E2001"
-    WRONG_TYPE = "E2002"
-    OUT_OF_RANGE = "E2003"
-    UNKNOWN_FIELD = "E2004"
-    BAD_PATH = "E2005"
-    MOUNT_NOT_ALLOWED = "E2006"
-    MOUNT_NOT_FOUND = "E2007"
-    MOUNT_SYMLINK = "E2008"
-    # E3xxx: the sandbox could not run the job
-    SANDBOX_UNAVAILABLE = "E3001"
-    SANDBOX_FAILED = "E3002"
-    SHUTTING_DOWN = "E3003"
-    DAEMON_BUSY = "E3004"  # retryable: the daemon's queue or connection limit is full
-    # E4xxx: a bug or an unexpected host failure
-    INTERNAL = "E4001"
 
 
 class ProtocolError(Exception):

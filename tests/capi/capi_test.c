@@ -4,6 +4,7 @@
  *   capi_test nodaemon PATH        nothing listens on PATH
  *   capi_test bootfail             the embedded Python cannot import libleeward
  *   capi_test daemon SOCKET        every function against a live daemon
+ *   capi_test call SOCKET          leeward_call / leeward_call_stream against a live daemon
  *   capi_test huge SOCKET          a 20 MB program: clean E1002, handle still usable
  *   capi_test threads SOCKET       one handle shared by threads, plus a handle per thread
  *   capi_test killed SOCKET        daemon killed / restarted between calls (stdin-driven)
@@ -63,6 +64,17 @@ static void test_args(void)
     CHECK_CODE("E2001", "forged handle says E2001");
     leeward_disconnect((LeewardHandle *)(uintptr_t)0xdead);
     CHECK(1, "disconnect(forged handle) is harmless");
+
+    char *reply = (char *)"not touched";
+    CHECK(leeward_call(NULL, "{\"type\": \"Ping\"}", &reply) == -1, "call(NULL handle) is -1");
+    CHECK_CODE(LEEWARD_E_MISSING_FIELD, "call(NULL handle) says E2001");
+    CHECK(reply == NULL, "call(NULL handle) sets *reply_json to NULL");
+    CHECK(leeward_call((LeewardHandle *)(uintptr_t)0xdead, "{\"type\": \"Ping\"}", &reply) == -1,
+          "call(forged handle) is -1");
+    CHECK_CODE(LEEWARD_E_MISSING_FIELD, "call(forged handle) says E2001");
+    CHECK(leeward_call((LeewardHandle *)(uintptr_t)0xdead, "{\"type\": \"Ping\"}", NULL) == -1,
+          "call(NULL reply_json) is -1");
+    CHECK_CODE(LEEWARD_E_MISSING_FIELD, "call(NULL reply_json) says E2001");
 }
 
 static void test_nodaemon(const char *path)
@@ -160,6 +172,82 @@ static void test_daemon(const char *socket_path)
     CHECK_CODE("E2001", "stale handle says E2001");
     leeward_disconnect(h);
     CHECK(1, "double disconnect is harmless");
+}
+
+/* ------------------------------------------------------------ leeward_call */
+
+static int events_seen;
+
+static void count_event(const char *event_json, void *user)
+{
+    (void)event_json;
+    (void)user;
+    events_seen++;
+}
+
+/* A successful call, its reply checked to contain `needle`. */
+static void call_ok(LeewardHandle *h, const char *request, const char *needle, const char *name)
+{
+    char *reply = NULL;
+    int rc = leeward_call(h, request, &reply);
+    if (rc != 0 || reply == NULL || strstr(reply, needle) == NULL)
+        printf("reply: %s\n", reply ? reply : "(null)");
+    CHECK(rc == 0 && reply != NULL && strstr(reply, needle) != NULL, name);
+    CHECK(leeward_last_error()[0] == '\0', "success leaves no error");
+    leeward_string_free(reply);
+}
+
+static void call_fails(LeewardHandle *h, const char *request, const char *code, const char *name)
+{
+    char *reply = (char *)"not touched";
+    CHECK(leeward_call(h, request, &reply) == -1 && reply == NULL, name);
+    CHECK_CODE(code, name);
+}
+
+static void test_call(const char *socket_path)
+{
+    LeewardHandle *h = leeward_connect(socket_path);
+    CHECK(h != NULL, "connect");
+
+    call_ok(h, "{\"type\": \"Ping\"}", "\"type\": \"Pong\"", "Ping through JSON");
+    call_ok(h, "{\"type\": \"Status\"}", "\"version\": \"" LEEWARD_VERSION "\"",
+            "Status through JSON: the daemon's version is the header's");
+    /* stdin {"$bytes"} in, stdout {"$bytes"} out: "hi\n" is aGkK, "\0\xff" is AP8=. */
+    call_ok(h, "{\"type\": \"Execute\", \"code\": \"import sys; print('hi'); sys.stdout.flush(); "
+               "sys.stdout.buffer.write(sys.stdin.buffer.read())\", \"stdin\": {\"$bytes\": \"AP8=\"}}",
+            "\"stdout\": {\"$bytes\": \"aGkKAP8=\"}", "Execute through JSON, bytes as $bytes");
+    call_ok(h, "{\"type\": \"Execute\", \"code\": \"1/0\"}", "ZeroDivisionError",
+            "an uncaught exception is a reply, not an error");
+
+    /* Error replies from the daemon: -1 and the daemon's code. */
+    call_fails(h, "{\"type\": \"Execute\", \"code\": \"print(1)\", \"timeout_secs\": -1}",
+               LEEWARD_E_OUT_OF_RANGE, "error reply: out of range");
+    call_fails(h, "{\"type\": \"Execute\", \"code\": \"print(1)\", \"no_such_field\": 1}",
+               LEEWARD_E_UNKNOWN_FIELD, "error reply: unknown field");
+    call_fails(h, "{\"type\": \"NoSuchRequest\"}", LEEWARD_E_UNKNOWN_TYPE, "error reply: unknown type");
+
+    /* Refused before sending. */
+    call_fails(h, "{\"type\": \"Ping\"", LEEWARD_E_FRAME_UNDECODABLE, "invalid JSON says E1003");
+    call_fails(h, "\xff", LEEWARD_E_FRAME_UNDECODABLE, "not UTF-8 says E1003");
+    call_fails(h, "[\"Ping\"]", LEEWARD_E_FRAME_NOT_A_MAP, "a JSON array says E1004");
+    call_fails(h, "{\"type\": \"Execute\", \"code\": \"\", \"stdin\": {\"$bytes\": \"!!\"}}",
+               LEEWARD_E_WRONG_TYPE, "bad base64 says E2002");
+    call_fails(h, NULL, LEEWARD_E_MISSING_FIELD, "NULL request_json says E2001");
+
+    /* The daemon does not stream yet: the callback is never called, the reply comes. */
+    char *reply = NULL;
+    events_seen = 0;
+    CHECK(leeward_call_stream(h, "{\"type\": \"Execute\", \"code\": \"print('streamed')\"}", count_event, NULL,
+                              &reply) == 0 && strstr(reply, "\"exit_code\": 0") != NULL, "call_stream");
+    CHECK(events_seen == 0, "no Event frames from a daemon that does not stream");
+    leeward_string_free(reply);
+    CHECK(leeward_call_stream(h, "{\"type\": \"Ping\"}", NULL, NULL, &reply) == 0, "call_stream, NULL callback");
+    leeward_string_free(reply);
+
+    LeewardResult *r = leeward_execute(h, "print('execute still works')", NULL);
+    CHECK(stdout_is(r, "execute still works\n"), "leeward_execute beside leeward_call");
+    leeward_result_free(r);
+    leeward_disconnect(h);
 }
 
 static void test_huge(const char *socket_path)
@@ -326,6 +414,8 @@ int main(int argc, char **argv)
         test_bootfail();
     else if (strcmp(mode, "daemon") == 0 && argc > 2)
         test_daemon(argv[2]);
+    else if (strcmp(mode, "call") == 0 && argc > 2)
+        test_call(argv[2]);
     else if (strcmp(mode, "huge") == 0 && argc > 2)
         test_huge(argv[2]);
     else if (strcmp(mode, "threads") == 0 && argc > 2)
@@ -335,7 +425,7 @@ int main(int argc, char **argv)
     else if (strcmp(mode, "loop") == 0 && argc > 3)
         test_loop(argv[2], atoi(argv[3]));
     else {
-        fprintf(stderr, "usage: capi_test args|nodaemon PATH|bootfail|daemon S|huge S|threads S|killed S|loop S N\n");
+        fprintf(stderr, "usage: capi_test args|nodaemon PATH|bootfail|daemon S|call S|huge S|threads S|killed S|loop S N\n");
         return 2;
     }
     printf("PASS (%d checks)\n", checks);

@@ -33,6 +33,10 @@ def test_every_function(daemon, capi_test):
     run([capi_test, "daemon", daemon.socket_path])
 
 
+def test_generic_call(daemon, capi_test):
+    run([capi_test, "call", daemon.socket_path])
+
+
 def test_huge_program_is_refused_cleanly(daemon, capi_test):
     run([capi_test, "huge", daemon.socket_path])
 
@@ -105,6 +109,7 @@ def test_no_leak_per_call_under_valgrind(daemon, capi_test):
 
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind not installed")
-def test_every_function_under_valgrind(daemon, capi_test):
-    report = _valgrind([capi_test, "daemon", daemon.socket_path])
+@pytest.mark.parametrize("mode", ["daemon", "call"])
+def test_every_function_under_valgrind(daemon, capi_test, mode):
+    report = _valgrind([capi_test, mode, daemon.socket_path])
     assert report["definitely lost"] == 0 and report["indirectly lost"] == 0, report["log"][-5000:]

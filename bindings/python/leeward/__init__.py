@@ -8,10 +8,10 @@
 
 A ctypes binding over libleeward.so, the C ABI of include/leeward.h.
 """
+from libleeward.abi import VERSION as __version__  # include/leeward.h's LEEWARD_VERSION
+
 from ._client import ExecutionResult, Leeward, Mount, parse_size
 from .errors import DaemonBusy, DaemonUnavailable, InvalidRequest, LeewardError, LibraryNotFound, SandboxError, UntrustedSocket
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DaemonUnavailable",

@@ -6,10 +6,13 @@ import json
 import re
 import threading
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, NamedTuple, Union
+from typing import Any, Callable, Iterable, NamedTuple, Union
+
+from libleeward import jsonwire
+from libleeward.abi import ErrorCode
 
 from . import _library
-from .errors import InvalidRequest, LeewardError, from_code
+from .errors import DaemonUnavailable, InvalidRequest, LeewardError, from_code
 
 
 class Mount(NamedTuple):
@@ -154,7 +157,7 @@ class Leeward:
         # A C string ends at the first NUL: refuse rather than run a truncated program.
         for what, text in [("code", code)] + [(f"mount {m.host!r}", m.host + m.sandbox) for m in mount_list]:
             if "\x00" in text:
-                raise InvalidRequest("E2002", f"{what} contains a NUL character")
+                raise InvalidRequest(ErrorCode.WRONG_TYPE.value, f"{what} contains a NUL character")
         c_mounts = (ll.LeewardMount * max(1, len(mount_list)))()
         keep = []  # the encoded paths must outlive the call
         for slot, mount in zip(c_mounts, mount_list):
@@ -197,19 +200,57 @@ class Leeward:
         finally:
             ll.leeward_string_free(text)
 
+    def call(self, request: dict, on_event: Callable[[dict], None] | None = None) -> dict:
+        """Sends any request of the wire protocol and returns the daemon's reply map
+        (leeward_call): the way to a protocol feature that has no method here yet.
+
+            sandbox.call({"type": "Execute", "code": "print(1)", "stdin": b"..."})
+
+        Bytes go and come back as bytes. on_event gets each Event frame of a streaming
+        request, in order, before the reply (leeward_call_stream); an exception it raises
+        is raised here once the reply has been read. An error reply raises LeewardError.
+        """
+        ll = self._ll
+        raised: list[BaseException] = []
+
+        def forward(event_json, _user) -> None:  # event_json: the ctypes module's String
+            if raised:
+                return
+            try:
+                on_event(jsonwire.loads(event_json.data))
+            except BaseException as exc:  # noqa: BLE001 - ctypes would print and drop it
+                raised.append(exc)
+
+        callback = ll.LeewardEventCallback(forward) if on_event is not None else ll.LeewardEventCallback()
+        reply = ctypes.POINTER(ctypes.c_char)()
+        request_json = jsonwire.dumps(request).encode("ascii")
+        if ll.leeward_call_stream(self._live_handle(), request_json, callback, None, ctypes.byref(reply)) != 0:
+            error = self._error()
+            if raised:
+                raise raised[0] from error
+            raise error
+        try:
+            answer = jsonwire.loads(ctypes.string_at(reply))
+        finally:
+            ll.leeward_string_free(reply)
+        if raised:
+            raise raised[0]
+        return answer
+
     # ---------------------------------------------------------------- helpers
 
     def _live_handle(self):
         handle = self._handle
         if handle is None:
-            raise LeewardError("E1006", "this Leeward is closed")
+            # A client-side connection failure: the same code in every binding.
+            raise DaemonUnavailable(ErrorCode.CONNECTION_CLOSED.value, "this Leeward is closed")
         return handle
 
     def _error(self) -> LeewardError:
         ll = self._ll
         code = (ll.leeward_last_error_code() or b"").decode("ascii", "replace")
         message = (ll.leeward_last_error() or b"").decode("utf-8", "replace")
-        return from_code(code or "E4001", message or "libleeward failed without a message")
+        return from_code(code or ErrorCode.INTERNAL.value, message or "libleeward failed without a message")
 
     @staticmethod
     def _convert(r) -> ExecutionResult:

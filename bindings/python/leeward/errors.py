@@ -1,9 +1,23 @@
-"""Typed errors of the leeward binding; `code` is the protocol's stable error code."""
+"""The binding's one exception tree; `code` is the protocol's stable error code.
+
+    LeewardError                  every failure; .code ("E1006", ...), .message, .retryable
+    ├── DaemonUnavailable         E1006: no daemon answered, it went away, or this client is closed
+    ├── UntrustedSocket           E1007: the socket is not yours or root's; nothing was sent
+    ├── InvalidRequest            E1xxx, E2xxx: the request was refused as invalid
+    ├── SandboxError              E3xxx: the daemon could not run the job
+    │   └── DaemonBusy            E3004: at its limit, nothing ran; retryable
+    └── LibraryNotFound           libleeward.so could not be found or loaded
+
+A code maps to its class through one table (from_code); the codes themselves come from
+include/leeward.h (libleeward.abi).
+"""
 from __future__ import annotations
+
+from libleeward.abi import ErrorCode
 
 # Codes that mean "not now" rather than "no": the same request may succeed if sent again
 # after a short wait (E3004: the daemon's queue or connection limit is full).
-RETRYABLE_CODES = frozenset({"E3004"})
+RETRYABLE_CODES = frozenset({ErrorCode.DAEMON_BUSY.value})
 
 
 class LeewardError(Exception):
@@ -21,7 +35,8 @@ class LeewardError(Exception):
 
 
 class DaemonUnavailable(LeewardError):
-    """No daemon answered on the socket, or it went away during the call (E1006)."""
+    """No daemon answered on the socket, it went away during the call, or this
+    client was closed (E1006)."""
 
 
 class UntrustedSocket(LeewardError):
@@ -46,15 +61,18 @@ class LibraryNotFound(LeewardError):
     """libleeward.so could not be found or loaded."""
 
 
+# The one table: an exact code first, else its class (the first two characters).
+_BY_CODE: dict[str, type[LeewardError]] = {
+    ErrorCode.CONNECTION_CLOSED.value: DaemonUnavailable,
+    ErrorCode.UNTRUSTED_SOCKET.value: UntrustedSocket,
+    ErrorCode.DAEMON_BUSY.value: DaemonBusy,
+    "E1": InvalidRequest,
+    "E2": InvalidRequest,
+    "E3": SandboxError,
+}
+
+
 def from_code(code: str, message: str) -> LeewardError:
-    if code == "E1006":
-        return DaemonUnavailable(code, message)
-    if code == "E1007":
-        return UntrustedSocket(code, message)
-    if code.startswith(("E1", "E2")):
-        return InvalidRequest(code, message)
-    if code == "E3004":
-        return DaemonBusy(code, message)
-    if code.startswith("E3"):
-        return SandboxError(code, message)
-    return LeewardError(code, message)
+    kind = _BY_CODE.get(code) or _BY_CODE.get(code[:2], LeewardError)
+    return kind(code, message)
+

@@ -38,13 +38,13 @@ __uint64_t = c_ulong# /usr/include/x86_64-linux-gnu/bits/types.h: 45
 
 uint64_t = __uint64_t# /usr/include/x86_64-linux-gnu/bits/stdint-uintn.h: 27
 
-# include/leeward.h: 82
+# include/leeward.h: 115
 class struct_LeewardHandle(Structure):
     pass
 
-LeewardHandle = struct_LeewardHandle# include/leeward.h: 82
+LeewardHandle = struct_LeewardHandle# include/leeward.h: 115
 
-# include/leeward.h: 91
+# include/leeward.h: 124
 class struct_anon_3(Structure):
     pass
 
@@ -59,9 +59,9 @@ struct_anon_3._fields_ = [
     ('read_only', c_int),
 ]
 
-LeewardMount = struct_anon_3# include/leeward.h: 91
+LeewardMount = struct_anon_3# include/leeward.h: 124
 
-# include/leeward.h: 103
+# include/leeward.h: 136
 class struct_anon_4(Structure):
     pass
 
@@ -78,9 +78,9 @@ struct_anon_4._fields_ = [
     ('mounts_len', c_size_t),
 ]
 
-LeewardOptions = struct_anon_4# include/leeward.h: 103
+LeewardOptions = struct_anon_4# include/leeward.h: 136
 
-# include/leeward.h: 133
+# include/leeward.h: 166
 class struct_anon_5(Structure):
     pass
 
@@ -115,9 +115,9 @@ struct_anon_5._fields_ = [
     ('details_json', String),
 ]
 
-LeewardResult = struct_anon_5# include/leeward.h: 133
+LeewardResult = struct_anon_5# include/leeward.h: 166
 
-# include/leeward.h: 138
+# include/leeward.h: 171
 for _lib in _libs.values():
     if not _lib.has("leeward_connect", "cdecl"):
         continue
@@ -126,7 +126,7 @@ for _lib in _libs.values():
     leeward_connect.restype = POINTER(LeewardHandle)
     break
 
-# include/leeward.h: 143
+# include/leeward.h: 176
 for _lib in _libs.values():
     if not _lib.has("leeward_execute", "cdecl"):
         continue
@@ -135,7 +135,7 @@ for _lib in _libs.values():
     leeward_execute.restype = POINTER(LeewardResult)
     break
 
-# include/leeward.h: 146
+# include/leeward.h: 179
 for _lib in _libs.values():
     if not _lib.has("leeward_result_free", "cdecl"):
         continue
@@ -144,7 +144,7 @@ for _lib in _libs.values():
     leeward_result_free.restype = None
     break
 
-# include/leeward.h: 149
+# include/leeward.h: 182
 for _lib in _libs.values():
     if not _lib.has("leeward_disconnect", "cdecl"):
         continue
@@ -153,7 +153,7 @@ for _lib in _libs.values():
     leeward_disconnect.restype = None
     break
 
-# include/leeward.h: 153
+# include/leeward.h: 186
 for _lib in _libs.values():
     if not _lib.has("leeward_last_error", "cdecl"):
         continue
@@ -162,7 +162,7 @@ for _lib in _libs.values():
     leeward_last_error.restype = c_char_p
     break
 
-# include/leeward.h: 156
+# include/leeward.h: 189
 for _lib in _libs.values():
     if not _lib.has("leeward_version", "cdecl"):
         continue
@@ -171,7 +171,7 @@ for _lib in _libs.values():
     leeward_version.restype = c_char_p
     break
 
-# include/leeward.h: 161
+# include/leeward.h: 194
 for _lib in _libs.values():
     if not _lib.has("leeward_last_error_code", "cdecl"):
         continue
@@ -180,7 +180,7 @@ for _lib in _libs.values():
     leeward_last_error_code.restype = c_char_p
     break
 
-# include/leeward.h: 164
+# include/leeward.h: 197
 for _lib in _libs.values():
     if not _lib.has("leeward_ping", "cdecl"):
         continue
@@ -189,7 +189,7 @@ for _lib in _libs.values():
     leeward_ping.restype = c_int
     break
 
-# include/leeward.h: 168
+# include/leeward.h: 201
 for _lib in _libs.values():
     if not _lib.has("leeward_status_json", "cdecl"):
         continue
@@ -202,7 +202,7 @@ for _lib in _libs.values():
         leeward_status_json.errcheck = ReturnString
     break
 
-# include/leeward.h: 171
+# include/leeward.h: 204
 for _lib in _libs.values():
     if not _lib.has("leeward_string_free", "cdecl"):
         continue
@@ -211,13 +211,153 @@ for _lib in _libs.values():
     leeward_string_free.restype = None
     break
 
-# include/leeward.h: 79
+# include/leeward.h: 226
+for _lib in _libs.values():
+    if not _lib.has("leeward_call", "cdecl"):
+        continue
+    leeward_call = _lib.get("leeward_call", "cdecl")
+    leeward_call.argtypes = [POINTER(LeewardHandle), String, POINTER(POINTER(c_char))]
+    leeward_call.restype = c_int
+    break
+
+LeewardEventCallback = CFUNCTYPE(UNCHECKED(None), String, POINTER(None))# include/leeward.h: 233
+
+# include/leeward.h: 239
+for _lib in _libs.values():
+    if not _lib.has("leeward_call_stream", "cdecl"):
+        continue
+    leeward_call_stream = _lib.get("leeward_call_stream", "cdecl")
+    leeward_call_stream.argtypes = [POINTER(LeewardHandle), String, LeewardEventCallback, POINTER(None), POINTER(POINTER(c_char))]
+    leeward_call_stream.restype = c_int
+    break
+
+# include/leeward.h: 84
 try:
     LEEWARD_VERSION = '0.1.0'
 except:
     pass
 
-LeewardHandle = struct_LeewardHandle# include/leeward.h: 82
+# include/leeward.h: 90
+try:
+    LEEWARD_E_FRAME_EMPTY = 'E1001'
+except:
+    pass
+
+# include/leeward.h: 91
+try:
+    LEEWARD_E_FRAME_TOO_LARGE = 'E1002'
+except:
+    pass
+
+# include/leeward.h: 92
+try:
+    LEEWARD_E_FRAME_UNDECODABLE = 'E1003'
+except:
+    pass
+
+# include/leeward.h: 93
+try:
+    LEEWARD_E_FRAME_NOT_A_MAP = 'E1004'
+except:
+    pass
+
+# include/leeward.h: 94
+try:
+    LEEWARD_E_UNKNOWN_TYPE = 'E1005'
+except:
+    pass
+
+# include/leeward.h: 95
+try:
+    LEEWARD_E_CONNECTION_CLOSED = 'E1006'
+except:
+    pass
+
+# include/leeward.h: 96
+try:
+    LEEWARD_E_UNTRUSTED_SOCKET = 'E1007'
+except:
+    pass
+
+# include/leeward.h: 98
+try:
+    LEEWARD_E_MISSING_FIELD = 'E2001'
+except:
+    pass
+
+# include/leeward.h: 99
+try:
+    LEEWARD_E_WRONG_TYPE = 'E2002'
+except:
+    pass
+
+# include/leeward.h: 100
+try:
+    LEEWARD_E_OUT_OF_RANGE = 'E2003'
+except:
+    pass
+
+# include/leeward.h: 101
+try:
+    LEEWARD_E_UNKNOWN_FIELD = 'E2004'
+except:
+    pass
+
+# include/leeward.h: 102
+try:
+    LEEWARD_E_BAD_PATH = 'E2005'
+except:
+    pass
+
+# include/leeward.h: 103
+try:
+    LEEWARD_E_MOUNT_NOT_ALLOWED = 'E2006'
+except:
+    pass
+
+# include/leeward.h: 104
+try:
+    LEEWARD_E_MOUNT_NOT_FOUND = 'E2007'
+except:
+    pass
+
+# include/leeward.h: 105
+try:
+    LEEWARD_E_MOUNT_SYMLINK = 'E2008'
+except:
+    pass
+
+# include/leeward.h: 107
+try:
+    LEEWARD_E_SANDBOX_UNAVAILABLE = 'E3001'
+except:
+    pass
+
+# include/leeward.h: 108
+try:
+    LEEWARD_E_SANDBOX_FAILED = 'E3002'
+except:
+    pass
+
+# include/leeward.h: 109
+try:
+    LEEWARD_E_SHUTTING_DOWN = 'E3003'
+except:
+    pass
+
+# include/leeward.h: 110
+try:
+    LEEWARD_E_DAEMON_BUSY = 'E3004'
+except:
+    pass
+
+# include/leeward.h: 112
+try:
+    LEEWARD_E_INTERNAL = 'E4001'
+except:
+    pass
+
+LeewardHandle = struct_LeewardHandle# include/leeward.h: 115
 
 # No inserted files
 
