@@ -12,7 +12,8 @@ import os
 import sys
 
 from . import config as config_module
-from . import logsetup, systemd, zygote_launch
+from .ops import logsetup, systemd
+from .pool import zygote_launch
 from .isolation import subids
 
 log = logging.getLogger("leeward_daemon")

@@ -8,11 +8,11 @@ import signal
 import socket
 
 from . import config as config_module
-from . import systemd
+from .frontdoor.server import DaemonAlreadyRunning, MetricsUnavailable, Server
 from .limits import LimitsUnavailable
-from .server import DaemonAlreadyRunning, MetricsUnavailable, Server
-from .zygote_launch import LaunchedZygote
-from .zygote_link import ZygoteError
+from .ops import systemd
+from .pool.zygote_launch import LaunchedZygote
+from .pool.zygote_link import ZygoteError
 
 log = logging.getLogger("leeward_daemon")
 STARTUP_ERRORS = (config_module.ConfigError, DaemonAlreadyRunning, LimitsUnavailable, ZygoteError,

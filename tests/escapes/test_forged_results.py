@@ -53,7 +53,7 @@ def daemon(request, tmp_path_factory):
 def forging(*messages: dict, before: str = "print('before', flush=True)\n",
             after: str = "import time\ntime.sleep(30)\nprint('after')\n") -> str:
     """Job code: `before`, then each message framed as the worker frames its own
-    (daemon/leeward_daemon/channel.py: 4-byte big-endian length, msgpack map), then `after`."""
+    (daemon/leeward_daemon/ipc/channel.py: 4-byte big-endian length, msgpack map), then `after`."""
     frames = b"".join(len(body).to_bytes(4, "big") + body for body in map(msgpack.packb, messages))
     return FIND_CHANNEL + before + f"os.write(channel, {frames!r})\n" + after
 

@@ -12,10 +12,12 @@ import textwrap
 
 import pytest
 
-from leeward_daemon import channel, log_limit, pool as pool_module
+from leeward_daemon.ipc import channel
+from leeward_daemon.ops import log_limit
+from leeward_daemon.pool import pool as pool_module
 from leeward_daemon.config import Config
-from leeward_daemon.server import _for_client
-from leeward_daemon.zygote_link import ZygoteLink, ZygoteState
+from leeward_daemon.frontdoor.server import _for_client
+from leeward_daemon.pool.zygote_link import ZygoteLink, ZygoteState
 from libleeward.protocol import ErrorCode, ProtocolError
 
 
@@ -142,7 +144,7 @@ def test_spawn_requests_wait_for_a_full_socket_instead_of_being_dropped():
 
 RECEIVER = textwrap.dedent("""
     import os, resource, socket, sys
-    from leeward_daemon import channel
+    from leeward_daemon.ipc import channel
     sock = socket.socket(fileno=int(sys.argv[1]))
     highest = max(int(n) for n in os.listdir("/proc/self/fd"))
     while os.open("/dev/null", os.O_RDONLY) < highest:  # no free fd below the highest

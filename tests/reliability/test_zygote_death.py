@@ -136,7 +136,7 @@ def test_a_zygote_that_cannot_be_restarted_makes_the_daemon_unhealthy_until_it_c
     ignore = shutil.ignore_patterns("__pycache__")
     shutil.copytree(os.path.join(REPO, "daemon", "leeward_daemon"), source / "leeward_daemon", ignore=ignore)
     shutil.copytree(os.path.join(REPO, "libleeward"), source / "libleeward", ignore=ignore)
-    zygote_module = source / "leeward_daemon" / "zygote.py"
+    zygote_module = source / "leeward_daemon" / "sandbox" / "zygote.py"
     good = zygote_module.read_text()
     env = {**os.environ, "PYTHONPATH": str(source)}
     running = start_daemon(str(tmp_path), "--metrics-port", str(_free_port()), env=env, workers=1)

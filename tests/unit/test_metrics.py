@@ -4,7 +4,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from leeward_daemon.metrics import Metrics, PoolState, failure_reason
+from leeward_daemon.ops.metrics import Metrics, PoolState, failure_reason
 from libleeward.protocol import ExecutionResult
 
 

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from leeward_daemon import mounts
+from leeward_daemon.frontdoor import mounts
 from libleeward.protocol import ErrorCode, Mount, ProtocolError
 
 

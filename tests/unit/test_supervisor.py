@@ -11,9 +11,10 @@ import sys
 
 import pytest
 
-from leeward_daemon import supervisor, worker
-from leeward_daemon.channel import ChannelClosed
-from leeward_daemon.supervisor import _Conversation
+from leeward_daemon.ipc.channel import ChannelClosed
+from leeward_daemon.pool import supervisor
+from leeward_daemon.pool.supervisor import _Conversation
+from leeward_daemon.sandbox import runner
 
 
 class FakeChannel:
@@ -131,4 +132,4 @@ def test_duration_is_zero_when_the_code_never_started():
 def test_sys_exit_gives_the_status_python_c_gives(code):
     # The worker exits with this status and the reply is that status, as the kernel saw it.
     expected = subprocess.run([sys.executable, "-c", f"import sys; sys.exit({code})"], stderr=subprocess.DEVNULL).returncode
-    assert worker._system_exit_code(SystemExit(eval(code))) & 0xFF == expected
+    assert runner._system_exit_code(SystemExit(eval(code))) & 0xFF == expected

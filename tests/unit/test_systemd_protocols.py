@@ -4,8 +4,8 @@ import socket
 
 import pytest
 
-from leeward_daemon import systemd
-from leeward_daemon.systemd import ActivationError
+from leeward_daemon.ops import systemd
+from leeward_daemon.ops.systemd import ActivationError
 
 
 def test_not_activated_without_the_variables():

@@ -7,7 +7,9 @@ import tomllib
 
 import pytest
 
-from leeward_daemon import config, server, supervisor
+from leeward_daemon import config
+from leeward_daemon.frontdoor import server
+from leeward_daemon.pool import supervisor
 from tests.conftest import REPO
 
 UNITS = os.path.join(REPO, "systemd")

@@ -1,7 +1,7 @@
 """zygote_link.isolation_in_force: the fail-closed decision on the zygote's findings."""
 import pytest
 
-from leeward_daemon.zygote_link import IsolationUnavailable, isolation_in_force
+from leeward_daemon.pool.zygote_link import IsolationUnavailable, isolation_in_force
 
 FULL = {"op": "hello", "landlock_abi": 7, "seccomp_notify": True}
 

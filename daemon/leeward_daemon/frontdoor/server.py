@@ -22,12 +22,15 @@ from dataclasses import dataclass, field
 from libleeward import paths, protocol
 from libleeward.protocol import ErrorCode, Execute, ExecutionResult, Ping, ProtocolError, Status
 
-from . import log_limit, mounts, supervisor
-from .config import Config, ConfigError
-from .isolation.spec import Job
-from .metrics import Metrics, PoolState, failure_reason
-from .pool import Pool, Slot
-from .zygote_launch import LaunchedZygote
+from ..config import Config, ConfigError
+from ..isolation.spec import Job
+from ..ops import log_limit
+from ..ops.metrics import Metrics, PoolState, failure_reason
+from ..pool import supervisor
+from ..pool.handle import Slot
+from ..pool.pool import Pool
+from ..pool.zygote_launch import LaunchedZygote
+from . import mounts
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"

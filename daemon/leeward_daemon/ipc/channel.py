@@ -12,6 +12,8 @@ import socket
 from libleeward import protocol
 
 SLOT_MAX_FRAME = 1 << 20
+# The zygote finds its end of the daemon's channel by this variable's fd number.
+ZYGOTE_FD_ENV = "LEEWARD_ZYGOTE_FD"
 
 
 class ChannelClosed(Exception):

@@ -4,7 +4,7 @@ does all the accounting; the sandbox side is `core_and_fsize_limits` always, plu
 `apply_in_sandbox` under the rlimit backend."""
 from .base import Backend, Box, JobLimits, LimitsError, LimitsUnavailable, Usage
 from .detect import select_backend
-from .rlimit import apply_in_sandbox, blas_thread_env, core_and_fsize_limits
+from .inside import apply_in_sandbox, blas_thread_env, core_and_fsize_limits
 
 __all__ = [
     "Backend",

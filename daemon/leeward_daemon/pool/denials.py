@@ -7,7 +7,7 @@ import asyncio
 import logging
 import os
 
-from .isolation.seccomp_policy import DenialReporter
+from ..isolation.seccomp_policy import DenialReporter
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 
 from libleeward.protocol import ErrorCode, ExecutionResult, ProtocolError
 
-from . import limits, procfs
-from .channel import ChannelClosed
-from .config import Config
+from .. import limits, procfs
+from ..config import Config
+from ..ipc.channel import ChannelClosed
+from ..isolation.spec import Job
 from .denials import DenialWatch
-from .isolation.spec import Job
+from .handle import Slot
 from .output import OutputCollector
-from .pool import Slot
 
 EXIT_GRACE_SECS = 5.0
 # After its result, pid 1 is a few microseconds from os._exit: look again briefly before

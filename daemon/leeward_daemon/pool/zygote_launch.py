@@ -10,7 +10,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-CONTROL_FD_ENV = "LEEWARD_ZYGOTE_FD"
+from ..ipc.channel import ZYGOTE_FD_ENV
+
 DISCARD_GRACE_SECS = 5.0  # for the zygote to kill any slots it made before it is killed
 
 
@@ -33,12 +34,12 @@ class LaunchedZygote:
 
 def launch() -> LaunchedZygote:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    env = {"PATH": "/usr/bin:/bin", CONTROL_FD_ENV: str(theirs.fileno())}
+    env = {"PATH": "/usr/bin:/bin", ZYGOTE_FD_ENV: str(theirs.fileno())}
     if os.environ.get("PYTHONPATH"):  # a daemon run from a source tree
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     try:
         process = subprocess.Popen(
-            [sys.executable, "-s", "-m", "leeward_daemon.zygote"], env=env, cwd="/",
+            [sys.executable, "-s", "-m", "leeward_daemon.sandbox.zygote"], env=env, cwd="/",
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         )
     except BaseException:

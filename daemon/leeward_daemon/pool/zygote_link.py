@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
-from . import channel
-from .config import Config
-from .isolation import order
-from .isolation.rootfs import SYSTEM_PATHS
+from ..config import Config
+from ..ipc import channel
+from ..isolation import order
+from ..isolation.rootfs import SYSTEM_PATHS
 from .zygote_launch import LaunchedZygote, launch
 
 log = logging.getLogger(__name__)

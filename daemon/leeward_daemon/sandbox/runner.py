@@ -14,9 +14,9 @@ import threading
 import traceback
 import types
 
-from . import channel
-from .isolation import landlock, order
-from .isolation.spec import WORKDIR, Job, SandboxSpec
+from ..ipc import channel
+from ..isolation import landlock, order
+from ..isolation.spec import WORKDIR, Job, SandboxSpec
 
 # The environment a job always gets; the request's `env` is laid over it.
 SAFE_ENV = {

@@ -6,9 +6,11 @@ import os
 import signal
 import socket
 
-from . import channel, linux, worker
-from .isolation import order
-from .isolation.spec import Job, JobMount, SandboxSpec
+from .. import linux
+from ..ipc import channel
+from ..isolation import order
+from ..isolation.spec import Job, JobMount, SandboxSpec
+from . import runner
 
 
 def run(spec: SandboxSpec, ctl: socket.socket, stdout_fd: int, stderr_fd: int) -> None:
@@ -26,7 +28,7 @@ def run(spec: SandboxSpec, ctl: socket.socket, stdout_fd: int, stderr_fd: int) -
     if message.get("op") != "job":
         os._exit(0)
     _restore_priority()
-    worker.run_job(spec, _job_from_wire(message["job"]), ruleset, ctl, stdout_fd, stderr_fd)
+    runner.run_job(spec, _job_from_wire(message["job"]), ruleset, ctl, stdout_fd, stderr_fd)
 
 
 def _restore_priority() -> None:

@@ -23,16 +23,18 @@ from dataclasses import dataclass
 
 import prctl
 
-from . import channel, limits, slot, worker  # noqa: F401  (worker: imported here, before any fork)
-from .isolation import capabilities, landlock, namespaces, seccomp_policy, subids, uid_leases
-from .isolation.spec import SandboxSpec
-from .zygote_launch import CONTROL_FD_ENV
+from .. import limits
+from ..ipc import channel
+from ..ipc.channel import ZYGOTE_FD_ENV
+from ..isolation import capabilities, landlock, namespaces, seccomp_policy, subids, uid_leases
+from ..isolation.spec import SandboxSpec
+from . import runner, slot  # noqa: F401  (runner: imported here, before any fork)
 
 BACKGROUND_NICE = 10
 
 
 def main() -> None:
-    control = socket.socket(fileno=int(os.environ[CONTROL_FD_ENV]))
+    control = socket.socket(fileno=int(os.environ[ZYGOTE_FD_ENV]))
     os.environ.clear()
     _blank_initial_environment()
     # Never outlive the daemon, and take the sandboxes along: SIGTERM (not SIGKILL) so

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from leeward_daemon import zygote
+from leeward_daemon.sandbox import zygote
 from leeward_daemon.isolation import uid_leases
 from leeward_daemon.isolation.uid_leases import Block, SandboxUids, UidLeaseError
 

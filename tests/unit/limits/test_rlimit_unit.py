@@ -14,7 +14,7 @@ from leeward_daemon.limits import (
     JobLimits, LimitsError, LimitsUnavailable, apply_in_sandbox, blas_thread_env, core_and_fsize_limits,
     select_backend,
 )
-from leeward_daemon.limits.rlimit import AS_HEADROOM, address_space_limit
+from leeward_daemon.limits.inside import AS_HEADROOM, address_space_limit
 
 MiB = 1 << 20
 

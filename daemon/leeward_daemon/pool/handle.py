@@ -1,0 +1,72 @@
+"""Daemon-side handle of one sandbox slot (pid 1 of its namespaces): its pidfd, its
+control channel, its output pipes and its limits box."""
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import signal
+
+from .. import limits
+from ..ipc.async_channel import AsyncChannel
+from .zygote_link import SlotFds
+
+
+class Slot:
+    """Daemon-side handle of one sandbox (pid 1 of its namespaces)."""
+
+    def __init__(self, fds: SlotFds, box: limits.Box, generation: int = 0):
+        self.id, self.pid, self.pidfd = fds.slot_id, fds.pid, fds.pidfd
+        self.generation = generation  # of the zygote that made it
+        self.box = box  # its cgroup (or rlimit holder): limits and accounting of its job
+        self._outputs: tuple[int, int] | None = (fds.stdout, fds.stderr)
+        self.channel = AsyncChannel(fds.control)
+        self.exit_status: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.closed = False
+
+    def take_outputs(self) -> tuple[int, int]:
+        """Hands the stdout/stderr read ends to the caller, who then owns (closes) them."""
+        assert self._outputs is not None, "outputs already taken"
+        outputs, self._outputs = self._outputs, None
+        return outputs
+
+    def alive(self) -> bool:
+        if self.closed:
+            return False
+        # poll, not select: the daemon's fds may number past FD_SETSIZE (1024).
+        poller = select.poll()
+        poller.register(self.pidfd, select.POLLIN)
+        return not poller.poll(0)
+
+    def kill(self) -> None:
+        if self.closed:
+            return
+        try:
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    async def wait_exited(self) -> None:
+        """Resolves once pid 1 is gone, which the kernel allows only after every other
+        process of its pid namespace is gone too."""
+        if not self.alive():
+            return
+        loop = asyncio.get_running_loop()
+        gone = loop.create_future()
+        loop.add_reader(self.pidfd, lambda: gone.done() or gone.set_result(None))
+        try:
+            await gone
+        finally:
+            loop.remove_reader(self.pidfd)
+
+    def close(self) -> None:
+        """Idempotent: a closed fd number may already belong to someone else."""
+        if self.closed:
+            return
+        self.closed = True
+        self.channel.close()
+        os.close(self.pidfd)
+        if self._outputs is not None:
+            for fd in self._outputs:
+                os.close(fd)
+            self._outputs = None
