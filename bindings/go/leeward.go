@@ -24,6 +24,8 @@ package leeward
 import "C"
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"runtime"
@@ -33,25 +35,34 @@ import (
 	"unsafe"
 )
 
-// Stable error codes of the protocol (see the project README / DESIGN.md section 2).
+// Stable error codes of the protocol, read at build time from include/leeward.h's
+// LEEWARD_E_* macros (the one source; TestCodesAreTheHeaders fails when one is missing).
 const (
-	CodeFrameTooLarge      = "E1002"
-	CodeConnectionClosed   = "E1006" // no daemon answered, or it went away during the call
-	CodeUntrustedSocket    = "E1007" // the socket is served or held by a uid that is neither yours nor root's
-	CodeMissingField       = "E2001"
-	CodeWrongType          = "E2002"
-	CodeOutOfRange         = "E2003"
-	CodeUnknownField       = "E2004"
-	CodeBadPath            = "E2005"
-	CodeMountNotAllowed    = "E2006"
-	CodeMountNotFound      = "E2007"
-	CodeMountSymlink       = "E2008"
-	CodeSandboxUnavailable = "E3001"
-	CodeSandboxFailed      = "E3002"
-	CodeShuttingDown       = "E3003"
-	CodeDaemonBusy         = "E3004" // queue or connection limit full: retryable
-	CodeInternal           = "E4001"
+	CodeFrameEmpty         = C.LEEWARD_E_FRAME_EMPTY
+	CodeFrameTooLarge      = C.LEEWARD_E_FRAME_TOO_LARGE
+	CodeFrameUndecodable   = C.LEEWARD_E_FRAME_UNDECODABLE // Call: the request is not JSON
+	CodeFrameNotAMap       = C.LEEWARD_E_FRAME_NOT_A_MAP   // Call: the request is not a JSON object
+	CodeUnknownType        = C.LEEWARD_E_UNKNOWN_TYPE
+	CodeConnectionClosed   = C.LEEWARD_E_CONNECTION_CLOSED // no daemon answered, it went away, or the client is closed
+	CodeUntrustedSocket    = C.LEEWARD_E_UNTRUSTED_SOCKET  // the socket is served or held by a uid that is neither yours nor root's
+	CodeMissingField       = C.LEEWARD_E_MISSING_FIELD
+	CodeWrongType          = C.LEEWARD_E_WRONG_TYPE
+	CodeOutOfRange         = C.LEEWARD_E_OUT_OF_RANGE
+	CodeUnknownField       = C.LEEWARD_E_UNKNOWN_FIELD
+	CodeBadPath            = C.LEEWARD_E_BAD_PATH
+	CodeMountNotAllowed    = C.LEEWARD_E_MOUNT_NOT_ALLOWED
+	CodeMountNotFound      = C.LEEWARD_E_MOUNT_NOT_FOUND
+	CodeMountSymlink       = C.LEEWARD_E_MOUNT_SYMLINK
+	CodeSandboxUnavailable = C.LEEWARD_E_SANDBOX_UNAVAILABLE
+	CodeSandboxFailed      = C.LEEWARD_E_SANDBOX_FAILED
+	CodeShuttingDown       = C.LEEWARD_E_SHUTTING_DOWN
+	CodeDaemonBusy         = C.LEEWARD_E_DAEMON_BUSY // queue or connection limit full: retryable
+	CodeInternal           = C.LEEWARD_E_INTERNAL
 )
+
+// HeaderVersion is LEEWARD_VERSION of the include/leeward.h this package was built against;
+// Version() is the loaded library's.
+const HeaderVersion = C.LEEWARD_VERSION
 
 // Error is a failure reported by libleeward or the daemon.
 type Error struct {
@@ -65,8 +76,9 @@ func (e *Error) Error() string { return "leeward: " + e.Code + ": " + e.Message 
 // wait: the daemon was at its limit (E3004) and ran nothing.
 func (e *Error) Retryable() bool { return e.Code == CodeDaemonBusy }
 
-// ErrClosed is returned by calls on a Client after Close.
-var ErrClosed = &Error{Code: CodeMissingField, Message: "client is closed"}
+// ErrClosed is returned by calls on a Client after Close: a client-side connection
+// failure, E1006 as in every binding.
+var ErrClosed = &Error{Code: CodeConnectionClosed, Message: "client is closed"}
 
 // Mount exposes a host directory inside the sandbox. Host must be under one of
 // the daemon's allowed paths; Sandbox is an absolute path inside the sandbox.
@@ -271,6 +283,67 @@ func (c *Client) Status() (json.RawMessage, error) {
 	}
 	defer C.leeward_string_free(s)
 	return json.RawMessage(C.GoString(s)), nil
+}
+
+// Call sends any request of the wire protocol and returns the daemon's reply
+// (leeward_call): the way to a protocol feature that has no method here yet.
+// request is marshalled with encoding/json (a json.RawMessage goes as is) and must
+// be a JSON object; bytes are written {"$bytes": base64} both ways (see Bytes).
+// An error reply is returned as *Error with the daemon's code, a request that is
+// not JSON as E1003, one that is not an object as E1004.
+//
+//	reply, err := client.Call(map[string]any{"type": "Execute", "code": "print(1)"})
+func (c *Client) Call(request any) (json.RawMessage, error) {
+	text, err := json.Marshal(request)
+	if err != nil {
+		return nil, &Error{Code: CodeFrameUndecodable, Message: "request is not JSON: " + err.Error()}
+	}
+	if bytes.IndexByte(text, 0) >= 0 {
+		return nil, &Error{Code: CodeWrongType, Message: "request contains a NUL byte"}
+	}
+	creq := C.CString(string(text))
+	defer C.free(unsafe.Pointer(creq))
+
+	h, err := c.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer c.release(h)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var reply *C.char
+	if C.leeward_call(h, creq, &reply) != 0 {
+		return nil, lastError()
+	}
+	defer C.leeward_string_free(reply)
+	return json.RawMessage(C.GoString(reply)), nil
+}
+
+// Bytes is a byte string as Call writes and reads it: {"$bytes": "<base64>"}
+// (a msgpack bin on the wire). Use it for stdin, files, and to decode stdout.
+type Bytes []byte
+
+// MarshalJSON writes {"$bytes": base64}.
+func (b Bytes) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]string{"$bytes": base64.StdEncoding.EncodeToString(b)})
+}
+
+// UnmarshalJSON reads {"$bytes": base64}.
+func (b *Bytes) UnmarshalJSON(data []byte) error {
+	var tagged map[string]string
+	if err := json.Unmarshal(data, &tagged); err != nil {
+		return err
+	}
+	text, ok := tagged["$bytes"]
+	if !ok || len(tagged) != 1 {
+		return fmt.Errorf(`leeward: bytes must be {"$bytes": base64}, got %s`, data)
+	}
+	raw, err := base64.StdEncoding.DecodeString(text)
+	if err != nil {
+		return err
+	}
+	*b = raw
+	return nil
 }
 
 // Close closes the client's idle connections; connections in use by running
