@@ -1,7 +1,16 @@
-/** Stable error codes of the leeward protocol. */
+/** Stable error codes of the leeward protocol (LEEWARD_E_* of include/leeward.h). */
 export declare const codes: Readonly<{
+  FRAME_EMPTY: 'E1001';
   FRAME_TOO_LARGE: 'E1002';
+  /** call(): the request is not JSON. */
+  FRAME_UNDECODABLE: 'E1003';
+  /** call(): the request is not a JSON object. */
+  FRAME_NOT_A_MAP: 'E1004';
+  UNKNOWN_TYPE: 'E1005';
+  /** No daemon answered, it went away during the call, or the client is closed. */
   CONNECTION_CLOSED: 'E1006';
+  /** The socket is served or held by a uid that is neither yours nor root's. */
+  UNTRUSTED_SOCKET: 'E1007';
   MISSING_FIELD: 'E2001';
   WRONG_TYPE: 'E2002';
   OUT_OF_RANGE: 'E2003';
@@ -13,6 +22,8 @@ export declare const codes: Readonly<{
   SANDBOX_UNAVAILABLE: 'E3001';
   SANDBOX_FAILED: 'E3002';
   SHUTTING_DOWN: 'E3003';
+  /** The daemon's queue or connection limit is full: retryable. */
+  DAEMON_BUSY: 'E3004';
   INTERNAL: 'E4001';
 }>;
 
@@ -24,6 +35,8 @@ export declare class LeewardError extends Error {
   readonly code: string;
   /** The description, without the "Exxxx: " prefix that `message` has. */
   readonly detail: string;
+  /** True when the same request may succeed if sent again after a short wait (E3004). */
+  readonly retryable: boolean;
 }
 
 /** A host directory exposed inside the sandbox. */
@@ -83,6 +96,16 @@ export declare class Client {
   ping(): void;
   /** The daemon's pool state (the protocol's Status response). */
   status(): Record<string, unknown>;
+  /**
+   * Sends any request of the wire protocol (leeward_call) and returns the daemon's reply map:
+   * the way to a protocol feature that has no method here yet. Buffers/Uint8Arrays are sent as
+   * bytes ({"$bytes": base64}); bytes in the reply are Buffers. Numbers are JS numbers (exact
+   * up to 2^53). An error reply throws LeewardError with the daemon's code; a request that
+   * cannot be written as JSON is E1003, one that is not an object E1004.
+   */
+  call(request: Record<string, unknown>): Record<string, any>;
+  /** Like call(), on a worker thread: does not block the event loop. */
+  callAsync(request: Record<string, unknown>): Promise<Record<string, any>>;
   /** Closes the connection and the worker threads; running async calls complete, queued ones reject. Idempotent. */
   close(): void;
 }

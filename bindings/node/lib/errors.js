@@ -1,9 +1,16 @@
 'use strict';
 
-/** Stable error codes of the leeward protocol (see include/leeward.h). */
+/**
+ * Stable error codes of the leeward protocol: LEEWARD_E_* of include/leeward.h, the
+ * one source (test/abi.test.mjs fails when this table and the header differ).
+ */
 const codes = Object.freeze({
+  FRAME_EMPTY: 'E1001',
   FRAME_TOO_LARGE: 'E1002',
-  CONNECTION_CLOSED: 'E1006', // no daemon answered, or it went away during the call
+  FRAME_UNDECODABLE: 'E1003', // call(): the request is not JSON
+  FRAME_NOT_A_MAP: 'E1004', // call(): the request is not a JSON object
+  UNKNOWN_TYPE: 'E1005',
+  CONNECTION_CLOSED: 'E1006', // no daemon answered, it went away, or the client is closed
   UNTRUSTED_SOCKET: 'E1007', // the socket is served or held by a uid that is neither yours nor root's
   MISSING_FIELD: 'E2001',
   WRONG_TYPE: 'E2002',

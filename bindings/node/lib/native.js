@@ -67,8 +67,10 @@ function load(file = libraryPath()) {
     ping: lib.func('leeward_ping', 'int', [Handle]),
     statusJson: lib.func('leeward_status_json', 'void *', [Handle]),
     stringFree: lib.func('leeward_string_free', 'void', ['void *']),
+    call: lib.func('leeward_call', 'int', [Handle, 'const char *', koffi.out(koffi.pointer('void *'))]),
   };
-  loaded = { file, koffi, fn, Result };
+  // The struct layouts are checked against include/leeward.h by test/abi.test.mjs.
+  loaded = { file, koffi, fn, Result, types: { Mount, Options, Result } };
   return loaded;
 }
 
@@ -206,4 +208,18 @@ function status(native, handle) {
   }
 }
 
-module.exports = { libraryPath, load, connect, execute, ping, status, cOptions, checkString };
+/**
+ * Sends one request (JSON text) through leeward_call on the calling thread; returns
+ * the reply as JSON text. An error reply throws LeewardError with the daemon's code.
+ */
+function call(native, handle, requestJson) {
+  const reply = [null];
+  if (native.fn.call(handle, requestJson, reply) !== 0) throw lastError(native);
+  try {
+    return native.koffi.decode(reply[0], 'char', -1);
+  } finally {
+    native.fn.stringFree(reply[0]);
+  }
+}
+
+module.exports = { libraryPath, load, connect, execute, ping, status, call, cOptions, checkString };

@@ -4,8 +4,8 @@
 // happen on the same thread (koffi's func.async() gives no such guarantee:
 // the error would be read on another thread, where it is "").
 //
-// Messages in:  {type: 'execute', id, code, copts} | {type: 'close'}
-// Messages out: {id, result} | {id, error: {code, message}}
+// Messages in:  {type: 'execute', id, code, copts} | {type: 'call', id, requestJson} | {type: 'close'}
+// Messages out: {id, result} | {id, error: {code, message}}   (a call's result: the reply's JSON text)
 
 const { parentPort, workerData } = require('node:worker_threads');
 const native = require('./native');
@@ -19,8 +19,9 @@ function run(msg) {
   // One connection per worker, opened on first use and again after a failed
   // connect (the library itself reconnects a handle whose daemon went away).
   if (handle === null) handle = native.connect(lib, workerData.socketPath);
-  if (msg.type !== 'execute') throw new LeewardError(codes.INTERNAL, `unknown worker request ${msg.type}`);
-  return native.execute(lib, handle, msg.code, msg.copts);
+  if (msg.type === 'execute') return native.execute(lib, handle, msg.code, msg.copts);
+  if (msg.type === 'call') return native.call(lib, handle, msg.requestJson);
+  throw new LeewardError(codes.INTERNAL, `unknown worker request ${msg.type}`);
 }
 
 parentPort.on('message', (msg) => {
@@ -34,7 +35,7 @@ parentPort.on('message', (msg) => {
   const transfer = [];
   try {
     const result = run(msg);
-    transfer.push(result.stdoutBytes.buffer, result.stderrBytes.buffer);
+    if (msg.type === 'execute') transfer.push(result.stdoutBytes.buffer, result.stderrBytes.buffer);
     reply = { id: msg.id, result };
   } catch (err) {
     const code = err instanceof LeewardError ? err.code : codes.INTERNAL;

@@ -9,6 +9,7 @@ import { startDaemon } from '../support/daemon.mjs';
 
 const require = createRequire(import.meta.url);
 const { connect, LeewardError, codes, version } = require('../index.js');
+const native = require('../lib/native.js');
 
 let libSkip = false; // tests that need the library but no daemon
 try {
@@ -181,8 +182,43 @@ test('ping, status and close', { skip }, async () => {
   try {
     assert.equal((await pending).stdout, '7\n');
   } catch (err) {
-    assertLeewardError(err, codes.MISSING_FIELD);
+    assertLeewardError(err, codes.CONNECTION_CLOSED);
   }
-  assert.throws(() => client.execute('print(1)'), (e) => assertLeewardError(e, codes.MISSING_FIELD));
-  await assert.rejects(client.executeAsync('print(1)'), (e) => assertLeewardError(e, codes.MISSING_FIELD));
+  // A closed client is a client-side connection failure: E1006, as in every binding.
+  assert.throws(() => client.execute('print(1)'), (e) => assertLeewardError(e, codes.CONNECTION_CLOSED));
+  await assert.rejects(client.executeAsync('print(1)'), (e) => assertLeewardError(e, codes.CONNECTION_CLOSED));
+  assert.throws(() => client.call({ type: 'Ping' }), (e) => assertLeewardError(e, codes.CONNECTION_CLOSED));
+  await assert.rejects(client.callAsync({ type: 'Ping' }), (e) => assertLeewardError(e, codes.CONNECTION_CLOSED));
 });
+
+test('call: Ping, Status and Execute through JSON, bytes as Buffers', { skip }, withClient(async (client) => {
+  assert.deepEqual(client.call({ type: 'Ping' }), { type: 'Pong', success: true, version: 1 });
+  const status = await client.callAsync({ type: 'Status' });
+  assert.equal(status.type, 'Status');
+  assert.equal(status.version, version());
+  const reply = client.call({
+    type: 'Execute',
+    code: 'import sys; sys.stdout.buffer.write(sys.stdin.buffer.read()[::-1])',
+    stdin: Buffer.from([0, 0xff, 0x61]),
+    timeout_secs: 10,
+  });
+  assert.equal(reply.success, true);
+  assert.equal(reply.result.exit_code, 0);
+  assert.deepEqual(reply.result.stdout, Buffer.from([0x61, 0xff, 0]));
+  const asyncReply = await client.callAsync({ type: 'Execute', code: 'print(6 * 7)' });
+  assert.deepEqual(asyncReply.result.stdout, Buffer.from('42\n'));
+}));
+
+test('call: error replies and malformed requests are LeewardErrors', { skip }, withClient(async (client) => {
+  assert.throws(() => client.call({ type: 'Execute', code: 'print(1)', timeout_secs: -1 }),
+    (e) => assertLeewardError(e, codes.OUT_OF_RANGE));
+  await assert.rejects(client.callAsync({ type: 'NoSuchRequest' }), (e) => assertLeewardError(e, codes.UNKNOWN_TYPE));
+  assert.throws(() => client.call('Ping'), (e) => assertLeewardError(e, codes.FRAME_NOT_A_MAP));
+  assert.throws(() => client.call({ type: 'Ping', n: 1n }), (e) => assertLeewardError(e, codes.FRAME_UNDECODABLE));
+  // Text that is not JSON, straight to leeward_call.
+  assert.throws(() => native.call(client._native, client._handle, '{"type": "Ping"'),
+    (e) => assertLeewardError(e, codes.FRAME_UNDECODABLE));
+  assert.throws(() => client.call({ type: 'Execute', code: '', stdin: { $bytes: '!!' } }),
+    (e) => assertLeewardError(e, codes.WRONG_TYPE));
+  assert.equal(client.call({ type: 'Ping' }).success, true); // still usable
+}));
