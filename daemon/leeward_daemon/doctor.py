@@ -8,6 +8,7 @@ daemon will not start, or will not be safe to use); FAIL makes doctor exit non-z
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import json
@@ -58,6 +59,20 @@ def load_config(explicit: str | None, socket_path: str | None, environ=os.enviro
     except config_module.ConfigError as exc:
         return Config(), Check("config", FAIL, str(exc), "correct the key named (README: Configuration)")
     return cfg, Check("config", OK, f"read {path}" if path else "no config file: defaults", data={"file": path})
+
+
+def main(argv: list[str]) -> int:
+    """`leeward-daemon doctor`, which `leeward doctor` runs (the client never imports the daemon)."""
+    parser = argparse.ArgumentParser(prog="leeward-daemon doctor",
+                                     description="Check what this host gives leeward (exit 1 when a required check fails).")
+    parser.add_argument("--json", action="store_true", help="print the checks as JSON")
+    parser.add_argument("--config", help="the daemon's config file (default: found as the daemon finds it)")
+    parser.add_argument("--socket", help="the socket path to check (default: the configured one)")
+    args = parser.parse_args(argv)
+    cfg, config_check = load_config(args.config, args.socket)
+    checks = run(cfg, config_check)
+    print(render_json(checks) if args.json else render_text(checks), end="")
+    return exit_status(checks)
 
 
 def exit_status(checks: list[Check]) -> int:

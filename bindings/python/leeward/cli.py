@@ -5,7 +5,7 @@
     echo 'print(1)' | leeward exec -
     leeward exec --json "print(1)"         # the protocol's result map as JSON
     leeward status [--json] | leeward ping | leeward daemon [daemon args...]
-    leeward doctor [--json]                # can this host run leeward, and what to fix
+    leeward doctor [--json]                # can this host run leeward, and what to fix (runs leeward-daemon doctor)
 
 `leeward exec` starts a per-user daemon in the background when none answers on
 the default socket (logs next to the socket), unless --no-autostart. The socket's
@@ -22,6 +22,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from libleeward.abi import ErrorCode
 
 from . import DaemonUnavailable, Leeward, LeewardError, Mount, UntrustedSocket, parse_size
 
@@ -195,13 +197,11 @@ def _duration(seconds) -> str:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    # The checks live with the daemon (they probe what it will use) and need no daemon.
-    from leeward_daemon import doctor
-
-    cfg, config_check = doctor.load_config(args.config, args.socket)
-    checks = doctor.run(cfg, config_check)
-    print(doctor.render_json(checks) if args.json else doctor.render_text(checks), end="")
-    return doctor.exit_status(checks)
+    # The checks live with the daemon (they probe what it will use) and need no running
+    # daemon: `leeward-daemon doctor` runs them, so this client never imports the daemon.
+    forwarded = (["--json"] if args.json else []) + (["--config", args.config] if args.config else []) \
+        + (["--socket", args.socket] if args.socket else [])
+    return run_daemon(["doctor", *forwarded])
 
 
 def cmd_ping(args: argparse.Namespace) -> int:
@@ -241,7 +241,7 @@ def _connect(socket_path: str | None, autostart: bool) -> Leeward:
             # keep waiting for the socket until the deadline either way.
             if time.monotonic() > deadline:
                 raise DaemonUnavailable(
-                    "E1006", f"started a daemon on {path} but it did not answer "
+                    ErrorCode.CONNECTION_CLOSED.value, f"started a daemon on {path} but it did not answer "
                              f"(exit status {process.poll()}); see {log_path}") from None
             time.sleep(0.05)
         else:
@@ -256,7 +256,7 @@ def start_daemon(socket_path: str) -> tuple[subprocess.Popen, str]:
     try:
         directory = prepare_socket_directory(socket_path)
     except UnsafeSocketDirectory as exc:
-        raise UntrustedSocket("E1007", str(exc)) from None
+        raise UntrustedSocket(ErrorCode.UNTRUSTED_SOCKET.value, str(exc)) from None
     log_path = os.path.join(directory, LOG_NAME)
     with open_log(log_path) as log:
         process = subprocess.Popen(
@@ -280,13 +280,14 @@ def open_log(path: str):
         except FileExistsError:
             fd = os.open(path, flags)
     except OSError as exc:
-        raise UntrustedSocket("E1007", f"cannot open the daemon log {path} safely: {exc.strerror or exc} "
-                                       f"(a symlink there is refused)") from None
+        raise UntrustedSocket(ErrorCode.UNTRUSTED_SOCKET.value,
+                              f"cannot open the daemon log {path} safely: {exc.strerror or exc} "
+                              f"(a symlink there is refused)") from None
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
         os.close(fd)
         what = "is not a regular file" if not stat.S_ISREG(info.st_mode) else f"belongs to uid {info.st_uid}"
-        raise UntrustedSocket("E1007", f"the daemon log {path} {what}; refusing to write to it")
+        raise UntrustedSocket(ErrorCode.UNTRUSTED_SOCKET.value, f"the daemon log {path} {what}; refusing to write to it")
     os.set_blocking(fd, True)
     return os.fdopen(fd, "ab")
 

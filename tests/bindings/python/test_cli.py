@@ -1,6 +1,7 @@
 """The `leeward` CLI, run as a user would (a child process), through libleeward.so."""
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
 import os
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -167,3 +169,30 @@ def test_exec_autostarts_a_daemon(tmp_path):
                 if open(f"/proc/{pid}/stat").read().split()[2] == "Z":
                     break
                 time.sleep(0.1)
+
+
+# ---------------------------------------------------------------- the client and the daemon apart
+
+def test_the_binding_never_imports_the_daemon():
+    """Read with ast, imports inside functions included: the client reaches the daemon's
+    code only through a child process (`leeward daemon`, `leeward doctor`)."""
+    package = Path(cli.__file__).resolve().parent
+    found = []
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            found += [f"{path.name}: {name}" for name in names if name.split(".")[0] == "leeward_daemon"]
+    assert found == []
+
+
+def test_doctor_is_the_daemons_doctor(tmp_path):
+    """`leeward doctor` runs `leeward-daemon doctor` with the same arguments."""
+    socket_path = str(tmp_path / "missing-dir" / "leeward.sock")
+    ours = leeward("doctor", "--json", "--socket", socket_path, timeout=300)
+    daemons = subprocess.run([sys.executable, "-m", "leeward_daemon", "doctor", "--json", "--socket", socket_path],
+                             capture_output=True, text=True, timeout=300)
+    assert ours.returncode == daemons.returncode
+    names = [check["name"] for check in json.loads(ours.stdout)["checks"]]
+    assert names == [check["name"] for check in json.loads(daemons.stdout)["checks"]]
+    assert "socket" in names and "config" in names
