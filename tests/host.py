@@ -1,6 +1,8 @@
-"""Looking at the host's own processes from a test (not from a sandbox)."""
+"""Looking at the host from a test (not from a sandbox): its processes and its page cache."""
 from __future__ import annotations
 
+import ctypes
+import mmap
 import os
 
 
@@ -21,3 +23,23 @@ def host_pids(*, marker: str | None = None, uid: int | None = None) -> list[int]
         if (marker is not None and marker.encode() in cmdline) or (uid is not None and real_uid == uid):
             found.append(int(name))
     return found
+
+
+def resident_pages(path: str) -> int:
+    """How many pages of `path` are in the host's page cache (mincore of a shared mapping)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long)
+    size = os.path.getsize(path)
+    vec = (ctypes.c_ubyte * ((size + mmap.PAGESIZE - 1) // mmap.PAGESIZE))()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        assert addr not in (None, ctypes.c_void_p(-1).value), os.strerror(ctypes.get_errno())
+        try:
+            assert libc.mincore(ctypes.c_void_p(addr), ctypes.c_size_t(size), vec) == 0, os.strerror(ctypes.get_errno())
+        finally:
+            libc.munmap(ctypes.c_void_p(addr), ctypes.c_size_t(size))
+    finally:
+        os.close(fd)
+    return sum(page & 1 for page in vec)

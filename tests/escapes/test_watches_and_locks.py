@@ -17,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.host import resident_pages
+
 from ._probe import ATTEMPT_PRELUDE, SYSCALL_PRELUDE, WAIT_SECS, beside_canary, lines, outcomes, probe
 
 pytestmark = pytest.mark.integration
@@ -210,26 +212,6 @@ def test_two_jobs_cannot_signal_each_other_through_locks_on_the_stdlib(daemon, p
 
 # --- page cache ----------------------------------------------------------------------------------
 
-def _resident_pages(path: str) -> int:
-    """Host side: how many pages of `path` are in the page cache (mincore of a mapping)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mmap.restype = ctypes.c_void_p
-    libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long)
-    size = os.path.getsize(path)
-    vec = (ctypes.c_ubyte * ((size + mmap.PAGESIZE - 1) // mmap.PAGESIZE))()
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
-        assert addr not in (None, ctypes.c_void_p(-1).value), os.strerror(ctypes.get_errno())
-        try:
-            assert libc.mincore(ctypes.c_void_p(addr), ctypes.c_size_t(size), vec) == 0, os.strerror(ctypes.get_errno())
-        finally:
-            libc.munmap(ctypes.c_void_p(addr), ctypes.c_size_t(size))
-    finally:
-        os.close(fd)
-    return sum(page & 1 for page in vec)
-
-
 def _cached_file(path: str, pages: int) -> int:
     """Writes `pages` pages, flushed (DONTNEED drops only clean pages), reads them back
     into the page cache; returns how many are resident."""
@@ -239,7 +221,7 @@ def _cached_file(path: str, pages: int) -> int:
         os.fsync(fh.fileno())
     with open(path, "rb") as fh:
         fh.read()
-    return _resident_pages(path)
+    return resident_pages(path)
 
 
 def test_fadvise_dontneed_leaves_a_shared_file_in_the_host_page_cache(daemon, probe_dir):
@@ -253,7 +235,7 @@ def test_fadvise_dontneed_leaves_a_shared_file_in_the_host_page_cache(daemon, pr
     fd = os.open(control, os.O_RDONLY)
     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     os.close(fd)
-    if _resident_pages(control) == 1024:
+    if resident_pages(control) == 1024:
         pytest.skip(f"fadvise DONTNEED evicts nothing on {shared}'s filesystem: the probe would prove nothing")
     assert _cached_file(path, 1024) == 1024
     code = (
@@ -267,7 +249,7 @@ def test_fadvise_dontneed_leaves_a_shared_file_in_the_host_page_cache(daemon, pr
     result = probe(daemon, code, mounts=[{"host": shared, "sandbox": "/data", "ro": True}])
     assert lines(result) == ["advised"]
     assert result.denied_syscalls == []
-    assert _resident_pages(path) == 1024
+    assert resident_pages(path) == 1024
 
 
 def test_cachestat_is_refused_and_reported(daemon):

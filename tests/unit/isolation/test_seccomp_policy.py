@@ -21,6 +21,7 @@ import prctl
 import pytest
 
 from leeward_daemon import linux
+from tests.host import resident_pages
 from leeward_daemon.isolation import seccomp_policy as sp
 
 SIGCHLD = 17
@@ -398,26 +399,6 @@ def test_file_watching_and_cachestat_are_refused_and_reported(run_in_child, poli
     assert result.denied == names
 
 
-def _resident_pages(path) -> int:
-    """How many pages of `path` are in the page cache (mincore of a shared mapping)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mmap.restype = ctypes.c_void_p
-    libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long)
-    size = os.path.getsize(path)
-    vec = (ctypes.c_ubyte * ((size + mmap.PAGESIZE - 1) // mmap.PAGESIZE))()
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
-        assert addr not in (None, ctypes.c_void_p(-1).value), os.strerror(ctypes.get_errno())
-        try:
-            assert libc.mincore(ctypes.c_void_p(addr), ctypes.c_size_t(size), vec) == 0, os.strerror(ctypes.get_errno())
-        finally:
-            libc.munmap(ctypes.c_void_p(addr), ctypes.c_size_t(size))
-    finally:
-        os.close(fd)
-    return sum(page & 1 for page in vec)
-
-
 def _cached_file(path, pages: int) -> int:
     """Writes `pages` pages to `path`, flushed (DONTNEED drops only clean pages), and
     reads them back into the page cache; returns how many are resident."""
@@ -427,7 +408,7 @@ def _cached_file(path, pages: int) -> int:
         os.fsync(fh.fileno())
     with open(path, "rb") as fh:
         fh.read()
-    return _resident_pages(path)
+    return resident_pages(path)
 
 
 def test_fadvise_dontneed_evicts_nothing(run_in_child, policy, tmp_path):
@@ -438,10 +419,10 @@ def test_fadvise_dontneed_evicts_nothing(run_in_child, policy, tmp_path):
         _confine(ctx, policy)
         fd = os.open(path, os.O_RDONLY)
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        after_dontneed = _resident_pages(path)
+        after_dontneed = resident_pages(path)
         junk = _raw(SYS_FADVISE64, fd, 0, 0, JUNK | os.POSIX_FADV_DONTNEED)
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)  # other advice runs
-        return after_dontneed, junk, _resident_pages(path), _errno_of(os.posix_fadvise, fd, 0, 0, 99)
+        return after_dontneed, junk, resident_pages(path), _errno_of(os.posix_fadvise, fd, 0, 0, 99)
 
     result = run_in_child(child, supervise=True)
     assert result.unwrap() == (256, 0, 256, errno.EINVAL)  # 99: the kernel's own answer
@@ -450,7 +431,7 @@ def test_fadvise_dontneed_evicts_nothing(run_in_child, policy, tmp_path):
     fd = os.open(path, os.O_RDONLY)
     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     os.close(fd)
-    assert _resident_pages(path) < 256
+    assert resident_pages(path) < 256
 
 
 def test_set_id_modes_are_refused_and_reported(run_in_child, policy, tmp_path):
