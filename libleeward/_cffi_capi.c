@@ -196,6 +196,17 @@ static int lw_boot(void)
     return 0;
 }
 
+/* What every call on a handle checks first, after clearing the thread's error:
+ * a handle, and a Python that started. 0 to go on; -1 with the error set. */
+static int lw_enter(LeewardHandle *handle)
+{
+    if (handle == NULL) {
+        lw_fail(LEEWARD_E_MISSING_FIELD, "handle is NULL");
+        return -1;
+    }
+    return lw_boot();
+}
+
 /* ------------------------------------------------------------ SIGPIPE */
 
 /* CPython's socket.sendall() does not pass MSG_NOSIGNAL and, embedded without
@@ -289,16 +300,12 @@ LeewardResult *leeward_execute(LeewardHandle *handle, const char *code, const Le
     lw_sigpipe_guard guard;
     int rc;
     lw_clear_error();
-    if (handle == NULL) {
-        lw_fail(LEEWARD_E_MISSING_FIELD, "handle is NULL");
+    if (lw_enter(handle) != 0)
         return NULL;
-    }
     if (code == NULL) {
         lw_fail(LEEWARD_E_MISSING_FIELD, "code is NULL");
         return NULL;
     }
-    if (lw_boot() != 0)
-        return NULL;
     result = calloc(1, sizeof *result);
     if (result == NULL) {
         lw_fail(LEEWARD_E_INTERNAL, "out of memory");
@@ -321,11 +328,7 @@ int leeward_ping(LeewardHandle *handle)
     lw_sigpipe_guard guard;
     int rc;
     lw_clear_error();
-    if (handle == NULL) {
-        lw_fail(LEEWARD_E_MISSING_FIELD, "handle is NULL");
-        return -1;
-    }
-    if (lw_boot() != 0)
+    if (lw_enter(handle) != 0)
         return -1;
     lw_sigpipe_block(&guard);
     rc = _lw_py_ping(handle);
@@ -340,11 +343,7 @@ char *leeward_status_json(LeewardHandle *handle)
     lw_sigpipe_guard guard;
     char *json;
     lw_clear_error();
-    if (handle == NULL) {
-        lw_fail(LEEWARD_E_MISSING_FIELD, "handle is NULL");
-        return NULL;
-    }
-    if (lw_boot() != 0)
+    if (lw_enter(handle) != 0)
         return NULL;
     lw_sigpipe_block(&guard);
     json = _lw_py_status_json(handle);
@@ -365,16 +364,12 @@ int leeward_call_stream(LeewardHandle *handle, const char *request_json, Leeward
         return -1;
     }
     *reply_json = NULL;
-    if (handle == NULL) {
-        lw_fail(LEEWARD_E_MISSING_FIELD, "handle is NULL");
+    if (lw_enter(handle) != 0)
         return -1;
-    }
     if (request_json == NULL) {
         lw_fail(LEEWARD_E_MISSING_FIELD, "request_json is NULL");
         return -1;
     }
-    if (lw_boot() != 0)
-        return -1;
     lw_sigpipe_block(&guard);
     rc = _lw_py_call(handle, request_json, on_event, user, reply_json);
     lw_sigpipe_restore(&guard);

@@ -24,7 +24,6 @@ package leeward
 import "C"
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -235,54 +234,41 @@ func (c *Client) Execute(code string, opts *Options) (*Result, error) {
 	ccode := C.CString(code)
 	defer C.free(unsafe.Pointer(ccode))
 
-	h, err := c.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer c.release(h)
-
-	runtime.LockOSThread()
-	res := C.leeward_execute(h, ccode, copts)
-	if res == nil {
-		lerr := lastError()
-		runtime.UnlockOSThread()
-		return nil, lerr
-	}
-	runtime.UnlockOSThread()
-	defer C.leeward_result_free(res)
-	return goResult(res), nil
+	var result *Result
+	err = c.onHandle(func(h *C.LeewardHandle) error {
+		res := C.leeward_execute(h, ccode, copts)
+		if res == nil {
+			return lastError()
+		}
+		defer C.leeward_result_free(res)
+		result = goResult(res)
+		return nil
+	})
+	return result, err
 }
 
 // Ping checks that the daemon answers.
 func (c *Client) Ping() error {
-	h, err := c.acquire()
-	if err != nil {
-		return err
-	}
-	defer c.release(h)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if C.leeward_ping(h) != 0 {
-		return lastError()
-	}
-	return nil
+	return c.onHandle(func(h *C.LeewardHandle) error {
+		if C.leeward_ping(h) != 0 {
+			return lastError()
+		}
+		return nil
+	})
 }
 
 // Status returns the daemon's pool state (the protocol's Status response) as JSON.
 func (c *Client) Status() (json.RawMessage, error) {
-	h, err := c.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer c.release(h)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	s := C.leeward_status_json(h)
-	if s == nil {
-		return nil, lastError()
-	}
-	defer C.leeward_string_free(s)
-	return json.RawMessage(C.GoString(s)), nil
+	var status json.RawMessage
+	err := c.onHandle(func(h *C.LeewardHandle) error {
+		s := C.leeward_status_json(h)
+		if s == nil {
+			return lastError()
+		}
+		status = takeString(s)
+		return nil
+	})
+	return status, err
 }
 
 // Call sends any request of the wire protocol and returns the daemon's reply
@@ -294,29 +280,42 @@ func (c *Client) Status() (json.RawMessage, error) {
 //
 //	reply, err := client.Call(map[string]any{"type": "Execute", "code": "print(1)"})
 func (c *Client) Call(request any) (json.RawMessage, error) {
-	text, err := json.Marshal(request)
+	text, err := json.Marshal(request) // never a raw NUL: JSON escapes it
 	if err != nil {
 		return nil, &Error{Code: CodeFrameUndecodable, Message: "request is not JSON: " + err.Error()}
 	}
-	if bytes.IndexByte(text, 0) >= 0 {
-		return nil, &Error{Code: CodeWrongType, Message: "request contains a NUL byte"}
-	}
 	creq := C.CString(string(text))
 	defer C.free(unsafe.Pointer(creq))
+	var reply json.RawMessage
+	err = c.onHandle(func(h *C.LeewardHandle) error {
+		var s *C.char
+		if C.leeward_call(h, creq, &s) != 0 {
+			return lastError()
+		}
+		reply = takeString(s)
+		return nil
+	})
+	return reply, err
+}
 
+// onHandle runs fn with a handle of its own (so concurrent calls run in parallel), on
+// a locked OS thread: libleeward keeps the last error per thread, so the call and the
+// read of its error must happen on the same one.
+func (c *Client) onHandle(fn func(h *C.LeewardHandle) error) error {
 	h, err := c.acquire()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer c.release(h)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	var reply *C.char
-	if C.leeward_call(h, creq, &reply) != 0 {
-		return nil, lastError()
-	}
-	defer C.leeward_string_free(reply)
-	return json.RawMessage(C.GoString(reply)), nil
+	return fn(h)
+}
+
+// takeString copies a string the library returned, and frees it.
+func takeString(s *C.char) json.RawMessage {
+	defer C.leeward_string_free(s)
+	return json.RawMessage(C.GoString(s))
 }
 
 // Bytes is a byte string as Call writes and reads it: {"$bytes": "<base64>"}

@@ -9,13 +9,7 @@ import pytest
 
 import leeward
 from leeward import DaemonUnavailable, InvalidRequest, Leeward, LeewardError, Mount, parse_size
-from libleeward.build_ffi import ensure_built
 from libleeward.protocol import ExecutionResult as WireResult
-
-
-@pytest.fixture(scope="module", autouse=True)
-def library():
-    ensure_built()
 
 
 # ---------------------------------------------------------------- no daemon
@@ -50,12 +44,6 @@ def test_result_map_has_every_wire_field():
 
 
 # ---------------------------------------------------------------- live daemon
-
-@pytest.fixture
-def sandbox(daemon):
-    with Leeward(daemon.socket_path) as sandbox:
-        yield sandbox
-
 
 @pytest.mark.integration
 def test_readme_example(daemon):

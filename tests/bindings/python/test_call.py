@@ -2,6 +2,7 @@
 {"$bytes": base64}, errors as the binding's exception tree, Event frames to a callback."""
 from __future__ import annotations
 
+import ctypes
 import os
 import socket
 import threading
@@ -9,23 +10,11 @@ import threading
 import pytest
 
 from leeward import DaemonUnavailable, InvalidRequest, Leeward, LeewardError
-from libleeward import protocol
+from libleeward import jsonwire, protocol
 from libleeward.abi import VERSION
-from libleeward.build_ffi import ensure_built
-
-
-@pytest.fixture(scope="module", autouse=True)
-def library():
-    ensure_built()
 
 
 # ---------------------------------------------------------------- a real daemon
-
-@pytest.fixture
-def sandbox(daemon):
-    with Leeward(daemon.socket_path) as sandbox:
-        yield sandbox
-
 
 @pytest.mark.integration
 def test_ping_status_and_execute_through_json(sandbox):
@@ -170,8 +159,6 @@ def test_an_exception_in_on_event_is_raised_after_the_reply(socket_dir):
     (b'{"type": "Execute", "memory_limit": 36893488147419103232}', "E2003"),
 ])
 def test_malformed_request_json_is_a_clean_error(socket_dir, request_json, code):
-    import ctypes
-
     fake = FakeDaemon(str(socket_dir / "fake.sock"), [{"type": "Pong", "success": True}])
     try:
         with Leeward(fake.path) as sandbox:
@@ -187,8 +174,6 @@ def test_malformed_request_json_is_a_clean_error(socket_dir, request_json, code)
 
 
 def test_reply_json_is_ascii_and_bytes_are_tagged():
-    from libleeward import jsonwire
-
     text = jsonwire.dumps({"stdout": b"\x00\xff", "text": "é", "nested": [{"data": b"a"}]})
     assert text.isascii()
     assert jsonwire.loads(text) == {"stdout": b"\x00\xff", "text": "é", "nested": [{"data": b"a"}]}

@@ -15,13 +15,7 @@ from pathlib import Path
 import pytest
 
 from leeward import cli
-from libleeward.build_ffi import ensure_built
 from libleeward.protocol import ExecutionResult as WireResult
-
-
-@pytest.fixture(scope="module", autouse=True)
-def library():
-    ensure_built()
 
 
 def leeward(*args: str, socket: str | None = None, stdin: str | None = None, env: dict | None = None,
