@@ -2,6 +2,7 @@
 killed between calls, a 20 MB program, leaks under valgrind, RSS over 1000 executes."""
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
@@ -27,6 +28,16 @@ def test_hello_example_default_socket_from_env(daemon, tmp_path):
     hello = compile_c(REPO / "examples" / "hello.c", tmp_path / "hello")
     proc = run([hello], env=clean_env(LEEWARD_SOCKET=daemon.socket_path), expect_pass=False)
     assert proc.returncode == 0 and proc.stdout.startswith("hello\n"), proc.stdout + proc.stderr
+
+
+def test_call_example(daemon, tmp_path):
+    call = compile_c(REPO / "examples" / "call.c", tmp_path / "call")
+    proc = run([call, '{"type": "Execute", "code": "print(input())", "stdin": {"$bytes": "aGkK"}}',
+                daemon.socket_path], expect_pass=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["result"]["stdout"] == {"$bytes": "aGkK"}  # "hi\n"
+    proc = run([call, '{"type": "Execute"', daemon.socket_path], expect_pass=False)
+    assert proc.returncode == 2 and "(E1003)" in proc.stderr
 
 
 def test_every_function(daemon, capi_test):
