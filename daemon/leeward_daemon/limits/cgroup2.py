@@ -167,14 +167,19 @@ def _open_peak(path: str) -> int:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
         except PermissionError:
-            # Before 6.12 memory.peak has no write handler (EACCES even for root): the
-            # peak then also covers what the slot touched between attach and the job.
+            # Before 6.12 memory.peak has no write handler, so it is mode 0444: the
+            # open is refused (EACCES) unless we are root. The peak then also covers
+            # what the slot touched between attach and the job.
             return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             os.write(fd, b"reset")
-        except OSError:
+        except OSError as e:
             os.close(fd)
-            raise
+            if e.errno != errno.EINVAL:
+                raise
+            # Root opened the 0444 file anyway (CAP_DAC_OVERRIDE); kernfs then refuses
+            # the write of a file without a write handler with EINVAL (seen on 6.1).
+            return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         return fd
     except OSError as e:
         raise LimitsError(f"write 'reset' to {path}: {e.strerror}", errno=e.errno) from e

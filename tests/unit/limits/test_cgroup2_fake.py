@@ -136,6 +136,31 @@ def test_peak_falls_back_to_read_only_before_linux_6_12(fake_v2, monkeypatch):
     assert box.usage().memory_peak == 4096
 
 
+def test_peak_falls_back_to_read_only_when_root_opens_the_0444_file_before_6_12(fake_v2, monkeypatch):
+    # Root's open(O_RDWR) succeeds (CAP_DAC_OVERRIDE); kernfs refuses the write: EINVAL.
+    box = Cgroup2Backend(fake_v2.root).create_box("b1")
+    real_write = os.write
+    peak_fds = set()
+    real_open = os.open
+
+    def open_recording(path, flags, *args):
+        fd = real_open(path, flags, *args)
+        if str(path).endswith("memory.peak") and flags & os.O_RDWR:
+            peak_fds.add(fd)
+        return fd
+
+    def old_kernel_write(fd, data):
+        if fd in peak_fds:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "open", open_recording)
+    monkeypatch.setattr(os, "write", old_kernel_write)
+    fake_v2.set("leeward", "b1", "memory.peak", "8192")
+    box.start_job(JobLimits(memory_limit=MiB, pids_max=1))
+    assert box.usage().memory_peak == 8192
+
+
 def test_usage_before_start_job_is_an_error(fake_v2):
     box = Cgroup2Backend(fake_v2.root).create_box("b1")
     with pytest.raises(LimitsError, match="before start_job"):
