@@ -34,6 +34,11 @@ test: setup
 	bindings/go/run-tests.sh -count=1
 	cd $(NODE_DIR) && node --test
 
+# The suite's cgroup v2, systemd and kernel 6.1 part in a Debian 12 guest under QEMU
+# (root; the guest image is cached in /var/cache/leeward-vm). See scripts/vm/run.sh.
+test-vm: setup
+	bash scripts/vm/run.sh
+
 bench: setup
 	$(VPY) bench/latency.py
 
