@@ -12,6 +12,7 @@ import os
 import sys
 
 from . import config as config_module
+from .errors import StartupError
 from .ops import logsetup, systemd
 from .pool import zygote_launch
 from .isolation import subids
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         from . import runner
         try:
             runner.run(cfg, listen_socket, zygote)
-        except runner.STARTUP_ERRORS as exc:
+        except StartupError as exc:
             print(f"leeward-daemon: {exc}", file=sys.stderr)
             return EXIT_START_FAILED
     finally:

@@ -19,6 +19,8 @@ from typing import Any, ClassVar
 from libleeward.paths import default_socket_path
 from libleeward.protocol import DEFAULT_MAX_FRAME, MIN_MEMORY_LIMIT, Bounds
 
+from .errors import ConfigError
+
 MiB = 1 << 20
 GiB = 1 << 30
 # landlock: no Landlock on the kernel; seccomp_notify: denials are refused (plain
@@ -28,10 +30,6 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # sun_path is 108 bytes including the terminating NUL; a longer path fails at bind()
 # with a message that does not name the key.
 MAX_SOCKET_PATH = 107
-
-
-class ConfigError(Exception):
-    """A bad configuration value; the message names the key."""
 
 
 @dataclass

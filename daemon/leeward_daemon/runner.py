@@ -8,19 +8,16 @@ import signal
 import socket
 
 from . import config as config_module
-from .frontdoor.server import DaemonAlreadyRunning, MetricsUnavailable, Server
-from .limits import LimitsUnavailable
+from .errors import StartupError
+from .frontdoor.server import Server
 from .ops import systemd
 from .pool.zygote_launch import LaunchedZygote
-from .pool.zygote_link import ZygoteError
 
 log = logging.getLogger("leeward_daemon")
-STARTUP_ERRORS = (config_module.ConfigError, DaemonAlreadyRunning, LimitsUnavailable, ZygoteError,
-                  systemd.ActivationError, MetricsUnavailable)
 
 
 def run(cfg: config_module.Config, listen_socket: socket.socket | None, zygote: LaunchedZygote) -> None:
-    """Serves until SIGTERM/SIGINT; raises one of STARTUP_ERRORS when it cannot start."""
+    """Serves until SIGTERM/SIGINT; raises a StartupError when it cannot start."""
     asyncio.run(serve(cfg, listen_socket, zygote))
 
 

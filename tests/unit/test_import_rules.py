@@ -103,3 +103,19 @@ def test_a_forbidden_import_is_caught(tmp_path, monkeypatch, where, line):
     found = violations(sorted([*(copy / "daemon").rglob("*.py"), *(copy / "libleeward").glob("*.py")]))
     forged = module_name(copy / where) + " imports "
     assert found and all(line.startswith(forged) for line in found), found
+
+
+def test_only_the_front_door_knows_the_wire_error_codes():
+    """The pool, the supervisor and everything below raise leeward_daemon.errors;
+    frontdoor/errors.py alone turns them into ErrorCode."""
+    naming = []
+    for path in DAEMON.rglob("*.py"):
+        if module_name(path).startswith("leeward_daemon.frontdoor"):
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+        names |= {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+        names |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
+        if "ErrorCode" in names:
+            naming.append(module_name(path))
+    assert naming == []

@@ -5,7 +5,7 @@ import os
 
 from libleeward.protocol import ErrorCode, Mount, ProtocolError
 
-from ..isolation.spec import JobMount
+from ..model import JobMount
 
 
 def resolve(mounts: tuple[Mount, ...], allowed_paths: list[str], socket_path: str) -> list[JobMount]:

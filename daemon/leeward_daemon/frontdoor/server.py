@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import re
 import resource
 import socket
 import struct
@@ -22,8 +21,10 @@ from dataclasses import dataclass, field
 from libleeward import paths, protocol
 from libleeward.protocol import ErrorCode, Execute, ExecutionResult, Ping, ProtocolError, Status
 
-from ..config import Config, ConfigError
-from ..isolation.spec import Job
+from ..config import Config
+from ..errors import (ConfigError, DaemonAlreadyRunning, MetricsUnavailable, RequestFailed, SandboxUnavailable,
+                      ShuttingDown)
+from ..model import Job
 from ..ops import log_limit
 from ..ops.metrics import Metrics, PoolState, failure_reason
 from ..pool import supervisor
@@ -31,6 +32,7 @@ from ..pool.handle import Slot
 from ..pool.pool import Pool
 from ..pool.zygote_launch import LaunchedZygote
 from . import mounts
+from .errors import for_client, internal, to_protocol_error
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -46,19 +48,6 @@ FDS_RESERVED = 64
 FDS_PER_SANDBOX = 8
 DEFAULT_SOMAXCONN = 4096
 ACCEPT_BATCH = 16  # connections accepted per wake-up (within FDS_RESERVED)
-# Error texts a client sees never name a host path (cgroup dirs, the daemon's files):
-# any absolute path of two or more components in an E3xxx/E4xxx message is masked.
-_HOST_PATH = re.compile(r"/(?:[\w.@+-]+/)+[\w.@+-]*")
-
-
-class DaemonAlreadyRunning(Exception):
-    pass
-
-
-class MetricsUnavailable(Exception):
-    """An explicitly configured metrics endpoint cannot be served."""
-
-
 @dataclass
 class _Connection:
     writer: asyncio.StreamWriter
@@ -324,14 +313,14 @@ class Server:
                 request.kind = message["type"]
             response = await self._dispatch(protocol.parse_request(message, self.config.bounds()), request)
             outcome = "ok"
-        except ProtocolError as exc:
-            response, outcome = protocol.error_response(request.kind, _for_client(exc)), exc.code.value
-            request.details["error"] = exc.message
+        except (ProtocolError, RequestFailed) as exc:
+            error = exc if isinstance(exc, ProtocolError) else to_protocol_error(exc)
+            response, outcome = protocol.error_response(request.kind, for_client(error)), error.code.value
+            request.details["error"] = error.message
         except Exception as exc:
             log.exception("internal error serving request %d (%s)", request.id, request.kind)
-            response = protocol.error_response(
-                request.kind, _for_client(ProtocolError(ErrorCode.INTERNAL, f"internal error: {exc}")))
-            outcome = ErrorCode.INTERNAL.value
+            error = internal(exc)
+            response, outcome = protocol.error_response(request.kind, for_client(error)), error.code.value
         await _send(writer, response)
         request.outcome = outcome
         return True
@@ -340,7 +329,7 @@ class Server:
         if isinstance(request, Ping):
             problem = self.pool.problem()
             if problem is not None:  # a health check must not hear "fine" from a daemon that cannot serve
-                raise ProtocolError(ErrorCode.SANDBOX_UNAVAILABLE, f"daemon unhealthy: {problem}")
+                raise SandboxUnavailable(f"daemon unhealthy: {problem}")
             return protocol.pong()
         if isinstance(request, Status):
             return self.status()
@@ -365,12 +354,12 @@ class Server:
         slot = await self.pool.acquire()
         try:
             result = await self._run(slot, job)
-        except ProtocolError:
+        except RequestFailed:
             if slot not in self._killed:
                 raise
         if slot in self._killed:
-            raise ProtocolError(ErrorCode.SHUTTING_DOWN, "the daemon shut down and killed this job after its "
-                                f"{self.config.shutdown_grace_secs:g}s shutdown grace")
+            raise ShuttingDown("the daemon shut down and killed this job after its "
+                               f"{self.config.shutdown_grace_secs:g}s shutdown grace")
         self.executions += 1
         reason = failure_reason(result)
         if reason is not None:
@@ -451,14 +440,6 @@ def _describe_execute(request: Execute) -> dict:
             "mounts": len(request.mounts), "files": len(request.files), "env": len(request.env),
             "stdin_bytes": len(request.stdin), "timeout_secs": request.timeout_secs,
             "memory_limit": request.memory_limit}
-
-
-def _for_client(error: ProtocolError) -> ProtocolError:
-    """The error as a client may see it: E3xxx/E4xxx come from the host side (limits,
-    the sandbox's setup) and must not reveal its paths."""
-    if not error.code.value.startswith(("E3", "E4")):
-        return error
-    return ProtocolError(error.code, _HOST_PATH.sub("<host path>", error.message))
 
 
 def _open_fds() -> int:

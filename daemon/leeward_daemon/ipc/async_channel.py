@@ -10,7 +10,8 @@ import socket
 
 from libleeward import protocol
 
-from .channel import SLOT_MAX_FRAME, ChannelClosed
+from ..errors import ChannelClosed
+from .channel import SLOT_MAX_FRAME
 
 MAX_QUEUED = 16
 # Only the seccomp listener ever travels this way (one fd, with "started"); a job that
@@ -71,7 +72,7 @@ class AsyncChannel:
         self._buffer += data
         try:
             self._drain_frames()
-        except protocol.ProtocolError:
+        except (protocol.ProtocolError, ChannelClosed):
             self.close()
 
     def _drain_frames(self) -> None:
@@ -83,6 +84,6 @@ class AsyncChannel:
             message = protocol.decode_body(bytes(self._buffer[header:header + length]))
             del self._buffer[:header + length]
             if self._queue.qsize() >= MAX_QUEUED:
-                raise protocol.ProtocolError(protocol.ErrorCode.FRAME_TOO_LARGE, "slot flooded its channel")
+                raise ChannelClosed("slot flooded its channel")
             fds, self._pending_fds = self._pending_fds, []
             self._queue.put_nowait((message, fds))

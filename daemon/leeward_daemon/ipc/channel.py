@@ -11,23 +11,11 @@ import socket
 
 from libleeward import protocol
 
+from ..errors import ChannelClosed, DamagedRecord
+
 SLOT_MAX_FRAME = 1 << 20
 # The zygote finds its end of the daemon's channel by this variable's fd number.
 ZYGOTE_FD_ENV = "LEEWARD_ZYGOTE_FD"
-
-
-class ChannelClosed(Exception):
-    """The peer closed the channel (or sent something that is not a frame)."""
-
-
-class DamagedRecord(ChannelClosed):
-    """A record arrived short, garbled, or without all its fds (MSG_CTRUNC: the receiver
-    ran out of fds, and the kernel dropped the ones it could not install). The fds that
-    did arrive are closed; `message` is what could still be decoded, else None."""
-
-    def __init__(self, reason: str, message: dict | None = None):
-        super().__init__(reason)
-        self.message = message
 
 
 def send(sock: socket.socket, message: dict, fds: list[int] | None = None) -> None:

@@ -24,6 +24,7 @@ import functools
 import prctl
 
 from .. import linux
+from ..errors import CapabilityError
 
 _PR_GET_SECUREBITS = 27
 _PR_SET_SECUREBITS = 28
@@ -46,10 +47,6 @@ _STATUS_FIELDS = {
     "CapBnd": "bounding",
     "CapAmb": "ambient",
 }
-
-
-class CapabilityError(Exception):
-    """A capability could not be dropped; the message names the step."""
 
 
 def set_no_new_privs() -> None:

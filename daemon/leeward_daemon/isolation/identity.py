@@ -14,7 +14,7 @@ import os
 import prctl
 
 from . import namespaces
-from .spec import SandboxSpec
+from ..model import SandboxSpec
 
 
 def become_sandbox_user(spec: SandboxSpec) -> None:

@@ -24,13 +24,10 @@ import stat
 from dataclasses import dataclass
 
 from .. import linux
+from ..errors import MountError
 from ..linux import MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY
 from .rootfs import OLD_ROOT
-from .spec import JobMount
-
-
-class MountError(Exception):
-    """A job mount could not be made; the message names the sandbox path."""
+from ..model import JobMount
 
 
 @dataclass

@@ -21,6 +21,7 @@ from typing import Sequence
 import prctl
 
 from .. import linux
+from ..errors import LandlockError
 
 # include/uapi/linux/landlock.h
 _CREATE_RULESET_VERSION = 1 << 0
@@ -71,10 +72,6 @@ _FS_DEVICES = FS_MAKE_CHAR | FS_MAKE_BLOCK
 # Not granted in directories shared with the host (rw job mounts): a FIFO or a socket
 # left there is a trap for host code that opens what it finds (a FIFO blocks its open).
 _FS_SPECIAL = FS_MAKE_FIFO | FS_MAKE_SOCK
-
-
-class LandlockError(Exception):
-    """Landlock could not be applied; the message names the step and the path or syscall."""
 
 
 class _RulesetAttr(ctypes.Structure):

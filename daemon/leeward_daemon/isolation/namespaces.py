@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from .. import linux
-from .spec import SANDBOX_GID, SANDBOX_UID
+from ..model import SANDBOX_GID, SANDBOX_UID
 
 SLOT_FLAGS = (linux.CLONE_NEWNS | linux.CLONE_NEWNET | linux.CLONE_NEWIPC
               | linux.CLONE_NEWUTS | linux.CLONE_NEWPID)

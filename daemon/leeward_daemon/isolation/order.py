@@ -18,8 +18,9 @@ import os
 from typing import Callable
 
 from .. import limits, linux
+from ..errors import IsolationError
 from . import capabilities, identity, job_mounts, landlock, rootfs, seccomp_policy
-from .spec import Job, SandboxSpec
+from ..model import Job, SandboxSpec
 
 SLOT_LAYERS = ("namespaces", "rootfs")
 JOB_LAYERS = ("job_mounts", "identity", "limits")
@@ -31,10 +32,6 @@ LOCKDOWN_LAYERS = ("landlock", "capabilities", "no_new_privs", "fd_hygiene", "se
 # and rw job mounts. Device files need write too: /dev/null is written to by everyone.
 READ_ONLY_PATHS = ("/",)
 READ_WRITE_PATHS = ("/tmp", "/dev/shm") + tuple(f"/dev/{name}" for name in rootfs.DEVICES)
-
-
-class IsolationError(Exception):
-    """A layer could not be applied; the job's code never runs."""
 
 
 def layers_in_force(landlock_abi: int) -> list[str]:

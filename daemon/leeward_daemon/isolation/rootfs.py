@@ -11,7 +11,7 @@ import uuid
 from .. import linux
 from ..linux import (MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID,
                      MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT)
-from .spec import SANDBOX_GID, SANDBOX_HOSTNAME, SANDBOX_UID, SandboxSpec
+from ..model import SANDBOX_GID, SANDBOX_HOSTNAME, SANDBOX_UID, SandboxSpec
 
 # A mount point that exists everywhere; the new root's tmpfs sits on it only inside
 # our private mount namespace, and pivot_root moves it away at once.

@@ -78,6 +78,7 @@ from dataclasses import dataclass
 import pyseccomp as sc
 
 from .. import linux
+from ..errors import SeccompError
 
 AUDIT_ARCH_X86_64 = 0xC000003E
 
@@ -225,10 +226,6 @@ _S_ISUID, _S_ISGID = 0o4000, 0o2000
 # The action for "answer 0 and do nothing": SECCOMP_RET_ERRNO with errno 0 skips the
 # syscall and the kernel sets the return value to -0.
 _NOOP = sc.ERRNO(0)
-
-
-class SeccompError(Exception):
-    """The policy could not be built or installed; the message names the step."""
 
 
 def syscall_name(nr: int) -> str:

@@ -26,6 +26,7 @@ import subprocess
 from dataclasses import dataclass
 
 from .. import linux
+from ..errors import SubidError
 
 SUBUID, SUBGID = "/etc/subuid", "/etc/subgid"
 HELPER_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
@@ -33,10 +34,6 @@ SHARED_UID = ("jobs run as your own uid: they share your per-user kernel limits 
               "...)")
 SUBID_FIX = "add a range to /etc/subuid and /etc/subgid and install uidmap"
 MISSING_ADVICE = f"{SHARED_UID}; {SUBID_FIX}"
-
-
-class SubidError(Exception):
-    """The subordinate ids are granted but cannot be mapped."""
 
 
 @dataclass(frozen=True)

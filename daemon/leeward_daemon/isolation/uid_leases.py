@@ -29,12 +29,10 @@ import stat
 import time
 from dataclasses import dataclass
 
+from ..errors import UidLeaseError
+
 BLOCK_SIZE = 1024  # uids per daemon: more live sandboxes than that on one daemon fail to spawn
 ROOT_LOCK_DIR = "/run/leeward/uids"
-
-
-class UidLeaseError(Exception):
-    """No block of the sandbox uid range can be leased (or its lock directory is unsafe)."""
 
 
 @dataclass(frozen=True)

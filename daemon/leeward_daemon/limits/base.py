@@ -7,23 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..errors import LimitsError, LimitsUnavailable
+
 KILL_TIMEOUT_SECS = 5.0
-
-
-class LimitsError(Exception):
-    """A limit could not be applied or read; the message names the file and value."""
-
-    def __init__(self, message: str, *, errno: int | None = None):
-        super().__init__(message)
-        self.errno = errno
-
-
-class LimitsUnavailable(LimitsError):
-    """A backend cannot be used on this host (or cannot apply this limit): fail closed."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

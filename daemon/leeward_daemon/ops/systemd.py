@@ -6,12 +6,10 @@ import os
 import socket
 import stat
 
+from ..errors import ActivationError
+
 LISTEN_FDS_START = 3  # SD_LISTEN_FDS_START: passed sockets start at fd 3
 ACTIVATION_ENV = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
-
-
-class ActivationError(Exception):
-    """systemd passed something the daemon cannot serve on."""
 
 
 def listen_socket(environ: dict | None = None) -> socket.socket | None:

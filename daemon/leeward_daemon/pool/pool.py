@@ -11,10 +11,9 @@ import signal
 import threading
 import time
 
-from libleeward.protocol import ErrorCode, ProtocolError
-
 from .. import limits
 from ..config import Config
+from ..errors import DaemonBusy, RequestFailed, SandboxUnavailable, ShuttingDown
 from ..ipc.channel import ChannelClosed
 from ..limits.stale import remove_stale_boxes, slot_box_id
 from .handle import Slot
@@ -92,7 +91,7 @@ class Pool:
         for timer in (self._retry, self._expiry):
             if timer is not None:
                 timer.cancel()
-        self._fail_waiters(ProtocolError(ErrorCode.SHUTTING_DOWN, "daemon is shutting down"))
+        self._fail_waiters(ShuttingDown("daemon is shutting down"))
         while self._idle:
             self._discard(self._idle.popleft())
 
@@ -115,7 +114,7 @@ class Pool:
 
     async def acquire(self) -> Slot:
         if self._closed:
-            raise ProtocolError(ErrorCode.SHUTTING_DOWN, "daemon is shutting down")
+            raise ShuttingDown("daemon is shutting down")
         while self._idle:
             slot = self._idle.popleft()
             if slot.alive():
@@ -123,18 +122,18 @@ class Pool:
             self._discard(slot)
         problem = self.problem()
         if problem is not None:
-            raise ProtocolError(ErrorCode.SANDBOX_UNAVAILABLE, problem)
+            raise SandboxUnavailable(problem)
         if len(self._waiters) >= self._config.max_queue:
-            raise ProtocolError(ErrorCode.DAEMON_BUSY, f"daemon busy: {len(self._waiters)} waiting "
-                                f"(max_queue {self._config.max_queue}); retry later")
+            raise DaemonBusy(f"daemon busy: {len(self._waiters)} waiting "
+                             f"(max_queue {self._config.max_queue}); retry later")
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self._replenish()
         try:
             return self._take(await asyncio.wait_for(waiter, self._config.acquire_timeout_secs))
         except asyncio.TimeoutError:
-            raise ProtocolError(ErrorCode.SANDBOX_UNAVAILABLE,
-                                f"no sandbox became ready within {self._config.acquire_timeout_secs:g}s"
+            raise SandboxUnavailable(
+                f"no sandbox became ready within {self._config.acquire_timeout_secs:g}s"
                                 + (f" (last failure: {self.last_failure})" if self.last_failure else "")) from None
         finally:
             if waiter in self._waiters:
@@ -303,7 +302,7 @@ class Pool:
         self.last_failure = error
         log.error("sandbox slot failed to start: %s", error)
         if self._failures >= FAILURES_BEFORE_REFUSING:
-            self._fail_waiters(ProtocolError(ErrorCode.SANDBOX_UNAVAILABLE, f"sandboxes cannot be built: {error}"))
+            self._fail_waiters(SandboxUnavailable(f"sandboxes cannot be built: {error}"))
         if self._retry is None or self._retry.cancelled() or self._retry.when() <= asyncio.get_running_loop().time():
             self._retry = asyncio.get_running_loop().call_later(RETRY_DELAY_SECS * min(self._failures, 10),
                                                                 self._replenish)
@@ -316,10 +315,9 @@ class Pool:
         self._requests.clear()
         while self._idle:
             self._discard(self._idle.popleft())
-        self._fail_waiters(ProtocolError(ErrorCode.SANDBOX_UNAVAILABLE,
-                                         f"the sandbox zygote died ({reason}); it is being restarted, retry"))
+        self._fail_waiters(SandboxUnavailable(f"the sandbox zygote died ({reason}); it is being restarted, retry"))
 
-    def _fail_waiters(self, error: ProtocolError) -> None:
+    def _fail_waiters(self, error: RequestFailed) -> None:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():

@@ -16,12 +16,13 @@ import signal
 import time
 from dataclasses import dataclass, field
 
-from libleeward.protocol import ErrorCode, ExecutionResult, ProtocolError
+from libleeward.protocol import ExecutionResult
 
 from .. import limits, procfs
 from ..config import Config
+from ..errors import SandboxFailed
 from ..ipc.channel import ChannelClosed
-from ..isolation.spec import Job
+from ..model import Job
 from .denials import DenialWatch
 from .handle import Slot
 from .output import OutputCollector
@@ -58,7 +59,7 @@ async def run(slot: Slot, job: Job, config: Config) -> ExecutionResult:
     try:
         slot.box.start_job(limits.JobLimits(job.memory_limit, job.pids_max))
     except limits.LimitsError as exc:
-        raise ProtocolError(ErrorCode.SANDBOX_FAILED, f"cannot apply the job's limits: {exc}") from None
+        raise SandboxFailed(f"cannot apply the job's limits: {exc}") from None
     process = procfs.open_process(slot.pid)
     loop = asyncio.get_running_loop()
     listening = loop.create_task(_listen(slot, denials, talk))
@@ -91,7 +92,7 @@ async def run(slot: Slot, job: Job, config: Config) -> ExecutionResult:
     out = await stdout.collect(EXIT_GRACE_SECS)
     err = await stderr.collect(EXIT_GRACE_SECS)
     if talk.setup_failure is not None:
-        raise ProtocolError(ErrorCode.SANDBOX_FAILED, f"sandbox setup failed: {talk.setup_failure}")
+        raise SandboxFailed(f"sandbox setup failed: {talk.setup_failure}")
     usage = _usage(slot)
     return ExecutionResult(
         exit_code=_exit_code(status),

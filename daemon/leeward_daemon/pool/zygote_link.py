@@ -12,6 +12,7 @@ from enum import Enum
 from typing import Protocol
 
 from ..config import Config
+from ..errors import IsolationUnavailable, ZygoteError
 from ..ipc import channel
 from ..isolation import order
 from ..isolation.rootfs import SYSTEM_PATHS
@@ -22,14 +23,6 @@ START_TIMEOUT_SECS = 60.0  # preloading pandas on a cold cache takes a while
 RESTART_BACKOFF_SECS = 0.5  # doubled after each failed restart...
 RESTART_BACKOFF_MAX_SECS = 30.0  # ...up to this; the daemon never stops trying
 RESTARTS_BEFORE_UNHEALTHY = 3
-
-
-class ZygoteError(Exception):
-    """The zygote could not be started or went away."""
-
-
-class IsolationUnavailable(ZygoteError):
-    """A layer the configuration requires is missing on this kernel (fail closed)."""
 
 
 def isolation_in_force(hello: dict, optional_layers: list[str]) -> dict:

@@ -16,7 +16,7 @@ import types
 
 from ..ipc import channel
 from ..isolation import landlock, order
-from ..isolation.spec import WORKDIR, Job, SandboxSpec
+from ..model import WORKDIR, Job, SandboxSpec
 
 # The environment a job always gets; the request's `env` is laid over it.
 SAFE_ENV = {

@@ -9,7 +9,7 @@ import socket
 from .. import linux
 from ..ipc import channel
 from ..isolation import order
-from ..isolation.spec import Job, JobMount, SandboxSpec
+from ..model import Job, JobMount, SandboxSpec
 from . import runner
 
 

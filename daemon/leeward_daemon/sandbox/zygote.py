@@ -27,7 +27,7 @@ from .. import limits
 from ..ipc import channel
 from ..ipc.channel import ZYGOTE_FD_ENV
 from ..isolation import capabilities, landlock, namespaces, seccomp_policy, subids, uid_leases
-from ..isolation.spec import SandboxSpec
+from ..model import SandboxSpec
 from . import runner, slot  # noqa: F401  (runner: imported here, before any fork)
 
 BACKGROUND_NICE = 10
