@@ -1,4 +1,7 @@
-"""What one sandbox is built from; fixed in the zygote, shared by every layer."""
+"""What a sandbox is made of, shared by the daemon and the sandbox processes:
+SandboxSpec (fixed in the zygote, shared by every layer), SandboxRequest (applied once,
+with privilege) and Run (what the locked-down sandbox does), and the names the sandbox
+sees from inside."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -31,15 +34,24 @@ class JobMount:
     ro: bool = True
 
 
-@dataclass
-class Job:
-    code: str
-    mounts: list[JobMount] = field(default_factory=list)
-    files: dict[str, bytes] = field(default_factory=dict)
+@dataclass(frozen=True)
+class SandboxRequest:
+    """What is applied once, with privilege, before the sandbox is locked down: the
+    job's mounts, its limits and its environment."""
+    mounts: tuple[JobMount, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
-    stdin: bytes = b""
     memory_limit: int = 0
     pids_max: int = 0
-    timeout_secs: float = 0.0
     limits_backend: str = "rlimit"   # which backend the daemon enforces; rlimit is applied in here
     file_size_max: int = 0
+    cpu_time_limit: float = 0.0      # seconds of CPU under the rlimit backend (RLIMIT_CPU)
+
+
+@dataclass(frozen=True)
+class Run:
+    """What the locked-down sandbox does: one piece of code with its inputs. A slot runs
+    a loop of them; a one-shot job is a loop of one."""
+    code: str
+    stdin: bytes = b""
+    files: dict[str, bytes] = field(default_factory=dict)
+    timeout_secs: float = 0.0

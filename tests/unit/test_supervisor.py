@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from leeward_daemon.ipc import messages
 from leeward_daemon.ipc.channel import ChannelClosed
 from leeward_daemon.pool import supervisor
 from leeward_daemon.pool.supervisor import _Conversation
@@ -54,7 +55,7 @@ def test_a_well_formed_result_is_taken_for_its_exception_only(result):
 def test_the_exception_report_is_bounded():
     huge = {"name": "E" * 100_000, "value": "v" * 100_000, "traceback": "t" * 100_000}
     talk = listen(STARTED, {"op": "result", "error": huge})
-    assert {len(v) for v in talk.exception.values()} == {supervisor.FIELD_MAX}
+    assert {len(v) for v in talk.exception.values()} == {messages.FIELD_MAX}
 
 
 @pytest.mark.parametrize("message", [

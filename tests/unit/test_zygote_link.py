@@ -1,9 +1,12 @@
 """zygote_link.isolation_in_force: the fail-closed decision on the zygote's findings."""
 import pytest
 
+import dataclasses
+
+from leeward_daemon.ipc.messages import Hello
 from leeward_daemon.pool.zygote_link import IsolationUnavailable, isolation_in_force
 
-FULL = {"op": "hello", "landlock_abi": 7, "seccomp_notify": True}
+FULL = Hello(pid=1, landlock_abi=7, seccomp_notify=True)
 
 
 def test_every_layer_present():
@@ -13,8 +16,8 @@ def test_every_layer_present():
 
 
 @pytest.mark.parametrize("missing, hello", [
-    ("landlock", {**FULL, "landlock_abi": 0}),
-    ("seccomp_notify", {**FULL, "seccomp_notify": False}),
+    ("landlock", dataclasses.replace(FULL, landlock_abi=0)),
+    ("seccomp_notify", dataclasses.replace(FULL, seccomp_notify=False)),
 ])
 def test_a_missing_required_layer_is_named(missing, hello):
     with pytest.raises(IsolationUnavailable, match=f"'{missing}' is not available"):
@@ -22,7 +25,7 @@ def test_a_missing_required_layer_is_named(missing, hello):
 
 
 def test_optional_layers_may_be_missing():
-    isolation = isolation_in_force({**FULL, "landlock_abi": 0, "seccomp_notify": False},
+    isolation = isolation_in_force(dataclasses.replace(FULL, landlock_abi=0, seccomp_notify=False),
                                    ["landlock", "seccomp_notify"])
     assert isolation["seccomp"] == "errno" and "landlock" not in isolation["layers"]
     assert "seccomp" in isolation["layers"]

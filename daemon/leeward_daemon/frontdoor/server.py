@@ -24,7 +24,7 @@ from libleeward.protocol import ErrorCode, Execute, ExecutionResult, Ping, Proto
 from ..config import Config
 from ..errors import (ConfigError, DaemonAlreadyRunning, MetricsUnavailable, RequestFailed, SandboxUnavailable,
                       ShuttingDown)
-from ..model import Job
+from ..model import Run, SandboxRequest
 from ..ops import log_limit
 from ..ops.metrics import Metrics, PoolState, failure_reason
 from ..pool import supervisor
@@ -339,21 +339,20 @@ class Server:
         return protocol.execute_ok(record.result)
 
     async def _execute(self, request: Execute) -> ExecutionResult:
-        job = Job(
-            code=request.code,
-            mounts=mounts.resolve(request.mounts, self.config.allowed_paths, self.config.socket_path),
-            files=request.files,
+        timeout_secs = request.timeout_secs or self.config.default_timeout_secs
+        sandbox = SandboxRequest(
+            mounts=tuple(mounts.resolve(request.mounts, self.config.allowed_paths, self.config.socket_path)),
             env=request.env,
-            stdin=request.stdin,
             memory_limit=request.memory_limit or self.config.default_memory_limit,
             pids_max=self.config.pids_max,
-            timeout_secs=request.timeout_secs or self.config.default_timeout_secs,
             limits_backend=self.pool.limits.name,
             file_size_max=self.config.file_size_max,
+            cpu_time_limit=timeout_secs,
         )
+        code_run = Run(code=request.code, stdin=request.stdin, files=request.files, timeout_secs=timeout_secs)
         slot = await self.pool.acquire()
         try:
-            result = await self._run(slot, job)
+            result = await self._run(slot, sandbox, code_run)
         except RequestFailed:
             if slot not in self._killed:
                 raise
@@ -367,10 +366,10 @@ class Server:
         self.metrics.observe_execution(result)
         return result
 
-    async def _run(self, slot: Slot, job: Job) -> ExecutionResult:
+    async def _run(self, slot: Slot, sandbox: SandboxRequest, code_run: Run) -> ExecutionResult:
         self._running.add(slot)
         try:
-            return await supervisor.run(slot, job, self.config)
+            return await supervisor.run(slot, sandbox, code_run, self.config)
         finally:
             self._running.discard(slot)
             self.pool.release(slot)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..errors import LimitsError, LimitsUnavailable
+from ..errors import LimitsError, LimitsUnavailable  # noqa: F401  (the backends import both from here)
 
 KILL_TIMEOUT_SECS = 5.0
 

@@ -13,8 +13,8 @@ import time
 
 from .. import limits
 from ..config import Config
-from ..errors import DaemonBusy, RequestFailed, SandboxUnavailable, ShuttingDown
-from ..ipc.channel import ChannelClosed
+from ..errors import ChannelClosed, DaemonBusy, MalformedMessage, RequestFailed, SandboxUnavailable, ShuttingDown
+from ..ipc import messages
 from ..limits.stale import remove_stale_boxes, slot_box_id
 from .handle import Slot
 from .zygote_launch import LaunchedZygote
@@ -275,11 +275,12 @@ class Pool:
     @staticmethod
     async def _await_ready(slot: Slot) -> tuple[bool, str]:
         try:
-            message, _ = await asyncio.wait_for(slot.channel.recv(), READY_TIMEOUT_SECS)
-        except (ChannelClosed, asyncio.TimeoutError) as exc:
+            wire, _ = await asyncio.wait_for(slot.channel.recv(), READY_TIMEOUT_SECS)
+            said = messages.from_wire(wire, messages.Ready, messages.Failed)
+        except (ChannelClosed, MalformedMessage, asyncio.TimeoutError) as exc:
             return False, f"slot did not become ready: {exc or 'timeout'}"
-        if message.get("op") != "ready":
-            return False, str(message.get("error", message))
+        if isinstance(said, messages.Failed):
+            return False, said.error
         return True, ""
 
     def _on_exit(self, pid: int, status: int) -> None:

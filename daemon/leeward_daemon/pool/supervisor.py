@@ -11,6 +11,7 @@ reply, output kept, says why in `error`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import time
@@ -20,9 +21,9 @@ from libleeward.protocol import ExecutionResult
 
 from .. import limits, procfs
 from ..config import Config
-from ..errors import SandboxFailed
-from ..ipc.channel import ChannelClosed
-from ..model import Job
+from ..errors import ChannelClosed, MalformedMessage, SandboxFailed
+from ..ipc import messages
+from ..model import Run, SandboxRequest
 from .denials import DenialWatch
 from .handle import Slot
 from .output import OutputCollector
@@ -31,8 +32,6 @@ EXIT_GRACE_SECS = 5.0
 # After its result, pid 1 is a few microseconds from os._exit: look again briefly before
 # leaving it to the pidfd.
 EARLY_STATUS_RETRIES_SECS = (0.0002, 0.0005, 0.001, 0.002)
-EXCEPTION_FIELDS = ("name", "value", "traceback")
-FIELD_MAX = 65536  # characters of each exception field, and of a setup failure's text
 VIOLATION = "ResultChannelViolation"
 
 
@@ -50,14 +49,14 @@ class _Conversation:
         return self.setup_failure is not None or self.violation is not None
 
 
-async def run(slot: Slot, job: Job, config: Config) -> ExecutionResult:
+async def run(slot: Slot, request: SandboxRequest, code_run: Run, config: Config) -> ExecutionResult:
     stdout_fd, stderr_fd = slot.take_outputs()
     stdout = OutputCollector(stdout_fd, config.stdout_max)
     stderr = OutputCollector(stderr_fd, config.stderr_max)
     denials = DenialWatch()
     talk = _Conversation()
     try:
-        slot.box.start_job(limits.JobLimits(job.memory_limit, job.pids_max))
+        slot.box.start_job(limits.JobLimits(request.memory_limit, request.pids_max))
     except limits.LimitsError as exc:
         raise SandboxFailed(f"cannot apply the job's limits: {exc}") from None
     process = procfs.open_process(slot.pid)
@@ -66,8 +65,8 @@ async def run(slot: Slot, job: Job, config: Config) -> ExecutionResult:
     early = loop.create_task(_early_status(process, talk, stdout, stderr))
     timed_out = False
     try:
-        await slot.channel.send({"op": "job", "job": _job_to_wire(job)})
-        async with asyncio.timeout(job.timeout_secs):
+        await slot.channel.send(messages.Job(request, code_run).to_wire())
+        async with asyncio.timeout(code_run.timeout_secs):
             await _until_the_job_ends(slot, listening, early, talk)
     except TimeoutError:
         timed_out = True
@@ -105,7 +104,7 @@ async def run(slot: Slot, job: Job, config: Config) -> ExecutionResult:
         oom_killed=usage.oom_killed,
         stdout_truncated=stdout.truncated,
         stderr_truncated=stderr.truncated,
-        limits=job.limits_backend,
+        limits=request.limits_backend,
         denied_syscalls=denials.names,
         error=_violation_report(talk.violation) if talk.violation is not None else talk.exception,
     )
@@ -208,38 +207,32 @@ async def _listen(slot: Slot, denials: DenialWatch, talk: _Conversation) -> None
 
 def _before_start(message: dict, fds: list[int], denials: DenialWatch, talk: _Conversation) -> None:
     """Before "started" only leeward's own code runs in the slot."""
-    if message == {"op": "started"}:
+    try:
+        said = messages.from_wire(message, messages.Started, messages.Failed)
+    except MalformedMessage:
+        _close_all(fds)
+        talk.setup_failure = f"unexpected message before the job started: {messages.describe(message)}"
+        return
+    if isinstance(said, messages.Started):
         denials.attach(fds)
         talk.started_at = time.monotonic()
         return
     _close_all(fds)
-    if message.get("op") == "failed":
-        talk.setup_failure = str(message.get("error"))[:FIELD_MAX]
-    else:
-        talk.setup_failure = f"unexpected message before the job started: {_describe(message)}"
+    talk.setup_failure = said.error
 
 
 def _after_start(message: dict, talk: _Conversation) -> None:
-    if not talk.result_received.is_set() and set(message) == {"op", "error"} and message["op"] == "result":
-        exception = message["error"]
-        if exception is None or _is_exception_report(exception):
+    if not talk.result_received.is_set():
+        try:
+            result = messages.from_wire(message, messages.Result)
+        except MalformedMessage:
+            pass
+        else:
             talk.result_received.set()
-            talk.exception = exception and {k: exception[k][:FIELD_MAX] for k in EXCEPTION_FIELDS}
+            talk.exception = result.error and dataclasses.asdict(result.error)
             return
     where = "after its result" if talk.result_received.is_set() else "after it started"
-    talk.violation = f"the job sent {_describe(message)} on its result channel {where}"
-
-
-def _is_exception_report(value: object) -> bool:
-    return (isinstance(value, dict) and set(value) == set(EXCEPTION_FIELDS)
-            and all(type(v) is str for v in value.values()))
-
-
-def _describe(message: dict) -> str:
-    """A short, bounded name for a message (its op, as the job spelled it)."""
-    op = message.get("op")
-    name = repr(op)[:40] if isinstance(op, str) else f"an op of type {type(op).__name__}"
-    return f"a malformed or out-of-place message (op {name})"
+    talk.violation = f"the job sent {messages.describe(message)} on its result channel {where}"
 
 
 def _violation_report(violation: str) -> dict:
@@ -249,13 +242,3 @@ def _violation_report(violation: str) -> dict:
 def _close_all(fds: list[int]) -> None:
     for fd in fds:
         os.close(fd)
-
-
-def _job_to_wire(job: Job) -> dict:
-    return {
-        "code": job.code,
-        "mounts": [{"host": m.host, "sandbox": m.sandbox, "ro": m.ro} for m in job.mounts],
-        "files": job.files, "env": job.env, "stdin": job.stdin,
-        "memory_limit": job.memory_limit, "pids_max": job.pids_max, "timeout_secs": job.timeout_secs,
-        "limits_backend": job.limits_backend, "file_size_max": job.file_size_max,
-    }

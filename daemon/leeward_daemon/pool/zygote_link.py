@@ -12,8 +12,8 @@ from enum import Enum
 from typing import Protocol
 
 from ..config import Config
-from ..errors import IsolationUnavailable, ZygoteError
-from ..ipc import channel
+from ..errors import IsolationUnavailable, MalformedMessage, ZygoteError
+from ..ipc import channel, messages
 from ..isolation import order
 from ..isolation.rootfs import SYSTEM_PATHS
 from .zygote_launch import LaunchedZygote, launch
@@ -25,11 +25,10 @@ RESTART_BACKOFF_MAX_SECS = 30.0  # ...up to this; the daemon never stops trying
 RESTARTS_BEFORE_UNHEALTHY = 3
 
 
-def isolation_in_force(hello: dict, optional_layers: list[str]) -> dict:
+def isolation_in_force(hello: messages.Hello, optional_layers: list[str]) -> dict:
     """The zygote's findings as Status reports them; raises IsolationUnavailable, naming
     the layer and the way out, when a missing layer is not in `optional_layers`."""
-    landlock_abi = int(hello.get("landlock_abi", 0))
-    notify = bool(hello.get("seccomp_notify"))
+    landlock_abi, notify = hello.landlock_abi, hello.seccomp_notify
     missing = {"landlock": landlock_abi < 1, "seccomp_notify": not notify}
     for layer, is_missing in missing.items():
         if is_missing and layer not in optional_layers:
@@ -117,24 +116,17 @@ class ZygoteLink:
         waits for its hello."""
         self._zygote = launched or launch()
         ours = self._sock = self._zygote.control
-        channel.send(ours, {
-            "preload": self._config.preload,
-            "privileged": os.geteuid() == 0,
-            "python_paths": python_paths(),
-            "tmp_size": self._config.tmp_size,
-            "uid_base": self._config.sandbox_uid_base,
-            "uid_count": self._config.sandbox_uid_count,
-            "limits_backend": self.limits_backend,
-            "pids_max": self._config.pids_max,
-        })
+        channel.send(ours, messages.Configure(
+            preload=list(self._config.preload), privileged=os.geteuid() == 0, python_paths=python_paths(),
+            tmp_size=self._config.tmp_size, uid_base=self._config.sandbox_uid_base,
+            uid_count=self._config.sandbox_uid_count, limits_backend=self.limits_backend,
+            pids_max=self._config.pids_max).to_wire())
         loop = asyncio.get_running_loop()
         hello = await asyncio.wait_for(loop.run_in_executor(None, self._recv_blocking, ours), START_TIMEOUT_SECS)
-        if hello.get("op") != "hello":
-            raise ZygoteError(f"unexpected first message from zygote: {hello!r}")
-        if hello.get("error"):
-            raise IsolationUnavailable(f"the zygote cannot prepare the isolation layers: {hello['error']}")
+        if hello.error:
+            raise IsolationUnavailable(f"the zygote cannot prepare the isolation layers: {hello.error}")
         self.isolation = isolation_in_force(hello, self._config.optional_layers)
-        self.preloaded = hello.get("preloaded", [])
+        self.preloaded = hello.preloaded
         self._pidfd = os.pidfd_open(self._zygote.process.pid)
         ours.setblocking(False)
         loop.add_reader(ours.fileno(), self._on_readable)
@@ -142,12 +134,14 @@ class ZygoteLink:
         self.state = ZygoteState.RUNNING
 
     @staticmethod
-    def _recv_blocking(sock: socket.socket) -> dict:
+    def _recv_blocking(sock: socket.socket) -> messages.Hello:
         try:
-            message, _ = channel.recv_packet(sock)
+            wire, _ = channel.recv_packet(sock)
+            return messages.from_wire(wire, messages.Hello)
+        except MalformedMessage as exc:
+            raise ZygoteError(f"unexpected first message from zygote: {exc}") from None
         except (channel.ChannelClosed, OSError) as exc:
             raise ZygoteError(f"zygote failed to start: {exc}") from None
-        return message
 
     def spawn(self, count: int) -> None:
         """Asks for `count` more slots. Never dropped: what the socket cannot take now
@@ -162,7 +156,7 @@ class ZygoteLink:
             return
         loop = asyncio.get_running_loop()
         try:
-            channel.send(self._sock, {"op": "spawn", "count": self._unsent})
+            channel.send(self._sock, messages.Spawn(self._unsent).to_wire())
         except BlockingIOError:
             loop.add_writer(self._sock.fileno(), self._on_writable)
             return
@@ -186,18 +180,24 @@ class ZygoteLink:
         except (channel.ChannelClosed, OSError) as exc:
             self._on_gone(f"its channel closed: {exc}")
             return
-        op = message.get("op")
-        if op == "slot":
-            self._on_slot_message(message, fds)
+        try:
+            said = messages.from_wire(message, messages.SlotMade, messages.Exited, messages.SpawnFailed)
+        except MalformedMessage as exc:
+            for fd in fds:
+                os.close(fd)
+            self._on_damaged(channel.DamagedRecord(str(exc), exc.wire))
+            return
+        if isinstance(said, messages.SlotMade):
+            self._on_slot_message(said, fds)
             return
         for fd in fds:
             os.close(fd)
-        if op == "exited":
-            self._events.exited(message["pid"], message["status"])
-        elif op == "spawn_failed":
-            self._events.spawn_failed(str(message.get("error", "unknown")))
+        if isinstance(said, messages.Exited):
+            self._events.exited(said.pid, said.status)
+        else:
+            self._events.spawn_failed(said.error)
 
-    def _on_slot_message(self, message: dict, fds: list[int]) -> None:
+    def _on_slot_message(self, made: messages.SlotMade, fds: list[int]) -> None:
         if len(fds) != 4:
             for fd in fds:
                 os.close(fd)
@@ -205,7 +205,7 @@ class ZygoteLink:
             self._events.slot_lost(f"a slot arrived with {len(fds)} of its 4 fds")
             return
         pidfd, control, out_r, err_r = fds
-        self._events.slot(SlotFds(message["id"], message["pid"], pidfd, socket.socket(fileno=control), out_r, err_r))
+        self._events.slot(SlotFds(made.id, made.pid, pidfd, socket.socket(fileno=control), out_r, err_r))
 
     def _on_damaged(self, exc: channel.DamagedRecord) -> None:
         if exc.message is not None and exc.message.get("op") == "slot":

@@ -1,96 +1,25 @@
-"""Inside the sandbox: set up the workspace, run the job's code as `__main__`, report.
+"""The exec step, inside the locked-down sandbox: the run's code as `__main__` in fresh
+globals, ended as `python -c` ends (threads joined, atexit handlers run), with its exit
+status and uncaught exception as the interpreter would report them.
 
-Runs in the slot process (pid 1 of the sandbox's pid namespace) after it received its
-job. Never returns: the process exits, and with it every process of the sandbox.
+Runs in the slot process (pid 1 of the sandbox's pid namespace) once every layer is in
+force; the slot (slot.py) reports the result.
 """
 from __future__ import annotations
 
 import atexit
 import io
-import os
-import socket
 import sys
 import threading
 import traceback
 import types
 
-from ..ipc import channel
-from ..isolation import landlock, order
-from ..model import WORKDIR, Job, SandboxSpec
+from ..ipc.messages import FIELD_MAX, ExceptionReport
 
-# The environment a job always gets; the request's `env` is laid over it.
-SAFE_ENV = {
-    "PATH": "/usr/local/bin:/usr/bin:/bin",
-    "HOME": WORKDIR,
-    "TMPDIR": WORKDIR,
-    "LANG": "C.UTF-8",
-    "USER": "sandbox",
-}
 CODE_FILENAME = "<leeward>"
-EXCEPTION_FIELD_MAX = 65536  # characters; the daemon cuts there too (supervisor.FIELD_MAX)
 
 
-def run_job(spec: SandboxSpec, job: Job, ruleset: landlock.Ruleset | None, ctl: socket.socket,
-            stdout_fd: int, stderr_fd: int) -> None:
-    try:
-        listener = order.enter_job(spec, job, ruleset, lambda: _workspace(job, stdout_fd, stderr_fd), ctl.fileno())
-        # The listener goes to the supervisor; our copy must be gone before the code
-        # runs, or the job could answer its own notifications.
-        channel.send(ctl, {"op": "started"}, [listener] if listener is not None else None)
-        if listener is not None:
-            os.close(listener)
-    except Exception as exc:  # isolation failed: never run the code
-        channel.send(ctl, {"op": "failed", "error": f"{type(exc).__name__}: {exc}"})
-        os._exit(70)
-    exit_code, error = _run_code(job.code)
-    # Our ends of the output pipes go before the result does: with both at EOF and the
-    # result in, the daemon replies as soon as the kernel has fixed our exit status,
-    # before it has torn down this process's (large, zygote-inherited) address space.
-    for fd in (1, 2):
-        try:
-            os.close(fd)
-        except OSError:
-            pass  # the job closed it itself
-    # Only the exception is ours to tell: the daemon takes the exit status from the
-    # kernel and measures time, CPU and memory itself.
-    try:
-        channel.send(ctl, {"op": "result", "error": error})
-    except OSError:
-        pass  # the job closed or broke the channel: its exit status still tells
-    os._exit(exit_code & 0xFF)
-
-
-def _workspace(job: Job, stdout_fd: int, stderr_fd: int) -> None:
-    os.chdir(WORKDIR)
-    for name, data in job.files.items():
-        if os.path.dirname(name):
-            os.makedirs(os.path.dirname(name), exist_ok=True)
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-    stdin_fd = os.memfd_create("stdin", 0)
-    os.write(stdin_fd, job.stdin)
-    os.lseek(stdin_fd, 0, os.SEEK_SET)
-    for fd, target in ((stdin_fd, 0), (stdout_fd, 1), (stderr_fd, 2)):
-        os.dup2(fd, target)
-        os.close(fd)
-    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
-    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
-                                  errors="backslashreplace")
-    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
-                                  errors="backslashreplace", line_buffering=True)
-    os.environ.clear()
-    os.environ.update(SAFE_ENV)
-    os.environ.update(job.env)
-    sys.argv = ["-c"]
-    # `python -c` puts the working directory first on the import path: modules sent
-    # with `files=` import, and spawned multiprocessing children inherit the entry.
-    # The zygote's own entry (its start-up directory, from `-m`) is no business of the job.
-    if sys.path:
-        sys.path[0] = ""
-
-
-def _run_code(code: str) -> tuple[int, dict | None]:
+def run_python(code: str) -> tuple[int, ExceptionReport | None]:
     """Returns (exit_code, uncaught exception), like `python -c` would."""
     main = types.ModuleType("__main__")
     main.__builtins__ = __builtins__
@@ -103,7 +32,7 @@ def _run_code(code: str) -> tuple[int, dict | None]:
     except BaseException as exc:  # the job's own failure, reported like the interpreter would
         exit_code = 1
         tb = "".join(traceback.format_exception(type(exc), exc, _user_frames(exc.__traceback__)))
-        error = {"name": _bounded(type(exc).__name__), "value": _bounded(_text(exc)), "traceback": _bounded(tb)}
+        error = ExceptionReport(_bounded(type(exc).__name__), _bounded(_text(exc)), _bounded(tb))
         _safe_write(sys.stderr, tb)
     _interpreter_shutdown()
     for stream in (sys.stdout, sys.stderr):
@@ -143,7 +72,7 @@ def _text(exc: BaseException) -> str:
 
 def _bounded(text: str) -> str:
     """Each field within what the daemon keeps, so the report fits one channel frame."""
-    return text[:EXCEPTION_FIELD_MAX]
+    return text[:FIELD_MAX]
 
 
 def _user_frames(tb: types.TracebackType | None) -> types.TracebackType | None:

@@ -1,5 +1,7 @@
-"""One sandbox slot: pid 1 of its namespaces. Builds its root, says ready, waits for
-exactly one job, runs it and exits (single use)."""
+"""One sandbox slot: pid 1 of its namespaces. Prepares the isolation layers, says
+ready, takes its job (the request, applied once, and its first run), applies the job
+layers and runs its runs: a one-shot job is a loop of one, after which the slot exits
+(single use), and with it every process of the sandbox."""
 from __future__ import annotations
 
 import os
@@ -7,28 +9,72 @@ import signal
 import socket
 
 from .. import linux
-from ..ipc import channel
-from ..isolation import order
-from ..model import Job, JobMount, SandboxSpec
+from ..errors import MalformedMessage
+from ..ipc import channel, messages
+from ..isolation import order, workspace
+from ..isolation.layer import SlotContext
+from ..model import Run, SandboxSpec
 from . import runner
+
+EXIT_SETUP_FAILED = 70
 
 
 def run(spec: SandboxSpec, ctl: socket.socket, stdout_fd: int, stderr_fd: int) -> None:
+    slot = SlotContext(spec, ctl.fileno(), stdout_fd, stderr_fd)
     try:
         signal.set_wakeup_fd(-1)  # inherited from the zygote; its pipe is about to close
         for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
         linux.close_fds_except({0, 1, 2, ctl.fileno(), stdout_fd, stderr_fd})
-        ruleset = order.prepare_slot(spec)
-        channel.send(ctl, {"op": "ready"})
-        message, _ = channel.recv(ctl)
+        order.prepare_slot(slot)
+        channel.send(ctl, messages.Ready().to_wire())
+        wire, _ = channel.recv(ctl)
     except Exception as exc:
-        _report_failure(ctl, exc)
-        os._exit(70)
-    if message.get("op") != "job":
-        os._exit(0)
+        _fail(ctl, exc)
+    try:
+        job = messages.from_wire(wire, messages.Job)
+    except MalformedMessage:
+        os._exit(0)  # not a job: the daemon is discarding this slot
     _restore_priority()
-    runner.run_job(spec, _job_from_wire(message["job"]), ruleset, ctl, stdout_fd, stderr_fd)
+    try:
+        order.enter_job(slot, job.request)
+    except Exception as exc:  # isolation failed: never run the code
+        _fail(ctl, exc)
+    exit_code = 0
+    for one in (job.run,):  # sessions will read further Run messages here
+        exit_code = _run(slot, one, ctl)
+    os._exit(exit_code & 0xFF)
+
+
+def _run(slot: SlotContext, run: Run, ctl: socket.socket) -> int:
+    """One run: its inputs, "started" (with the seccomp listener the first time), the
+    code, then the result. Returns the code's exit status."""
+    try:
+        workspace.deliver(run)
+        listener, slot.listener = slot.listener, None
+        # The listener goes to the supervisor; our copy must be gone before the code
+        # runs, or the job could answer its own notifications.
+        channel.send(ctl, messages.Started().to_wire(), [listener] if listener is not None else None)
+        if listener is not None:
+            os.close(listener)
+    except Exception as exc:
+        _fail(ctl, exc)
+    exit_code, error = runner.run_python(run.code)
+    # Our ends of the output pipes go before the result does: with both at EOF and the
+    # result in, the daemon replies as soon as the kernel has fixed our exit status,
+    # before it has torn down this process's (large, zygote-inherited) address space.
+    for fd in (1, 2):
+        try:
+            os.close(fd)
+        except OSError:
+            pass  # the job closed it itself
+    # Only the exception is ours to tell: the daemon takes the exit status from the
+    # kernel and measures time, CPU and memory itself.
+    try:
+        channel.send(ctl, messages.Result(error).to_wire())
+    except OSError:
+        pass  # the job closed or broke the channel: its exit status still tells
+    return exit_code
 
 
 def _restore_priority() -> None:
@@ -40,23 +86,10 @@ def _restore_priority() -> None:
         pass
 
 
-def _job_from_wire(wire: dict) -> Job:
-    return Job(
-        code=wire["code"],
-        mounts=[JobMount(**m) for m in wire["mounts"]],
-        files=wire["files"],
-        env=wire["env"],
-        stdin=wire["stdin"],
-        memory_limit=wire["memory_limit"],
-        pids_max=wire["pids_max"],
-        timeout_secs=wire["timeout_secs"],
-        limits_backend=wire["limits_backend"],
-        file_size_max=wire["file_size_max"],
-    )
-
-
-def _report_failure(ctl: socket.socket, exc: Exception) -> None:
+def _fail(ctl: socket.socket, exc: Exception) -> None:
+    """Setup failed before any code ran: say so, and exit."""
     try:
-        channel.send(ctl, {"op": "failed", "error": f"{type(exc).__name__}: {exc}"})
+        channel.send(ctl, messages.Failed(f"{type(exc).__name__}: {exc}").to_wire())
     except OSError:
         pass
+    os._exit(EXIT_SETUP_FAILED)

@@ -11,6 +11,7 @@ child subreaper, so slots become its children and it reports their exit statuses
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import gc
 import importlib
 import os
@@ -24,7 +25,8 @@ from dataclasses import dataclass
 import prctl
 
 from .. import limits
-from ..ipc import channel
+from ..errors import MalformedMessage, SubidError, UidLeaseError
+from ..ipc import channel, messages
 from ..ipc.channel import ZYGOTE_FD_ENV
 from ..isolation import capabilities, landlock, namespaces, seccomp_policy, subids, uid_leases
 from ..model import SandboxSpec
@@ -45,46 +47,45 @@ def main() -> None:
     # the request path (the daemon and the running jobs) on a small machine.
     os.nice(BACKGROUND_NICE)
     try:
-        config, _ = channel.recv_packet(control)
-    except channel.ChannelClosed:
+        wire, _ = channel.recv_packet(control)
+        config = messages.from_wire(wire, messages.Configure)
+    except (channel.ChannelClosed, MalformedMessage):
         return  # the daemon stopped before configuring us
     try:
         # Before the preload: a process with threads (OpenBLAS starts some) cannot
         # enter a user namespace.
-        config["sandbox_uids"] = _sandbox_uids(config)
-    except (uid_leases.UidLeaseError, subids.SubidError, OSError) as exc:
-        channel.send(control, {"op": "hello", "pid": os.getpid(), "error": f"sandbox uids: {exc}"})
+        book = _sandbox_uids(config)
+    except (UidLeaseError, SubidError, OSError) as exc:
+        channel.send(control, messages.Hello(os.getpid(), error=f"sandbox uids: {exc}").to_wire())
         return
     # OpenBLAS sizes its thread pool when numpy is imported (here, by the preload).
-    os.environ.update(limits.blas_thread_env(config["limits_backend"], config["pids_max"]))
-    preloaded = _preload(config["preload"])
+    os.environ.update(limits.blas_thread_env(config.limits_backend, config.pids_max))
+    preloaded = _preload(config.preload)
     try:
-        config.update(_isolation(config))
+        spec = _sandbox_spec(config)
     except (landlock.LandlockError, seccomp_policy.SeccompError) as exc:
-        channel.send(control, {"op": "hello", "pid": os.getpid(), "error": str(exc)})
+        channel.send(control, messages.Hello(os.getpid(), error=str(exc)).to_wire())
         return
     # Every object so far (the interpreter, leeward, the preloaded modules) moves to the
     # permanent generation: a collection in a slot or job then never walks them, which
     # would write to (and so copy) nearly every page the slot shares with the zygote.
     gc.freeze()
-    channel.send(control, {"op": "hello", "pid": os.getpid(), "preloaded": preloaded,
-                           "landlock_abi": config["landlock_abi"], "seccomp_notify": config["seccomp_notify"]})
+    channel.send(control, messages.Hello(os.getpid(), preloaded, spec.landlock_abi, spec.seccomp_notify).to_wire())
     try:
-        _serve(control, config)
+        _serve(control, spec, book)
     finally:
         _kill_slots()
 
 
-def _isolation(config: dict) -> dict:
-    """What the kernel offers, probed once; the seccomp filter compiled once, here,
-    before any filter is in force (libseccomp's own probes would be refused later)."""
+def _sandbox_spec(config: messages.Configure) -> SandboxSpec:
+    """Every slot's spec but its uid. What the kernel offers is probed once; the seccomp
+    filter compiled once, here, before any filter is in force (libseccomp's own probes
+    would be refused later)."""
     notify = seccomp_policy.notify_available()
     capabilities.last_cap()  # cached for every slot: no /proc read on the request path
-    return {
-        "landlock_abi": landlock.abi_version(),
-        "seccomp_notify": notify,
-        "seccomp_filter": seccomp_policy.compile_policy(notify=notify),
-    }
+    return SandboxSpec(privileged=config.privileged, python_paths=tuple(config.python_paths),
+                       tmp_size=config.tmp_size, landlock_abi=landlock.abi_version(),
+                       seccomp_filter=seccomp_policy.compile_policy(notify=notify), seccomp_notify=notify)
 
 
 def _blank_initial_environment() -> None:
@@ -111,14 +112,13 @@ def _preload(modules: list[str]) -> list[str]:
     return loaded
 
 
-def _serve(control: socket.socket, config: dict) -> None:
+def _serve(control: socket.socket, spec: SandboxSpec, book: "SandboxUidBook | None") -> None:
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     terminated = []
     signal.signal(signal.SIGTERM, lambda *_: terminated.append(True))
     sequence = 0
-    book = config["sandbox_uids"]
     while not terminated:
         ready, _, _ = select.select([control, wake_r], [], [])
         if wake_r in ready:
@@ -126,15 +126,16 @@ def _serve(control: socket.socket, config: dict) -> None:
             _report_exits(control, book)
         if control in ready:
             try:
-                message, _ = channel.recv_packet(control)
+                wire, _ = channel.recv_packet(control)
             except (channel.ChannelClosed, OSError):
                 return
-            if message.get("op") == "spawn":
-                for _ in range(int(message.get("count", 1))):
-                    _spawn(control, config, sequence, book)
-                    sequence += 1
-            elif message.get("op") == "stop":
-                return
+            try:
+                spawn = messages.from_wire(wire, messages.Spawn)
+            except MalformedMessage:
+                continue
+            for _ in range(spawn.count):
+                _spawn(control, spec, sequence, book)
+                sequence += 1
 
 
 def _kill_slots() -> None:
@@ -168,14 +169,14 @@ def _report_exits(control: socket.socket, book: "SandboxUidBook | None") -> None
             return
         if book is not None:
             book.exited(pid)
-        channel.send(control, {"op": "exited", "pid": pid, "status": status})
+        channel.send(control, messages.Exited(pid, status).to_wire())
 
 
-def _spawn(control: socket.socket, config: dict, sequence: int, book: "SandboxUidBook | None") -> None:
+def _spawn(control: socket.socket, spec: SandboxSpec, sequence: int, book: "SandboxUidBook | None") -> None:
     try:
         uid = book.take() if book is not None else None
-    except uid_leases.UidLeaseError as exc:
-        channel.send(control, {"op": "spawn_failed", "error": str(exc)})
+    except UidLeaseError as exc:
+        channel.send(control, messages.SpawnFailed(str(exc)).to_wire())
         return
     intermediate = os.fork()
     if intermediate != 0:
@@ -184,7 +185,7 @@ def _spawn(control: socket.socket, config: dict, sequence: int, book: "SandboxUi
         return
     # intermediate child
     try:
-        spec = _spec_for(config, uid)
+        spec = dataclasses.replace(spec, outside_uid=uid, outside_gid=uid)
         daemon_end, slot_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -196,33 +197,25 @@ def _spawn(control: socket.socket, config: dict, sequence: int, book: "SandboxUi
         if book is not None:
             book.slot_started(pid)
         pidfd = os.pidfd_open(pid)
-        channel.send(control, {"op": "slot", "id": sequence, "pid": pid,
-                               "uid": None if book is None else book.host_uid(uid)},
-                     [pidfd, daemon_end.fileno(), out_r, err_r])
+        made = messages.SlotMade(sequence, pid, None if book is None else book.host_uid(uid))
+        channel.send(control, made.to_wire(), [pidfd, daemon_end.fileno(), out_r, err_r])
     except Exception as exc:
         try:
-            channel.send(control, {"op": "spawn_failed", "error": f"{type(exc).__name__}: {exc}"})
+            channel.send(control, messages.SpawnFailed(f"{type(exc).__name__}: {exc}").to_wire())
         except OSError:
             pass
     os._exit(0)
 
 
-def _spec_for(config: dict, uid: int | None) -> SandboxSpec:
-    return SandboxSpec(privileged=config["privileged"], python_paths=tuple(config["python_paths"]),
-                       tmp_size=config["tmp_size"], outside_uid=uid, outside_gid=uid,
-                       landlock_abi=config["landlock_abi"], seccomp_filter=config["seccomp_filter"],
-                       seccomp_notify=config["seccomp_notify"])
-
-
 # ---------------------------------------------------------------- sandbox uids
 
-def _sandbox_uids(config: dict) -> "SandboxUidBook | None":
+def _sandbox_uids(config: messages.Configure) -> "SandboxUidBook | None":
     """Leases this daemon's block of sandbox uids (uid_leases.py). A root daemon's come
     from sandbox_uid_base/count; an unprivileged daemon's from its subordinate ids, and
     the zygote moves into a user namespace that maps them (subids.py). None: no
     subordinate ids, every job is the daemon's own uid (doctor and the daemon's log say so)."""
-    if config["privileged"]:
-        lease = uid_leases.lease(config["uid_base"], config["uid_count"], uid_leases.ROOT_LOCK_DIR)
+    if config.privileged:
+        lease = uid_leases.lease(config.uid_base, config.uid_count, uid_leases.ROOT_LOCK_DIR)
         return SandboxUidBook(lease, first=lease.block.first, host_offset=0)
     found = subids.find()
     if found is None:

@@ -4,7 +4,7 @@ from leeward_daemon.isolation import order
 
 def test_layers_are_listed_in_the_order_they_are_applied():
     assert order.layers_in_force(7) == [
-        "namespaces", "rootfs", "job_mounts", "identity", "limits",
+        "namespaces", "rootfs", "job_mounts", "identity", "workspace", "limits",
         "landlock", "capabilities", "no_new_privs", "fd_hygiene", "seccomp"]
 
 

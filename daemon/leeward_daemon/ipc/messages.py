@@ -1,0 +1,224 @@
+"""The internal protocol, typed: one dataclass per op between the daemon, the zygote and
+a slot, and the one place where they become wire maps and back.
+
+`from_wire` is where "the job's word is never trusted" (DESIGN.md) is enforced: a map
+is taken only if its op is one the reader expects at that point, its keys are exactly
+the message's fields, and every value has the field's type; strings a slot sends are
+cut to FIELD_MAX (`bounded`). Anything else raises MalformedMessage, whose text names the op only
+as the sender spelled it, bounded.
+
+    daemon -> zygote   Configure (first), Spawn
+    zygote -> daemon   Hello (first), SlotMade (+ pidfd, control socket, stdout, stderr),
+                       SpawnFailed, Exited
+    slot -> daemon     Ready | Failed (setup), then Started (+ seccomp listener), Result
+    daemon -> slot     Job
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Union
+
+from ..errors import MalformedMessage
+from ..model import Run, SandboxRequest
+
+FIELD_MAX = 65536  # characters of any string a slot sends (exception fields, a setup failure)
+
+
+class Message:
+    """Base of every op; subclasses are dataclasses with an `op` class attribute."""
+    op: ClassVar[str]
+
+    def to_wire(self) -> dict:
+        return {"op": self.op, **_encode(self)}
+
+    def bounded(self) -> Message:
+        """The message with every string a slot may have chosen cut to FIELD_MAX."""
+        return self
+
+
+# ---------------------------------------------------------------- daemon <-> zygote
+
+@dataclass(frozen=True)
+class Configure(Message):
+    """The zygote's whole configuration, sent once before it does anything."""
+    op: ClassVar[str] = "configure"
+    preload: list[str]
+    privileged: bool
+    python_paths: list[str]
+    tmp_size: int
+    uid_base: int
+    uid_count: int
+    limits_backend: str
+    pids_max: int
+
+
+@dataclass(frozen=True)
+class Hello(Message):
+    """The zygote is ready (or, with `error`, cannot prepare the isolation layers)."""
+    op: ClassVar[str] = "hello"
+    pid: int
+    preloaded: list[str] = field(default_factory=list)
+    landlock_abi: int = 0
+    seccomp_notify: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Spawn(Message):
+    op: ClassVar[str] = "spawn"
+    count: int
+
+
+@dataclass(frozen=True)
+class SlotMade(Message):
+    """Travels with four fds: pidfd, control socket, stdout and stderr read ends."""
+    op: ClassVar[str] = "slot"
+    id: int
+    pid: int
+    uid: int | None
+
+
+@dataclass(frozen=True)
+class SpawnFailed(Message):
+    op: ClassVar[str] = "spawn_failed"
+    error: str
+
+
+@dataclass(frozen=True)
+class Exited(Message):
+    op: ClassVar[str] = "exited"
+    pid: int
+    status: int
+
+
+# ---------------------------------------------------------------- daemon <-> slot
+
+@dataclass(frozen=True)
+class Ready(Message):
+    op: ClassVar[str] = "ready"
+
+
+@dataclass(frozen=True)
+class Failed(Message):
+    """The slot's setup failed before the job's code could start."""
+    op: ClassVar[str] = "failed"
+    error: str
+
+    def bounded(self) -> Failed:
+        return Failed(_bounded(self.error))
+
+
+@dataclass(frozen=True)
+class Job(Message):
+    """The sandbox's request (applied once) and its first run."""
+    op: ClassVar[str] = "job"
+    request: SandboxRequest
+    run: Run
+
+
+@dataclass(frozen=True)
+class Started(Message):
+    """The code is about to run; carries the seccomp listener fd when there is one."""
+    op: ClassVar[str] = "started"
+
+
+@dataclass(frozen=True)
+class ExceptionReport:
+    name: str
+    value: str
+    traceback: str
+
+
+@dataclass(frozen=True)
+class Result(Message):
+    """The job's code is done; only its uncaught exception is the job's to tell."""
+    op: ClassVar[str] = "result"
+    error: ExceptionReport | None
+
+    def bounded(self) -> Result:
+        if self.error is None:
+            return self
+        return Result(ExceptionReport(*(_bounded(text) for text in dataclasses.astuple(self.error))))
+
+
+# ---------------------------------------------------------------- decoding
+
+def from_wire(wire: object, *expected: type[Message]) -> Message:
+    """The message `wire` is, if it is one of `expected`; else MalformedMessage."""
+    op = wire.get("op") if isinstance(wire, dict) else None
+    for kind in expected:
+        if op == kind.op:
+            body = {k: v for k, v in wire.items() if k != "op"}
+            try:
+                return _decode(kind, body).bounded()
+            except (TypeError, ValueError) as exc:
+                raise MalformedMessage(f"{describe(wire)}: {exc}", wire) from None
+    raise MalformedMessage(describe(wire), wire if isinstance(wire, dict) else None)
+
+
+def describe(wire: object) -> str:
+    """A short, bounded name for a message (its op, as the sender spelled it)."""
+    op = wire.get("op") if isinstance(wire, dict) else None
+    name = repr(op)[:40] if isinstance(op, str) else f"an op of type {type(op).__name__}"
+    return f"a malformed or out-of-place message (op {name})"
+
+
+def _bounded(text: str) -> str:
+    return text[:FIELD_MAX]
+
+
+def _decode(kind: type, body: object) -> Any:
+    if not isinstance(body, dict):
+        raise TypeError(f"{kind.__name__} must be a map")
+    fields = dataclasses.fields(kind)
+    names = {f.name for f in fields}
+    required = {f.name for f in fields
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    if not required <= set(body) <= names:
+        raise ValueError(f"{kind.__name__} has fields {sorted(names)}")
+    hints = typing.get_type_hints(kind)
+    return kind(**{name: _value(hints[name], value) for name, value in body.items()})
+
+
+def _value(hint: Any, value: object) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        for option in args:
+            try:
+                return _value(option, value)
+            except (TypeError, ValueError):
+                continue
+        raise TypeError(f"{type(value).__name__} is none of {hint}")
+    if hint is type(None):
+        if value is not None:
+            raise TypeError("expected None")
+        return None
+    if dataclasses.is_dataclass(hint):
+        return _decode(hint, value)
+    if origin in (list, tuple):
+        if not isinstance(value, list):
+            raise TypeError(f"expected a list, got {type(value).__name__}")
+        items = [_value(args[0], item) for item in value]
+        return items if origin is list else tuple(items)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a map, got {type(value).__name__}")
+        return {_value(args[0], k): _value(args[1], v) for k, v in value.items()}
+    if hint is float and type(value) is int:
+        return float(value)
+    if type(value) is not hint:  # exact: a bool is no int here
+        raise TypeError(f"expected {hint.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _encode(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_encode(item) for item in value]
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    return value
