@@ -32,6 +32,7 @@ run: setup
 test: setup
 	$(VPY) -m pytest
 	bindings/go/run-tests.sh -count=1
+	cd tests/deploy && go test -count=1 ./...
 	cd $(NODE_DIR) && node --test
 
 # The suite's cgroup v2, systemd and kernel 6.1 part in a Debian 12 guest under QEMU
