@@ -108,10 +108,20 @@ class Mount:
 class Ping:
     type = "Ping"
 
+    @classmethod
+    def from_wire(cls, message: dict, bounds: Bounds) -> "Ping":
+        _reject_unknown(message, {"type"})
+        return cls()
+
 
 @dataclass(frozen=True)
 class Status:
     type = "Status"
+
+    @classmethod
+    def from_wire(cls, message: dict, bounds: Bounds) -> "Status":
+        _reject_unknown(message, {"type"})
+        return cls()
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,10 @@ class Execute:
     stdin: bytes = b""
     type = "Execute"
 
+    @classmethod
+    def from_wire(cls, message: dict, bounds: Bounds) -> "Execute":
+        return _parse_execute(message, bounds)
+
 
 Request = Ping | Status | Execute
 
@@ -135,21 +149,6 @@ _RESERVED_TOP = frozenset(
 )
 
 
-def parse_request(message: dict, bounds: Bounds = Bounds()) -> Request:
-    kind = message.get("type")
-    if not isinstance(kind, str):
-        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, "request has no string 'type'")
-    if kind == "Ping":
-        _reject_unknown(message, {"type"})
-        return Ping()
-    if kind == "Status":
-        _reject_unknown(message, {"type"})
-        return Status()
-    if kind == "Execute":
-        return _parse_execute(message, bounds)
-    raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown request type {kind[:64]!r}")
-
-
 def _reject_unknown(message: dict, allowed: set[str]) -> None:
     unknown = [str(k)[:64] for k in message if k not in allowed]
     if unknown:
@@ -157,7 +156,7 @@ def _reject_unknown(message: dict, allowed: set[str]) -> None:
 
 
 def _parse_execute(m: dict, bounds: Bounds) -> Execute:
-    _reject_unknown(m, {"type", "code", "mounts", "files", "timeout_secs", "memory_limit", "env", "stdin"})
+    _reject_unknown(m, {"type"} | {f.name for f in fields(Execute)})
     if "code" not in m:
         raise ProtocolError(ErrorCode.MISSING_FIELD, "Execute needs 'code'")
     code = _expect(m, "code", str)

@@ -13,7 +13,7 @@ LOG_WAIT_SECS = 30.0  # the line is written after the reply is sent: bound the w
 # The code's text and its output share no substring: "OUT" + "PUT..." is printed joined.
 CODE = 'SECRET_IN_CODE_5c1e = 41\nprint("OUT" + "PUT_OF_JOB_8d2f", SECRET_IN_CODE_5c1e + 1)\n'
 OUTPUT = "OUTPUT_OF_JOB_8d2f 42"
-LINE = re.compile(r"INFO leeward_daemon\.frontdoor\.server: request id=(\d+) uid=(\d+) type=(\w+) "
+LINE = re.compile(r"INFO leeward_daemon\.frontdoor\.accounting: request id=(\d+) uid=(\d+) type=(\w+) "
                   r"duration_ms=[0-9.]+ outcome=(\S+)(.*)$", re.M)
 
 
@@ -46,7 +46,7 @@ def test_one_line_per_request_without_code_or_output(tmp_path, level):
     assert (uid, kind, outcome, extra.strip()) == (str(os.getuid()), "Execute", "ok", "job=success exit_code=0")
     assert refused == "E2003"
     assert int(second_id) == int(first_id) + 1
-    details = re.search(rf"DEBUG leeward_daemon\.frontdoor\.server: request id={first_id} details: (.*)", log)
+    details = re.search(rf"DEBUG leeward_daemon\.frontdoor\.accounting: request id={first_id} details: (.*)", log)
     if level == "DEBUG":
         assert f"code_bytes={len(CODE.encode())}" in details.group(1)
         assert f"stdout_bytes={len(OUTPUT) + 1}" in details.group(1)

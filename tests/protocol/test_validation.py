@@ -2,7 +2,8 @@ import math
 
 import pytest
 
-from libleeward.protocol import Bounds, ErrorCode, Execute, Mount, Ping, ProtocolError, Status, execute_to_wire, parse_request
+from libleeward.messages import parse_request
+from libleeward.protocol import Bounds, ErrorCode, Execute, Mount, Ping, ProtocolError, Status, execute_to_wire
 
 BOUNDS = Bounds(max_timeout_secs=60, max_memory_limit=1 << 30)
 

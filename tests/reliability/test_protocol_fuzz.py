@@ -8,7 +8,7 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from libleeward import protocol
+from libleeward import messages, protocol
 from libleeward.protocol import ErrorCode, ProtocolError
 from tests.conftest import start_daemon
 
@@ -39,7 +39,7 @@ def _check(error: ProtocolError) -> None:
 @given(requests)
 def test_any_request_map_validates_or_raises_a_protocol_error(message):
     try:
-        protocol.parse_request(message)
+        messages.parse_request(message)
     except ProtocolError as exc:
         _check(exc)
 

@@ -1,44 +1,40 @@
 """The daemon's front door: an asyncio Unix-socket server speaking the wire protocol.
+This module listens, admits connections within the fd budget and reads frames; each
+request goes to its handler through HANDLERS (handlers.py), is accounted once
+(accounting.py), and the daemon drains through shutdown.py.
 
 Every failure a client can cause is answered with a structured error; a frame that
 cannot be delimited (length 0, over the limit) is answered and the connection closed,
-without ever allocating the declared size. Each request is logged once at INFO (never
-the code or its output) and counted in the metrics.
+without ever allocating the declared size.
 """
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
 import logging
 import os
 import resource
 import socket
 import struct
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from libleeward import paths, protocol
-from libleeward.protocol import ErrorCode, Execute, ExecutionResult, Ping, ProtocolError, Status
+from libleeward.messages import REQUESTS, parse_request
+from libleeward.protocol import ErrorCode, ProtocolError
 
 from ..config import Config
-from ..errors import (ConfigError, DaemonAlreadyRunning, MetricsUnavailable, RequestFailed, SandboxUnavailable,
-                      ShuttingDown)
-from ..model import Run, SandboxRequest
+from ..errors import ConfigError, DaemonAlreadyRunning, MetricsUnavailable, RequestFailed
 from ..ops import log_limit
-from ..ops.metrics import Metrics, PoolState, failure_reason
-from ..pool import supervisor
+from ..ops.metrics import Metrics, PoolState
 from ..pool.handle import Slot
 from ..pool.pool import Pool
 from ..pool.zygote_launch import LaunchedZygote
-from . import mounts
+from . import shutdown
+from .accounting import Executions, RequestRecord, account
 from .errors import for_client, internal, to_protocol_error
+from .handlers import HANDLERS
 
 log = logging.getLogger(__name__)
-VERSION = "0.1.0"
-# After the grace, killed jobs still need their supervisor to collect output and reap
-# (bounded by its own EXIT_GRACE_SECS): wait that long before dropping connections.
-KILLED_REPLY_WAIT_SECS = 15.0
 _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 # File descriptors the daemon keeps for itself whatever its clients do: the interpreter,
 # logging, metrics, the zygote's channel, files the supervisor and the limits open.
@@ -56,18 +52,6 @@ class _Connection:
     busy: bool = False  # between reading a request's first byte and sending its reply
 
 
-@dataclass
-class _Request:
-    """One frame's life, for its log line and its metrics."""
-    id: int
-    peer_uid: int | None
-    started: float = field(default_factory=time.monotonic)
-    kind: str = "Error"
-    outcome: str = "disconnected"  # "ok", an error code, or the client left mid-request
-    result: ExecutionResult | None = None
-    details: dict = field(default_factory=dict)
-
-
 class Server:
     def __init__(self, config: Config, listen_socket: socket.socket | None = None,
                  zygote: LaunchedZygote | None = None):
@@ -76,13 +60,12 @@ class Server:
         self.pool = Pool(config)
         self.metrics = Metrics(self._pool_state, lambda: len(self._connections))
         self.started_at = time.monotonic()
-        self.executions = 0
-        self.failed = {"timeout": 0, "oom": 0, "error": 0}
+        self.executions = Executions(self.metrics)
         self.requests = 0  # also the source of request ids
         self.draining = False
         self._connections: dict[asyncio.StreamWriter, _Connection] = {}
-        self._running: set[Slot] = set()
-        self._killed: set[Slot] = set()  # slots of jobs the shutdown grace ran out on
+        self.running: set[Slot] = set()
+        self.killed: set[Slot] = set()  # slots of jobs the shutdown grace ran out on
         self._listen_socket = listen_socket
         self._server: asyncio.AbstractServer | None = None
         self.metrics_error: str | None = None
@@ -180,41 +163,15 @@ class Server:
             return
         log.info("metrics on %s", endpoint)
 
-    # ------------------------------------------------------------ shutdown
-
     async def shutdown(self, hurry: asyncio.Event | None = None) -> None:
-        """Stops accepting, lets running jobs finish for up to shutdown_grace_secs (or
-        until `hurry` is set), kills what still runs, replies to every client that sent
-        a request, then kills every sandbox. The socket file goes first, so no new
-        client can connect to a daemon that will not serve it."""
-        self.draining = True
+        await shutdown.drain(self, hurry)
+
+    def stop_listening(self) -> None:
         if self._server is not None:
             self._server.close()
-        if not self.socket_activated:  # systemd's socket file stays: it starts us again on demand
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.config.socket_path)
-        self.pool.close()
-        for conn in list(self._connections.values()):
-            if not conn.busy:
-                conn.writer.close()  # idle: no request to answer; the client sees EOF
-        busy = {c.task for c in self._connections.values() if c.busy and c.task is not None}
-        if busy:
-            log.info("shutting down: waiting up to %gs for %d running request(s)",
-                     self.config.shutdown_grace_secs, len(busy))
-            busy = await _wait(busy, self.config.shutdown_grace_secs, hurry)
-        if busy:
-            log.warning("shutting down: killing %d job(s) still running after the grace", len(self._running))
-            self._killed.update(self._running)
-            for slot in list(self._running):
-                slot.kill()
-            busy = await _wait(busy, KILLED_REPLY_WAIT_SECS, None)
-        for task in busy:
-            task.cancel()
-        for conn in list(self._connections.values()):
-            conn.writer.close()
-        self.pool.stop()
-        self.metrics.stop()
-        log.info("leeward daemon stopped")
+
+    def connections(self) -> list[_Connection]:
+        return list(self._connections.values())
 
     # ------------------------------------------------------------ connections
 
@@ -277,7 +234,7 @@ class Server:
             return False
         conn.busy = True
         self.requests += 1
-        request = _Request(self.requests, conn.peer_uid)
+        request = RequestRecord(self.requests, conn.peer_uid)
         try:
             try:
                 async with asyncio.timeout(self.config.client_read_timeout_secs):
@@ -294,10 +251,10 @@ class Server:
             return await self._answer(conn.writer, body, request)
         finally:
             conn.busy = False
-            self._account(request)
+            account(self.metrics, request)
 
     async def _read_body(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, header: bytes,
-                         request: _Request) -> bytes | None:
+                         request: RequestRecord) -> bytes | None:
         try:
             length = protocol.parse_header(header, self.config.max_frame)
         except ProtocolError as exc:
@@ -306,12 +263,13 @@ class Server:
             return None
         return await reader.readexactly(length)
 
-    async def _answer(self, writer: asyncio.StreamWriter, body: bytes, request: _Request) -> bool:
+    async def _answer(self, writer: asyncio.StreamWriter, body: bytes, request: RequestRecord) -> bool:
         try:
             message = protocol.decode_body(body)
-            if message.get("type") in ("Ping", "Status", "Execute"):
+            if message.get("type") in REQUESTS:
                 request.kind = message["type"]
-            response = await self._dispatch(protocol.parse_request(message, self.config.bounds()), request)
+            parsed = parse_request(message, self.config.bounds())
+            response = await HANDLERS[type(parsed)](self, parsed, request)
             outcome = "ok"
         except (ProtocolError, RequestFailed) as exc:
             error = exc if isinstance(exc, ProtocolError) else to_protocol_error(exc)
@@ -325,121 +283,10 @@ class Server:
         request.outcome = outcome
         return True
 
-    async def _dispatch(self, request, record: _Request) -> dict:
-        if isinstance(request, Ping):
-            problem = self.pool.problem()
-            if problem is not None:  # a health check must not hear "fine" from a daemon that cannot serve
-                raise SandboxUnavailable(f"daemon unhealthy: {problem}")
-            return protocol.pong()
-        if isinstance(request, Status):
-            return self.status()
-        assert isinstance(request, Execute)
-        record.details.update(_describe_execute(request))
-        record.result = await self._execute(request)
-        return protocol.execute_ok(record.result)
-
-    async def _execute(self, request: Execute) -> ExecutionResult:
-        timeout_secs = request.timeout_secs or self.config.default_timeout_secs
-        sandbox = SandboxRequest(
-            mounts=tuple(mounts.resolve(request.mounts, self.config.allowed_paths, self.config.socket_path)),
-            env=request.env,
-            memory_limit=request.memory_limit or self.config.default_memory_limit,
-            pids_max=self.config.pids_max,
-            limits_backend=self.pool.limits.name,
-            file_size_max=self.config.file_size_max,
-            cpu_time_limit=timeout_secs,
-        )
-        code_run = Run(code=request.code, stdin=request.stdin, files=request.files, timeout_secs=timeout_secs)
-        slot = await self.pool.acquire()
-        try:
-            result = await self._run(slot, sandbox, code_run)
-        except RequestFailed:
-            if slot not in self._killed:
-                raise
-        if slot in self._killed:
-            raise ShuttingDown("the daemon shut down and killed this job after its "
-                               f"{self.config.shutdown_grace_secs:g}s shutdown grace")
-        self.executions += 1
-        reason = failure_reason(result)
-        if reason is not None:
-            self.failed[reason] += 1
-        self.metrics.observe_execution(result)
-        return result
-
-    async def _run(self, slot: Slot, sandbox: SandboxRequest, code_run: Run) -> ExecutionResult:
-        self._running.add(slot)
-        try:
-            return await supervisor.run(slot, sandbox, code_run, self.config)
-        finally:
-            self._running.discard(slot)
-            self.pool.release(slot)
-
-    def _account(self, request: _Request) -> None:
-        """The request's one INFO line (no code, no output) and its metrics."""
-        elapsed_ms = (time.monotonic() - request.started) * 1000.0
-        self.metrics.observe_request(request.kind, request.outcome)
-        extra = ""
-        if request.result is not None:
-            result = request.result
-            extra = f" job={failure_reason(result) or 'success'} exit_code={result.exit_code}"
-            request.details.update(stdout_bytes=len(result.stdout), stderr_bytes=len(result.stderr),
-                                   memory_peak=result.memory_peak, cpu_time_us=result.cpu_time_us,
-                                   denied_syscalls=result.denied_syscalls)
-        log.info("request id=%d uid=%s type=%s duration_ms=%.2f outcome=%s%s", request.id,
-                 "?" if request.peer_uid is None else request.peer_uid, request.kind, elapsed_ms,
-                 request.outcome, extra)
-        if request.details and log.isEnabledFor(logging.DEBUG):
-            log.debug("request id=%d details: %s", request.id,
-                      " ".join(f"{key}={value}" for key, value in request.details.items()))
-
-    # ------------------------------------------------------------ status
-
     def _pool_state(self) -> PoolState:
         pool = self.pool
         return PoolState(pool.idle, pool.busy, pool.starting, pool.recycled, waiting=pool.waiting,
                          zygote_restarts=pool.link.restarts, healthy=pool.problem() is None)
-
-    def status(self) -> dict:
-        pool = self.pool
-        return {
-            "type": "Status", "success": True, "version": VERSION,
-            "pool": {"target": self.config.workers, "idle": pool.idle, "busy": pool.busy,
-                     "starting": pool.starting, "total": pool.idle + pool.busy + pool.starting,
-                     "recycled": pool.recycled, "last_failure": pool.last_failure,
-                     "waiting": pool.waiting, "max_queue": self.config.max_queue,
-                     "max_building": self.config.max_building, "expired_requests": pool.expired},
-            "zygote": pool.link.describe(),
-            "healthy": pool.problem() is None,
-            "problem": pool.problem(),
-            "executions": self.executions,
-            "failed": dict(self.failed),
-            "requests": self.requests,
-            "connections": len(self._connections),
-            "max_connections": self.max_connections,
-            "refused_connections": self.refused_connections,
-            "dropped_stalled_connections": self.dropped_stalled,
-            "uptime_secs": time.monotonic() - self.started_at,
-            "preloaded": pool.link.preloaded,
-            "privileged": os.geteuid() == 0,
-            "limits": pool.limits.name,
-            "isolation": pool.link.isolation,
-            "socket": self.config.socket_path,
-            "socket_activated": self.socket_activated,
-            "metrics": self.metrics.endpoint,
-            "metrics_error": self.metrics_error,
-            "shutting_down": self.draining,
-            "pid": os.getpid(),
-        }
-
-
-def _describe_execute(request: Execute) -> dict:
-    """What DEBUG may say about a job: sizes, limits and a digest, never the code itself."""
-    code = request.code.encode()
-    return {"code_bytes": len(code), "code_sha256": hashlib.sha256(code).hexdigest()[:16],
-            "mounts": len(request.mounts), "files": len(request.files), "env": len(request.env),
-            "stdin_bytes": len(request.stdin), "timeout_secs": request.timeout_secs,
-            "memory_limit": request.memory_limit}
-
 
 def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd")) - 1  # less the listing's own
@@ -452,25 +299,6 @@ def _peer_uid(writer: asyncio.StreamWriter) -> int | None:
     except (OSError, AttributeError, struct.error):
         return None
     return uid
-
-
-async def _wait(tasks: set[asyncio.Task], timeout: float, hurry: asyncio.Event | None) -> set[asyncio.Task]:
-    """Waits for `tasks` up to `timeout`, or until `hurry` is set; returns those still running."""
-    hurried = asyncio.ensure_future(hurry.wait()) if hurry is not None else None
-    deadline = time.monotonic() + timeout
-    pending = {t for t in tasks if not t.done()}
-    try:
-        while pending and not (hurry is not None and hurry.is_set()):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            await asyncio.wait(pending | ({hurried} if hurried else set()), timeout=remaining,
-                               return_when=asyncio.FIRST_COMPLETED)
-            pending = {t for t in pending if not t.done()}
-    finally:
-        if hurried is not None:
-            hurried.cancel()
-    return pending
 
 
 async def _send(writer: asyncio.StreamWriter, response: dict) -> None:

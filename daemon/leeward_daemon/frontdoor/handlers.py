@@ -1,0 +1,100 @@
+"""One handler per request type, in HANDLERS (keyed like libleeward.messages.REQUESTS,
+which a test checks): each takes the server, the parsed request and its record, and
+returns the reply, or raises a daemon error (frontdoor/errors.py gives its code)."""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from libleeward import protocol
+from libleeward.abi import VERSION  # include/leeward.h's LEEWARD_VERSION
+from libleeward.protocol import Execute, Ping, Request, Status
+
+from ..errors import RequestFailed, SandboxUnavailable, ShuttingDown
+from ..model import Run, SandboxRequest
+from ..pool import supervisor
+from . import mounts
+from .accounting import RequestRecord, describe_execute
+
+if TYPE_CHECKING:
+    from .server import Server
+
+
+async def ping(server: Server, request: Ping, record: RequestRecord) -> dict:
+    problem = server.pool.problem()
+    if problem is not None:  # a health check must not hear "fine" from a daemon that cannot serve
+        raise SandboxUnavailable(f"daemon unhealthy: {problem}")
+    return protocol.pong()
+
+
+async def status(server: Server, request: Status, record: RequestRecord) -> dict:
+    pool, config = server.pool, server.config
+    return {
+        "type": "Status", "success": True, "version": VERSION,
+        "pool": {"target": config.workers, "idle": pool.idle, "busy": pool.busy,
+                 "starting": pool.starting, "total": pool.idle + pool.busy + pool.starting,
+                 "recycled": pool.recycled, "last_failure": pool.last_failure,
+                 "waiting": pool.waiting, "max_queue": config.max_queue,
+                 "max_building": config.max_building, "expired_requests": pool.expired},
+        "zygote": pool.link.describe(),
+        "healthy": pool.problem() is None,
+        "problem": pool.problem(),
+        "executions": server.executions.count,
+        "failed": dict(server.executions.failed),
+        "requests": server.requests,
+        "connections": len(server.connections()),
+        "max_connections": server.max_connections,
+        "refused_connections": server.refused_connections,
+        "dropped_stalled_connections": server.dropped_stalled,
+        "uptime_secs": time.monotonic() - server.started_at,
+        "preloaded": pool.link.preloaded,
+        "privileged": os.geteuid() == 0,
+        "limits": pool.limits.name,
+        "isolation": pool.link.isolation,
+        "socket": config.socket_path,
+        "socket_activated": server.socket_activated,
+        "metrics": server.metrics.endpoint,
+        "metrics_error": server.metrics_error,
+        "shutting_down": server.draining,
+        "pid": os.getpid(),
+    }
+
+
+async def execute(server: Server, request: Execute, record: RequestRecord) -> dict:
+    """The request becomes what the sandbox applies once (SandboxRequest) and what it
+    runs (Run); a slot runs them under the supervisor."""
+    record.details.update(describe_execute(request))
+    config = server.config
+    timeout_secs = request.timeout_secs or config.default_timeout_secs
+    sandbox = SandboxRequest(
+        mounts=tuple(mounts.resolve(request.mounts, config.allowed_paths, config.socket_path)),
+        env=request.env,
+        memory_limit=request.memory_limit or config.default_memory_limit,
+        pids_max=config.pids_max,
+        limits_backend=server.pool.limits.name,
+        file_size_max=config.file_size_max,
+        cpu_time_limit=timeout_secs,
+    )
+    code_run = Run(code=request.code, stdin=request.stdin, files=request.files, timeout_secs=timeout_secs)
+    slot = await server.pool.acquire()
+    server.running.add(slot)
+    try:
+        result = await supervisor.run(slot, sandbox, code_run, config)
+    except RequestFailed:
+        if slot not in server.killed:
+            raise
+    finally:
+        server.running.discard(slot)
+        server.pool.release(slot)
+    if slot in server.killed:
+        raise ShuttingDown("the daemon shut down and killed this job after its "
+                           f"{config.shutdown_grace_secs:g}s shutdown grace")
+    server.executions.observe(result)
+    record.result = result
+    return protocol.execute_ok(result)
+
+
+Handler = Callable[["Server", Request, RequestRecord], Awaitable[dict]]
+HANDLERS: dict[type[Request], Handler] = {Ping: ping, Status: status, Execute: execute}

@@ -1,0 +1,18 @@
+"""The request types, one entry each: REQUESTS maps a frame's `type` to its dataclass
+(protocol.py), whose `from_wire(message, bounds)` validates it. A new request type is a
+dataclass there, an entry here and a handler in the daemon (frontdoor/handlers.py,
+whose table a test checks against this one)."""
+from __future__ import annotations
+
+from .protocol import Bounds, ErrorCode, Execute, Ping, ProtocolError, Request, Status
+
+REQUESTS: dict[str, type[Request]] = {cls.type: cls for cls in (Ping, Status, Execute)}
+
+
+def parse_request(message: dict, bounds: Bounds = Bounds()) -> Request:
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, "request has no string 'type'")
+    if kind not in REQUESTS:
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown request type {kind[:64]!r}")
+    return REQUESTS[kind].from_wire(message, bounds)
