@@ -40,14 +40,6 @@ _SECUREBITS = (
     | (1 << 6) | (1 << 7)  # SECBIT_NO_CAP_AMBIENT_RAISE(_LOCKED), unknown to python-prctl
 )
 
-_STATUS_FIELDS = {
-    "CapInh": "inheritable",
-    "CapPrm": "permitted",
-    "CapEff": "effective",
-    "CapBnd": "bounding",
-    "CapAmb": "ambient",
-}
-
 
 def set_no_new_privs() -> None:
     """Irreversibly forbid execve from granting privileges (setuid bits, file caps)."""
@@ -114,14 +106,3 @@ def drop_all() -> None:
     bounding = [cap for cap in range(last_cap() + 1) if prctl.capbset_read(cap)]
     if any(left) or bounding:
         raise CapabilityError(f"capabilities left after drop_all: eff/prm/inh={left}, bounding={bounding}")
-
-
-def current_capabilities() -> dict:
-    """The five capability sets of the calling thread, as ints, from /proc."""
-    caps = {}
-    with open("/proc/thread-self/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in _STATUS_FIELDS:
-                caps[_STATUS_FIELDS[key]] = int(value.strip(), 16)
-    return caps

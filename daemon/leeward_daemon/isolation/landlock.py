@@ -5,7 +5,7 @@ In the job: add the job's mount paths, `enforce()` after the mounts are final an
 seccomp. A Landlock domain is inherited by every child and can never be
 lifted, only stacked; it also forbids the restricted task any further mount changes.
 
-`restrict()` sets no_new_privs itself (it is idempotent and the job sets it anyway):
+`Ruleset.enforce()` sets no_new_privs itself (it is idempotent and the job sets it anyway):
 landlock_restrict_self(2) demands it unless the caller holds CAP_SYS_ADMIN, and making
 the layer independent of whether capabilities are dropped before or after it keeps the
 order-owning function free to choose.
@@ -162,16 +162,6 @@ class Ruleset:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-
-
-def restrict(read_only: Sequence[str], read_write: Sequence[str], *, allow_tcp: bool = False) -> int:
-    """Build and enforce a ruleset in one go (see Ruleset); returns the ABI used."""
-    ruleset = Ruleset(allow_tcp=allow_tcp)
-    try:
-        ruleset.allow(read_only, read_write)
-        return ruleset.enforce()
-    finally:
-        ruleset.close()
 
 
 def _allow_path(ruleset_fd: int, path: str, access: int) -> None:

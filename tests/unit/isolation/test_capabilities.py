@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from leeward_daemon import linux
+import isolation_probes as probes
 from leeward_daemon.isolation import capabilities
 
 SETS = {"effective", "permitted", "inheritable", "bounding", "ambient"}
@@ -24,7 +25,7 @@ def _enter_user_namespace(map_root: bool = False) -> None:
 
 
 def test_current_capabilities_has_the_five_sets_as_ints():
-    caps = capabilities.current_capabilities()
+    caps = probes.current_capabilities()
     assert set(caps) == SETS
     assert all(isinstance(v, int) for v in caps.values())
 
@@ -32,9 +33,9 @@ def test_current_capabilities_has_the_five_sets_as_ints():
 def test_drop_all_empties_every_set_in_a_user_namespace(run_in_child):
     def child():
         _enter_user_namespace()
-        before = capabilities.current_capabilities()
+        before = probes.current_capabilities()
         capabilities.drop_all()
-        return before, capabilities.current_capabilities()
+        return before, probes.current_capabilities()
 
     before, after = run_in_child(child).unwrap()
     full = (1 << (capabilities.last_cap() + 1)) - 1
@@ -80,7 +81,7 @@ def test_drop_all_is_idempotent(run_in_child):
         _enter_user_namespace()
         capabilities.drop_all()
         capabilities.drop_all()  # bounding already empty: nothing left to need CAP_SETPCAP for
-        return capabilities.current_capabilities()
+        return probes.current_capabilities()
 
     assert run_in_child(child).unwrap() == ZERO
 

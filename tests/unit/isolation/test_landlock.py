@@ -11,6 +11,7 @@ import subprocess
 import prctl
 import pytest
 
+import isolation_probes as probes
 from leeward_daemon.isolation import landlock
 
 ABI = landlock.abi_version()
@@ -49,7 +50,7 @@ def test_reads_and_writes_only_where_allowed(run_in_child, tree):
     ro, rw, outside = tree
 
     def child():
-        used = landlock.restrict([str(ro)], [str(rw)])
+        used = probes.restrict([str(ro)], [str(rw)])
         (rw / "out.txt").write_text("written")
         (rw / "sub").mkdir()
         os.rename(rw / "out.txt", rw / "sub" / "out.txt")
@@ -86,7 +87,7 @@ def test_read_only_paths_allow_exec_and_others_do_not(run_in_child, tree):
     ro, rw, outside = tree
 
     def child():
-        landlock.restrict(SYSTEM_RO + [str(ro)], [str(rw)])
+        probes.restrict(SYSTEM_RO + [str(ro)], [str(rw)])
         return (subprocess.run(["/bin/true"]).returncode,
                 subprocess.run([str(ro / "true")]).returncode,
                 _errno_of(subprocess.run, [str(outside / "true")]))
@@ -99,7 +100,7 @@ def test_single_file_rule_and_missing_paths(run_in_child, tree):
     ro, rw, outside = tree
 
     def child():
-        landlock.restrict([str(ro / "in.txt"), "/nonexistent/leeward"], [str(rw / "missing-too")])
+        probes.restrict([str(ro / "in.txt"), "/nonexistent/leeward"], [str(rw / "missing-too")])
         return ((ro / "in.txt").read_text(),
                 _errno_of(os.listdir, ro),
                 _errno_of(open, ro / "in.txt", "w"))
@@ -114,7 +115,7 @@ def test_tcp_connect_and_bind_denied_unless_allowed(run_in_child, tree):
     port = server.getsockname()[1]
 
     def child(allow_tcp):
-        landlock.restrict([str(ro)], [str(rw)], allow_tcp=allow_tcp)
+        probes.restrict([str(ro)], [str(rw)], allow_tcp=allow_tcp)
         with socket.socket() as c, socket.socket() as b:
             return (_errno_of(c.connect, ("127.0.0.1", port)),
                     _errno_of(b.bind, ("127.0.0.1", 0)))
@@ -135,7 +136,7 @@ def test_scopes_block_signals_and_abstract_sockets_leaving_the_domain(run_in_chi
     server.listen()
 
     def child():
-        landlock.restrict([str(ro)], [str(rw)])
+        probes.restrict([str(ro)], [str(rw)])
         pid = os.fork()  # inside the domain: still reachable
         if pid == 0:
             signal.pause()
@@ -157,8 +158,8 @@ def test_restrict_stacks_and_never_widens(run_in_child, tree):
     ro, rw, outside = tree
 
     def child():
-        landlock.restrict([str(ro)], [str(rw)])
-        landlock.restrict([str(ro)], [str(rw), str(outside)])  # a second layer cannot add
+        probes.restrict([str(ro)], [str(rw)])
+        probes.restrict([str(ro)], [str(rw), str(outside)])  # a second layer cannot add
         return _errno_of((outside / "secret.txt").read_text), (rw / "x").write_text("ok")
 
     assert run_in_child(child).unwrap() == (errno.EACCES, 2)
