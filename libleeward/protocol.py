@@ -104,24 +104,23 @@ class Mount:
     ro: bool = True
 
 
+class _NoFields:
+    """A request that is its type alone."""
+
+    @classmethod
+    def from_wire(cls, message: dict, bounds: Bounds):
+        _reject_unknown(message, {"type"})
+        return cls()
+
+
 @dataclass(frozen=True)
-class Ping:
+class Ping(_NoFields):
     type = "Ping"
 
-    @classmethod
-    def from_wire(cls, message: dict, bounds: Bounds) -> "Ping":
-        _reject_unknown(message, {"type"})
-        return cls()
-
 
 @dataclass(frozen=True)
-class Status:
+class Status(_NoFields):
     type = "Status"
-
-    @classmethod
-    def from_wire(cls, message: dict, bounds: Bounds) -> "Status":
-        _reject_unknown(message, {"type"})
-        return cls()
 
 
 @dataclass(frozen=True)
