@@ -103,6 +103,8 @@ extern "C" {
 #define LEEWARD_E_MOUNT_NOT_ALLOWED "E2006"   /* mount source not under the daemon's allowed paths */
 #define LEEWARD_E_MOUNT_NOT_FOUND "E2007"
 #define LEEWARD_E_MOUNT_SYMLINK "E2008"
+#define LEEWARD_E_CODE_OR_ARGV "E2009"        /* exactly one of "code" and "argv" */
+#define LEEWARD_E_FEATURE_DISABLED "E2010"    /* the feature is turned off by the daemon's config */
 /* E3xxx: the sandbox could not run the job */
 #define LEEWARD_E_SANDBOX_UNAVAILABLE "E3001"
 #define LEEWARD_E_SANDBOX_FAILED "E3002"
@@ -110,6 +112,11 @@ extern "C" {
 #define LEEWARD_E_DAEMON_BUSY "E3004"         /* queue or connection limit full: the one retryable code */
 /* E4xxx: a bug or an unexpected host failure */
 #define LEEWARD_E_INTERNAL "E4001"
+/* E5xxx: sessions */
+#define LEEWARD_E_SESSION_NOT_FOUND "E5001"   /* no such session, or not yours: the two are not told apart */
+#define LEEWARD_E_SESSION_BUSY "E5002"        /* the session ran other cells past session_queue_secs */
+#define LEEWARD_E_SESSION_ENDED "E5003"       /* the session has ended; the message names the reason */
+#define LEEWARD_E_SESSION_LIMIT "E5004"       /* max_sessions or max_sessions_per_uid reached */
 
 /* An open connection to the daemon. Opaque; thread-safe (see above). */
 typedef struct LeewardHandle LeewardHandle;

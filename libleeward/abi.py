@@ -25,8 +25,14 @@ class ErrorCode(str, Enum):
     MOUNT_NOT_ALLOWED = 'E2006'  # mount source not under the daemon's allowed paths
     MOUNT_NOT_FOUND = 'E2007'
     MOUNT_SYMLINK = 'E2008'
+    CODE_OR_ARGV = 'E2009'  # exactly one of "code" and "argv"
+    FEATURE_DISABLED = 'E2010'  # the feature is turned off by the daemon's config
     SANDBOX_UNAVAILABLE = 'E3001'
     SANDBOX_FAILED = 'E3002'
     SHUTTING_DOWN = 'E3003'
     DAEMON_BUSY = 'E3004'  # queue or connection limit full: the one retryable code
     INTERNAL = 'E4001'
+    SESSION_NOT_FOUND = 'E5001'  # no such session, or not yours: the two are not told apart
+    SESSION_BUSY = 'E5002'  # the session ran other cells past session_queue_secs
+    SESSION_ENDED = 'E5003'  # the session has ended; the message names the reason
+    SESSION_LIMIT = 'E5004'  # max_sessions or max_sessions_per_uid reached

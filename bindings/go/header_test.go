@@ -29,6 +29,9 @@ func TestCodesAreTheHeaders(t *testing.T) {
 		"MOUNT_NOT_FOUND": CodeMountNotFound, "MOUNT_SYMLINK": CodeMountSymlink,
 		"SANDBOX_UNAVAILABLE": CodeSandboxUnavailable, "SANDBOX_FAILED": CodeSandboxFailed,
 		"SHUTTING_DOWN": CodeShuttingDown, "DAEMON_BUSY": CodeDaemonBusy, "INTERNAL": CodeInternal,
+		"CODE_OR_ARGV": CodeCodeOrArgv, "FEATURE_DISABLED": CodeFeatureDisabled,
+		"SESSION_NOT_FOUND": CodeSessionNotFound, "SESSION_BUSY": CodeSessionBusy,
+		"SESSION_ENDED": CodeSessionEnded, "SESSION_LIMIT": CodeSessionLimit,
 	}
 	if len(inHeader) == 0 {
 		t.Fatal("no LEEWARD_E_* in the header")

@@ -52,11 +52,17 @@ const (
 	CodeMountNotAllowed    = C.LEEWARD_E_MOUNT_NOT_ALLOWED
 	CodeMountNotFound      = C.LEEWARD_E_MOUNT_NOT_FOUND
 	CodeMountSymlink       = C.LEEWARD_E_MOUNT_SYMLINK
+	CodeCodeOrArgv         = C.LEEWARD_E_CODE_OR_ARGV     // exactly one of code and argv
+	CodeFeatureDisabled    = C.LEEWARD_E_FEATURE_DISABLED // turned off by the daemon's config
 	CodeSandboxUnavailable = C.LEEWARD_E_SANDBOX_UNAVAILABLE
 	CodeSandboxFailed      = C.LEEWARD_E_SANDBOX_FAILED
 	CodeShuttingDown       = C.LEEWARD_E_SHUTTING_DOWN
 	CodeDaemonBusy         = C.LEEWARD_E_DAEMON_BUSY // queue or connection limit full: retryable
 	CodeInternal           = C.LEEWARD_E_INTERNAL
+	CodeSessionNotFound    = C.LEEWARD_E_SESSION_NOT_FOUND // no such session, or not yours
+	CodeSessionBusy        = C.LEEWARD_E_SESSION_BUSY      // other cells ran past session_queue_secs
+	CodeSessionEnded       = C.LEEWARD_E_SESSION_ENDED     // the message names the reason
+	CodeSessionLimit       = C.LEEWARD_E_SESSION_LIMIT     // max_sessions or max_sessions_per_uid
 )
 
 // HeaderVersion is LEEWARD_VERSION of the include/leeward.h this package was built against;

@@ -20,11 +20,17 @@ const codes = Object.freeze({
   MOUNT_NOT_ALLOWED: 'E2006',
   MOUNT_NOT_FOUND: 'E2007',
   MOUNT_SYMLINK: 'E2008',
+  CODE_OR_ARGV: 'E2009', // exactly one of code and argv
+  FEATURE_DISABLED: 'E2010', // turned off by the daemon's config
   SANDBOX_UNAVAILABLE: 'E3001',
   SANDBOX_FAILED: 'E3002',
   SHUTTING_DOWN: 'E3003',
   DAEMON_BUSY: 'E3004', // queue or connection limit full: retryable
   INTERNAL: 'E4001',
+  SESSION_NOT_FOUND: 'E5001', // no such session, or not yours
+  SESSION_BUSY: 'E5002', // other cells ran past session_queue_secs
+  SESSION_ENDED: 'E5003', // the message names the reason
+  SESSION_LIMIT: 'E5004', // max_sessions or max_sessions_per_uid
 });
 
 /** A failure reported by libleeward or the daemon; `code` is the protocol's stable code. */
