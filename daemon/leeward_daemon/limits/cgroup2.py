@@ -86,6 +86,9 @@ class Cgroup2Box:
         self.paths = (path,)
         self._cpu = cpu
         self._peak_fd: int | None = None
+        # Whether memory.peak could be reset at start_job (Linux >= 6.12); before that
+        # the job's peak also covers what the slot touched since attach.
+        self.peak_resets: bool | None = None
         self._oom_kills_at_start = 0
         self._cpu_us_at_start = 0
 
@@ -110,7 +113,7 @@ class Cgroup2Box:
             fs.write(self._file("cpu.max"), f"{quota} {CPU_PERIOD_US}")
         self._oom_kills_at_start = fs.read_keyed(self._file("memory.events"), "oom_kill")
         self._close_peak()
-        self._peak_fd = _open_peak(self._file("memory.peak"))
+        self._peak_fd, self.peak_resets = _open_peak(self._file("memory.peak"))
         self._cpu_us_at_start = fs.read_keyed(self._file("cpu.stat"), "usage_usec")
 
     def _read_peak(self) -> int:
@@ -160,9 +163,11 @@ class Cgroup2Box:
         fs.rmdir(self.path)
 
 
-def _open_peak(path: str) -> int:
-    # Since Linux 6.12 writing to memory.peak resets it, but only as seen through the
-    # same open file: the box keeps this fd until usage() reads it.
+def _open_peak(path: str) -> tuple[int, bool]:
+    """An fd to read the peak through, and whether the peak was reset.
+
+    Since Linux 6.12 writing to memory.peak resets it, but only as seen through the
+    same open file: the box keeps this fd until usage() reads it."""
     try:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
@@ -170,7 +175,7 @@ def _open_peak(path: str) -> int:
             # Before 6.12 memory.peak has no write handler, so it is mode 0444: the
             # open is refused (EACCES) unless we are root. The peak then also covers
             # what the slot touched between attach and the job.
-            return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            return os.open(path, os.O_RDONLY | os.O_CLOEXEC), False
         try:
             os.write(fd, b"reset")
         except OSError as e:
@@ -179,8 +184,8 @@ def _open_peak(path: str) -> int:
                 raise
             # Root opened the 0444 file anyway (CAP_DAC_OVERRIDE); kernfs then refuses
             # the write of a file without a write handler with EINVAL (seen on 6.1).
-            return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        return fd
+            return os.open(path, os.O_RDONLY | os.O_CLOEXEC), False
+        return fd, True
     except OSError as e:
         raise LimitsError(f"write 'reset' to {path}: {e.strerror}", errno=e.errno) from e
 

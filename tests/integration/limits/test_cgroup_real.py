@@ -93,7 +93,10 @@ def test_peak_is_the_jobs_not_the_slots(box, spawn):
     assert child.result() == {"done": True}
     child.wait()
     assert slot.wait() == 0
-    assert box.usage().memory_peak < 100 * MB
+    if getattr(box, "peak_resets", True):
+        assert box.usage().memory_peak < 100 * MB
+    else:  # cgroup v2 before Linux 6.12: memory.peak cannot be reset, and says so
+        assert box.usage().memory_peak > 150 * MiB
 
 
 def test_cpu_time_of_one_second_busy_loop(box, spawn):

@@ -91,6 +91,7 @@ def test_start_job_writes_every_limit(fake_v2):
     ]
     # The peak is reset through the fd the box keeps (Linux >= 6.12 semantics).
     assert fake_v2.read("leeward", "b1", "memory.peak") == "reset"
+    assert box.peak_resets is True
 
 
 @pytest.mark.parametrize(("cores", "written"), [(1.5, "150000 100000"), (0.25, "25000 100000"), (2, "200000 100000")])
@@ -134,6 +135,7 @@ def test_peak_falls_back_to_read_only_before_linux_6_12(fake_v2, monkeypatch):
     box.start_job(JobLimits(memory_limit=MiB, pids_max=1))
     assert fake_v2.read("leeward", "b1", "memory.peak") == "4096"
     assert box.usage().memory_peak == 4096
+    assert box.peak_resets is False
 
 
 def test_peak_falls_back_to_read_only_when_root_opens_the_0444_file_before_6_12(fake_v2, monkeypatch):
@@ -159,6 +161,7 @@ def test_peak_falls_back_to_read_only_when_root_opens_the_0444_file_before_6_12(
     fake_v2.set("leeward", "b1", "memory.peak", "8192")
     box.start_job(JobLimits(memory_limit=MiB, pids_max=1))
     assert box.usage().memory_peak == 8192
+    assert box.peak_resets is False
 
 
 def test_usage_before_start_job_is_an_error(fake_v2):
