@@ -95,6 +95,7 @@ class Bounds:
     max_mounts: int = 64
     max_files: int = 1024
     max_env: int = 1024
+    max_collect_patterns: int = 64
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,8 @@ class Execute:
     memory_limit: int | None = None
     env: dict[str, str] = field(default_factory=dict)
     stdin: bytes = b""
+    display: bool = False  # v2: run as a notebook cell, with rich `results`
+    collect: tuple[str, ...] = ()  # v2: globs of workdir files to return in `files`
     type = "Execute"
 
     @classmethod
@@ -169,7 +172,31 @@ def _parse_execute(m: dict, bounds: Bounds) -> Execute:
         memory_limit=_parse_memory(m.get("memory_limit"), bounds),
         env=_parse_env(m.get("env", {}), bounds),
         stdin=_as_bytes(m.get("stdin", b""), "stdin"),
+        display=parse_display(m.get("display", False)),
+        collect=parse_collect(m.get("collect", []), bounds),
     )
+
+
+def parse_display(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ProtocolError(ErrorCode.WRONG_TYPE, f"'display' must be a boolean, got {type(value).__name__}")
+    return value
+
+
+def parse_collect(value: Any, bounds: Bounds) -> tuple[str, ...]:
+    """Glob patterns relative to the workdir: never absolute, never through `..`."""
+    if not isinstance(value, list):
+        raise ProtocolError(ErrorCode.WRONG_TYPE, "'collect' must be a list of glob patterns")
+    if len(value) > bounds.max_collect_patterns:
+        raise ProtocolError(ErrorCode.OUT_OF_RANGE, f"at most {bounds.max_collect_patterns} collect patterns")
+    for i, pattern in enumerate(value):
+        if not isinstance(pattern, str):
+            raise ProtocolError(ErrorCode.WRONG_TYPE, f"collect[{i}] must be a string")
+        if not pattern or "\x00" in pattern or len(pattern) > 1024:
+            raise ProtocolError(ErrorCode.BAD_PATH, f"collect[{i}] must be a non-empty pattern: {pattern[:200]!r}")
+        if pattern.startswith("/") or ".." in pattern.split("/"):
+            raise ProtocolError(ErrorCode.BAD_PATH, f"collect[{i}] must stay inside the workdir: {pattern[:200]!r}")
+    return tuple(value)
 
 
 def _expect(m: dict, key: str, kind: type) -> Any:
@@ -300,6 +327,10 @@ def execute_to_wire(request: Execute) -> dict:
         message["env"] = dict(request.env)
     if request.stdin:
         message["stdin"] = request.stdin
+    if request.display:
+        message["display"] = True
+    if request.collect:
+        message["collect"] = list(request.collect)
     return message
 
 
@@ -320,11 +351,20 @@ class ExecutionResult:
     denied_syscalls: list[str] = field(default_factory=list)
     limits: str = "rlimit"
     error: dict | None = None  # uncaught exception: {name, value, traceback}
+    # v2 keys, each pair on the wire only when asked for (`display`, `collect`), so a
+    # v1 request's reply stays byte for byte what it was.
+    results: list[dict] | None = None  # [{main: bool, data: {mime: value}}], in emission order
+    results_truncated: bool = False
+    files: dict[str, bytes] | None = None  # workdir-relative path -> exact bytes
+    files_truncated: bool = False
 
     def to_wire(self) -> dict:
         wire = {f.name: getattr(self, f.name) for f in fields(self)}
         if wire["error"] is None:
             del wire["error"]
+        for key in ("results", "files"):
+            if wire[key] is None:
+                del wire[key], wire[f"{key}_truncated"]
         return wire
 
     @classmethod

@@ -1,7 +1,6 @@
 """The `leeward` Python package over libleeward.so: high-level API and typed errors."""
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
 
@@ -9,6 +8,7 @@ import pytest
 
 import leeward
 from leeward import DaemonUnavailable, InvalidRequest, Leeward, LeewardError, Mount, parse_size
+from leeward._results import OPTIONAL_KEYS
 from libleeward.protocol import ExecutionResult as WireResult
 
 
@@ -39,7 +39,9 @@ def test_result_map_has_every_wire_field():
     result = leeward.ExecutionResult(exit_code=0, stdout_bytes=b"\xffok", stderr_bytes=b"", duration_ms=1.0,
                                      memory_peak=1, cpu_time_us=1, timed_out=False, oom_killed=False)
     wire = result.to_dict()
-    assert set(wire) == {f.name for f in dataclasses.fields(WireResult)} - {"error"}
+    # v2 keys (results, files, session, ...) come only when asked for: a v1 result keeps the v1 shape
+    # every key of a v1 reply (the v2 keys, results and files, come only when asked for)
+    assert set(wire) == set(WireResult(exit_code=0).to_wire()) - set(OPTIONAL_KEYS)
     assert wire["stdout"] == "\ufffdok"
 
 
