@@ -4,12 +4,13 @@ dataclass there, an entry here and a handler in the daemon (frontdoor/handlers.p
 whose table a test checks against this one)."""
 from __future__ import annotations
 
-from .protocol import Bounds, ErrorCode, Execute, Ping, ProtocolError, Request, Status
+from .protocol import Bounds, ErrorCode, Execute, Ping, ProtocolError, Status
+from .session_requests import SESSION_REQUESTS
 
-REQUESTS: dict[str, type[Request]] = {cls.type: cls for cls in (Ping, Status, Execute)}
+REQUESTS: dict[str, type] = {cls.type: cls for cls in (Ping, Status, Execute, *SESSION_REQUESTS)}
 
 
-def parse_request(message: dict, bounds: Bounds = Bounds()) -> Request:
+def parse_request(message: dict, bounds: Bounds = Bounds()):
     kind = message.get("type")
     if not isinstance(kind, str):
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, "request has no string 'type'")

@@ -68,6 +68,22 @@ class Config:
     metrics_address: str = "127.0.0.1"     # an IP literal; the metrics are not secret but not public either
     shutdown_grace_secs: float = 10.0      # SIGTERM: how long running jobs may finish before they are killed
     log_level: str = "INFO"
+    # Sharing one root daemon between local users (PROTOCOL-V2 "Sharing one daemon").
+    socket_mode: int = 0o600               # permission bits of the socket file
+    socket_group: str = ""                 # group of the socket file; "" = the daemon's
+    # Sessions (PROTOCOL-V2 "Session rules"): each holds one sandbox for its whole life.
+    max_sessions: int = 0                  # open at once; 0 = as many as `workers`
+    max_sessions_per_uid: int = 4
+    session_idle_timeout_secs: float = 300.0   # default idle TTL of a session
+    max_session_idle_secs: float = 3600.0      # the most a SessionOpen may ask for
+    session_max_lifetime_secs: float = 3600.0  # default and most of a session's lifetime
+    session_queue_secs: float = 30.0       # a cell waits this long behind the session's others (E5002)
+    interrupt_grace_secs: float = 1.0      # a timed-out cell's SIGINT, then the sandbox is killed
+    # Rich results and collected files (PROTOCOL-V2 "Result: new keys").
+    results_max: int = 8 * MiB
+    repr_max: int = 64 * 1024
+    collect_max: int = 16 * MiB
+    collect_files_max: int = 100
 
     # Where each key's value came from ("default" when absent): set by load(),
     # read by --print-config and by the metrics server (a port chosen explicitly must bind).
@@ -85,7 +101,10 @@ class Config:
         positive = ["workers", "default_timeout_secs", "max_timeout_secs", "default_memory_limit",
                     "max_memory_limit", "pids_max", "tmp_size", "stdout_max", "stderr_max", "max_frame",
                     "acquire_timeout_secs", "sandbox_uid_count", "file_size_max", "max_queue",
-                    "max_connections", "max_connections_per_uid", "max_building", "client_read_timeout_secs"]
+                    "max_connections", "max_connections_per_uid", "max_building", "client_read_timeout_secs",
+                    "max_sessions_per_uid", "session_idle_timeout_secs", "max_session_idle_secs",
+                    "session_max_lifetime_secs", "session_queue_secs", "interrupt_grace_secs", "results_max",
+                    "repr_max", "collect_max", "collect_files_max"]
         for key in positive:
             value = getattr(self, key)
             if not (value > 0 and math.isfinite(value)):
@@ -112,7 +131,21 @@ class Config:
                 raise ConfigError(f"allowed_paths entries must be absolute paths, got {path!r}")
         self.allowed_paths = [os.path.realpath(p) for p in self.allowed_paths]
         self._validate_operations()
+        self._validate_sessions()
         return self
+
+    def _validate_sessions(self) -> None:
+        if not 0 <= self.socket_mode <= 0o777:
+            raise ConfigError(f"socket_mode must be permission bits (0 to 0o777), got {self.socket_mode!r}")
+        if self.max_sessions < 0:
+            raise ConfigError(f"max_sessions must be >= 0 (0: as many as workers), got {self.max_sessions!r}")
+        if self.session_idle_timeout_secs > self.max_session_idle_secs:
+            raise ConfigError("session_idle_timeout_secs exceeds max_session_idle_secs")
+
+    @property
+    def session_cap(self) -> int:
+        """max_sessions as it applies: 0 means as many as the pool keeps ready."""
+        return self.max_sessions or self.workers
 
     def _validate_operations(self) -> None:
         if not self.socket_path or len(os.fsencode(self.socket_path)) > MAX_SOCKET_PATH:
@@ -210,7 +243,10 @@ def parse_text(key: str, text: str, origin: str | None = None) -> Any:
     where = origin or key
     try:
         if kind is int:
-            return int(text.strip())
+            try:
+                return int(text.strip())
+            except ValueError:
+                return int(text.strip(), 0)  # 0o660 as in TOML, for socket_mode
         if kind is float:
             return float(text.strip())
     except ValueError:

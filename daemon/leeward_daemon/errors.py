@@ -13,7 +13,12 @@
     │   ├── SandboxUnavailable        no sandbox can be had now (unhealthy, none ready in time)
     │   ├── SandboxFailed             the sandbox could not run the job (its setup, its limits)
     │   ├── ShuttingDown              the daemon is draining, or killed the job after the grace
-    │   └── DaemonBusy                a queue or connection limit is full: retry later
+    │   ├── DaemonBusy                a queue or connection limit is full: retry later
+    │   ├── SessionNotFound           no such session, or not the caller's (never told apart)
+    │   ├── SessionBusy               the session's earlier cells ran past session_queue_secs
+    │   ├── SessionEnded              the session has ended; the message names the reason
+    │   ├── SessionLimit              max_sessions or max_sessions_per_uid reached
+    │   └── FileRefused               a session file request the sandbox (or its shape) refuses
     ├── LimitsError                   a limit could not be applied or read (names file and value)
     ├── ChannelClosed                 a daemon/zygote/slot channel ended or carried no record
     │   └── DamagedRecord             a record arrived short, garbled or without all its fds
@@ -85,6 +90,26 @@ class ShuttingDown(RequestFailed):
 
 class DaemonBusy(RequestFailed):
     """A queue or connection limit is full: retryable."""
+
+
+class SessionNotFound(RequestFailed):
+    """No such session, or another uid's: the two are never told apart."""
+
+
+class SessionBusy(RequestFailed):
+    """The session's earlier requests held it past session_queue_secs."""
+
+
+class SessionEnded(RequestFailed):
+    """The session has ended; the message names the reason."""
+
+
+class SessionLimit(RequestFailed):
+    """max_sessions or max_sessions_per_uid is reached."""
+
+
+class FileRefused(RequestFailed):
+    """A file request outside the sandbox's files, through a symlink, or of a missing file."""
 
 
 # ---------------------------------------------------------------- limits

@@ -27,7 +27,10 @@ def test_every_request_failure_has_its_code(cls):
 def test_the_codes_are_the_documented_ones():
     assert {cls.__name__: code for cls, code in CODES.items()} == {
         "SandboxUnavailable": ErrorCode.SANDBOX_UNAVAILABLE, "SandboxFailed": ErrorCode.SANDBOX_FAILED,
-        "ShuttingDown": ErrorCode.SHUTTING_DOWN, "DaemonBusy": ErrorCode.DAEMON_BUSY}
+        "ShuttingDown": ErrorCode.SHUTTING_DOWN, "DaemonBusy": ErrorCode.DAEMON_BUSY,
+        "SessionNotFound": ErrorCode.SESSION_NOT_FOUND, "SessionBusy": ErrorCode.SESSION_BUSY,
+        "SessionEnded": ErrorCode.SESSION_ENDED, "SessionLimit": ErrorCode.SESSION_LIMIT,
+        "FileRefused": ErrorCode.BAD_PATH}
 
 
 def test_start_up_errors_are_one_branch():

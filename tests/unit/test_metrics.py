@@ -73,7 +73,8 @@ def test_endpoint_serves_only_leewards_metrics():
     assert names == {"leeward_executions", "leeward_executions_failed", "leeward_execution_duration_seconds",
                      "leeward_memory_usage_bytes", "leeward_cpu_time_seconds", "leeward_requests",
                      "leeward_workers_total", "leeward_worker_recycles", "leeward_connections_active",
-                     "leeward_requests_waiting", "leeward_zygote_restarts", "leeward_healthy"}
+                     "leeward_requests_waiting", "leeward_zygote_restarts", "leeward_healthy",
+                     "leeward_sessions_active", "leeward_sessions_ended", "leeward_session_executions"}
     assert metrics.endpoint is None
 
 

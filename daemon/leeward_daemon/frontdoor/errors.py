@@ -13,6 +13,11 @@ CODES: dict[type[errors.RequestFailed], ErrorCode] = {
     errors.SandboxFailed: ErrorCode.SANDBOX_FAILED,
     errors.ShuttingDown: ErrorCode.SHUTTING_DOWN,
     errors.DaemonBusy: ErrorCode.DAEMON_BUSY,
+    errors.SessionNotFound: ErrorCode.SESSION_NOT_FOUND,
+    errors.SessionBusy: ErrorCode.SESSION_BUSY,
+    errors.SessionEnded: ErrorCode.SESSION_ENDED,
+    errors.SessionLimit: ErrorCode.SESSION_LIMIT,
+    errors.FileRefused: ErrorCode.BAD_PATH,
 }
 # Error texts a client sees never name a host path (cgroup dirs, the daemon's files):
 # any absolute path of two or more components in an E3xxx/E4xxx message is masked.

@@ -6,27 +6,33 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from libleeward import protocol
 from libleeward.abi import VERSION  # include/leeward.h's LEEWARD_VERSION
-from libleeward.protocol import Execute, Ping, Request, Status
+from libleeward.protocol import Execute, Ping, Status
 
 from ..errors import RequestFailed, SandboxUnavailable, ShuttingDown
 from ..model import Run, SandboxRequest
 from ..pool import supervisor
-from . import mounts
+from . import mounts, session_handlers
 from .accounting import RequestRecord, describe_execute
 
 if TYPE_CHECKING:
     from .server import Server
 
 
+# Protocol v2 features that work in this daemon (PROTOCOL-V2 "Discovery"): a client
+# sends a v2 field only when the feature is listed here.
+PROTOCOL_VERSION = 2
+FEATURES = ("sessions", "files")
+
+
 async def ping(server: Server, request: Ping, record: RequestRecord) -> dict:
     problem = server.pool.problem()
     if problem is not None:  # a health check must not hear "fine" from a daemon that cannot serve
         raise SandboxUnavailable(f"daemon unhealthy: {problem}")
-    return protocol.pong()
+    return {**protocol.pong(), "version": PROTOCOL_VERSION, "features": list(FEATURES)}
 
 
 async def status(server: Server, request: Status, record: RequestRecord) -> dict:
@@ -59,6 +65,8 @@ async def status(server: Server, request: Status, record: RequestRecord) -> dict
         "metrics_error": server.metrics_error,
         "shutting_down": server.draining,
         "pid": os.getpid(),
+        "protocol": {"version": PROTOCOL_VERSION, "features": list(FEATURES)},
+        "sessions": server.sessions.describe(),
     }
 
 
@@ -96,5 +104,5 @@ async def execute(server: Server, request: Execute, record: RequestRecord) -> di
     return protocol.execute_ok(result)
 
 
-Handler = Callable[["Server", Request, RequestRecord], Awaitable[dict]]
-HANDLERS: dict[type[Request], Handler] = {Ping: ping, Status: status, Execute: execute}
+Handler = Callable[["Server", Any, RequestRecord], Awaitable[dict]]
+HANDLERS: dict[type, Handler] = {Ping: ping, Status: status, Execute: execute, **session_handlers.HANDLERS}

@@ -10,6 +10,7 @@ without ever allocating the declared size.
 from __future__ import annotations
 
 import asyncio
+import grp
 import logging
 import os
 import resource
@@ -28,6 +29,7 @@ from ..ops import log_limit
 from ..ops.metrics import Metrics, PoolState
 from ..pool.handle import Slot
 from ..pool.pool import Pool
+from ..pool.sessions import Sessions
 from ..pool.zygote_launch import LaunchedZygote
 from . import shutdown
 from .accounting import Executions, RequestRecord, account
@@ -61,6 +63,9 @@ class Server:
         self.metrics = Metrics(self._pool_state, lambda: len(self._connections))
         self.started_at = time.monotonic()
         self.executions = Executions(self.metrics)
+        self.sessions = Sessions(self.pool, config,
+                                 on_end=lambda reason: self.metrics.sessions_ended.labels(reason).inc())
+        self.metrics.sessions_active.set_function(lambda: self.sessions.active)
         self.requests = 0  # also the source of request ids
         self.draining = False
         self._connections: dict[asyncio.StreamWriter, _Connection] = {}
@@ -112,7 +117,7 @@ class Server:
             except (ValueError, OSError):
                 pass
         self._fd_limit = soft
-        pool = FDS_PER_SANDBOX * (self.config.workers + self.config.max_building)
+        pool = FDS_PER_SANDBOX * (self.config.workers + self.config.max_building + self.config.session_cap)
         fitting = max(1, (soft - FDS_RESERVED - pool) // (1 + FDS_PER_SANDBOX))
         if fitting < self.config.max_connections:
             log.warning("max_connections lowered from %d to %d: the fd limit is %d (raise LimitNOFILE / ulimit -n)",
@@ -142,6 +147,7 @@ class Server:
                                                                backlog=ACCEPT_BATCH)
             finally:
                 os.umask(old_umask)
+            _share_socket(self.config)
         for listening in self._server.sockets:  # asyncio's wrappers have no listen(): a dup has
             with socket.socket(fileno=os.dup(listening.fileno())) as sock:
                 sock.listen(self._backlog())
@@ -287,6 +293,19 @@ class Server:
         pool = self.pool
         return PoolState(pool.idle, pool.busy, pool.starting, pool.recycled, waiting=pool.waiting,
                          zygote_restarts=pool.link.restarts, healthy=pool.problem() is None)
+
+def _share_socket(config: Config) -> None:
+    """socket_mode / socket_group: a root daemon may serve several local users (as
+    docker's group does). Set once the socket exists, born 0600: access only widens."""
+    if config.socket_group:
+        try:
+            gid = grp.getgrnam(config.socket_group).gr_gid
+        except KeyError:
+            raise ConfigError(f"socket_group: no group named {config.socket_group!r}") from None
+        os.chown(config.socket_path, -1, gid)
+    if config.socket_mode != 0o600:
+        os.chmod(config.socket_path, config.socket_mode)
+
 
 def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd")) - 1  # less the listing's own

@@ -1,5 +1,5 @@
-"""The daemon's drain: stop accepting, let running jobs finish within the grace, kill
-what still runs, answer every client that sent a request, then stop the pool."""
+"""The daemon's drain: stop accepting, end every session, let running jobs finish
+within the grace, kill what still runs, answer every client that sent a request, then stop the pool."""
 from __future__ import annotations
 
 import asyncio
@@ -29,6 +29,7 @@ async def drain(server: Server, hurry: asyncio.Event | None = None) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(server.config.socket_path)
     server.pool.close()
+    server.sessions.end_all("shutdown")  # a cell running now is killed and answered
     for conn in server.connections():
         if not conn.busy:
             conn.writer.close()  # idle: no request to answer; the client sees EOF

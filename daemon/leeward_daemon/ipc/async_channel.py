@@ -31,13 +31,35 @@ class AsyncChannel:
         sock.setblocking(False)
         self._loop.add_reader(sock.fileno(), self._on_readable)
 
-    async def send(self, message: dict) -> None:
+    async def send(self, message: dict, fds: list[int] | None = None) -> None:
+        """Sends one frame; `fds` (a session cell's pipes) travel with its first byte."""
         if self._closed:
             raise ChannelClosed("channel is closed")
+        frame = protocol.encode_frame(message)
         try:
-            await self._loop.sock_sendall(self._sock, protocol.encode_frame(message))
+            if fds:
+                frame = frame[await self._send_with_fds(frame, fds):]
+            if frame:
+                await self._loop.sock_sendall(self._sock, frame)
         except OSError as exc:
             raise ChannelClosed(f"send failed: {exc}") from None
+
+    async def _send_with_fds(self, frame: bytes, fds: list[int]) -> int:
+        rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+        while True:
+            try:
+                return self._sock.sendmsg([frame], rights)
+            except BlockingIOError:
+                writable = self._loop.create_future()
+                self._loop.add_writer(self._sock.fileno(), lambda: writable.done() or writable.set_result(None))
+                try:
+                    await writable
+                finally:
+                    self._loop.remove_writer(self._sock.fileno())
+
+    def allow_frames_up_to(self, max_frame: int) -> None:
+        """A session's slot answers file reads: its frames may be larger than a result's."""
+        self._max_frame = max(self._max_frame, max_frame)
 
     async def recv(self) -> tuple[dict, list[int]]:
         item = await self._queue.get()

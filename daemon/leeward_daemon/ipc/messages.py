@@ -12,6 +12,10 @@ as the sender spelled it, bounded.
                        SpawnFailed, Exited
     slot -> daemon     Ready | Failed (setup), then Started (+ seccomp listener), Result
     daemon -> slot     Job
+
+A session's slot (Job.session) runs no code at open: after Started it serves, one at a
+time and in order, Cell (+ the cell's stdout and stderr pipe write ends), answered by
+CellResult, and FileOp, answered by FileReply.
 """
 from __future__ import annotations
 
@@ -117,6 +121,7 @@ class Job(Message):
     op: ClassVar[str] = "job"
     request: SandboxRequest
     run: Run
+    session: bool = False  # keep serving Cell and FileOp messages instead of running `run`
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,72 @@ class Result(Message):
         if self.error is None:
             return self
         return Result(ExceptionReport(*(_bounded(text) for text in dataclasses.astuple(self.error))))
+
+
+# ---------------------------------------------------------------- a session's slot
+
+FILE_ENTRIES_MAX = 10000  # entries a FileList reply may carry
+FILE_OPS = ("write", "read", "list", "remove")
+
+
+@dataclass(frozen=True)
+class Cell(Message):
+    """One cell of a session; travels with two fds: the write ends of its stdout and
+    stderr pipes, so a cell's output is its own."""
+    op: ClassVar[str] = "cell"
+    run: Run
+
+
+@dataclass(frozen=True)
+class CellResult(Message):
+    """The cell is done: its exit status as `python -c` would have it (SystemExit) and
+    its uncaught exception. The session's word, about its own cell only."""
+    op: ClassVar[str] = "cell_result"
+    exit_code: int
+    error: ExceptionReport | None
+
+    def bounded(self) -> CellResult:
+        return CellResult(self.exit_code, Result(self.error).bounded().error)
+
+
+@dataclass(frozen=True)
+class FileOp(Message):
+    """A file request, carried out by the session's own process under its own Landlock
+    and seccomp. `root` is /tmp or a rw mount target; `parts` the path's components
+    below it (the daemon checked both); nothing is followed through a symlink."""
+    op: ClassVar[str] = "file"
+    kind: str
+    root: str
+    parts: list[str]
+    data: bytes = b""
+    max_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    name: str
+    type: str   # file | dir | symlink | other
+    size: int
+
+
+@dataclass(frozen=True)
+class FileReply(Message):
+    """What the sandbox did; `error` is its reason for refusing (a sentence)."""
+    op: ClassVar[str] = "file_reply"
+    error: str | None = None
+    data: bytes = b""
+    size: int = 0
+    truncated: bool = False
+    entries: list[FileEntry] = field(default_factory=list)
+
+    def bounded(self) -> FileReply:
+        entries = [FileEntry(_bounded(e.name)[:255], e.type if e.type in ENTRY_TYPES else "other", e.size)
+                   for e in self.entries[:FILE_ENTRIES_MAX]]
+        return FileReply(None if self.error is None else _bounded(self.error)[:1024], self.data, self.size,
+                         self.truncated or len(self.entries) > FILE_ENTRIES_MAX, entries)
+
+
+ENTRY_TYPES = ("file", "dir", "symlink", "other")
 
 
 # ---------------------------------------------------------------- decoding

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from libleeward.protocol import ExecutionResult
@@ -107,6 +107,11 @@ class Metrics:
         self.requests = Counter("leeward_requests", "Requests answered, by type and outcome "
                                 "(ok or the error code)", ["type", "outcome"], registry=self.registry)
         self.registry.register(_LiveCollector(pool_state, connections))
+        self.sessions_active = Gauge("leeward_sessions_active", "Sessions open now", registry=self.registry)
+        self.sessions_ended = Counter("leeward_sessions_ended", "Sessions that ended, by reason",
+                                      ["reason"], registry=self.registry)
+        self.session_executions = Counter("leeward_session_executions", "Session cells that ran to a result",
+                                          registry=self.registry)
         self._httpd = None
         self._thread: threading.Thread | None = None
         self.endpoint: str | None = None

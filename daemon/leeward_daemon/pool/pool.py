@@ -139,6 +139,13 @@ class Pool:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
 
+    async def acquire_for_session(self) -> Slot:
+        """A slot a session keeps for its life: its replacement is asked for at once,
+        so sessions never hold the sandboxes one-shot jobs are served from."""
+        slot = await self.acquire()
+        self._replenish()
+        return slot
+
     def release(self, slot: Slot) -> None:
         """A slot is single-use: after its job it is killed and never served again.
         Its replacement is asked for once the caller has sent its reply (call_soon)."""

@@ -1,7 +1,8 @@
 """One sandbox slot: pid 1 of its namespaces. Prepares the isolation layers, says
 ready, takes its job (the request, applied once, and its first run), applies the job
-layers and runs its runs: a one-shot job is a loop of one, after which the slot exits
-(single use), and with it every process of the sandbox."""
+layers and runs its job: a one-shot job's one run, after which the slot exits (single
+use), and with it every process of the sandbox; or a session's cells and file requests
+(session.py) until the daemon kills it."""
 from __future__ import annotations
 
 import os
@@ -14,7 +15,7 @@ from ..ipc import channel, messages
 from ..isolation import order, workspace
 from ..isolation.layer import SlotContext
 from ..model import Run, SandboxSpec
-from . import runner
+from . import runner, session
 
 EXIT_SETUP_FAILED = 70
 
@@ -40,10 +41,20 @@ def run(spec: SandboxSpec, ctl: socket.socket, stdout_fd: int, stderr_fd: int) -
         order.enter_job(slot, job.request)
     except Exception as exc:  # isolation failed: never run the code
         _fail(ctl, exc)
-    exit_code = 0
-    for one in (job.run,):  # sessions will read further Run messages here
-        exit_code = _run(slot, one, ctl)
-    os._exit(exit_code & 0xFF)
+    if job.session:
+        _open_session(slot, job.run, ctl)
+        session.serve(ctl)
+    os._exit(_run(slot, job.run, ctl) & 0xFF)
+
+
+def _open_session(slot: SlotContext, run: Run, ctl: socket.socket) -> None:
+    """A session's open: its files delivered and "started" sent (with the seccomp
+    listener), no code run; its cells come next (session.py)."""
+    try:
+        workspace.deliver(run)
+        _hand_over_listener(slot, ctl)
+    except Exception as exc:
+        _fail(ctl, exc)
 
 
 def _run(slot: SlotContext, run: Run, ctl: socket.socket) -> int:
@@ -51,12 +62,7 @@ def _run(slot: SlotContext, run: Run, ctl: socket.socket) -> int:
     code, then the result. Returns the code's exit status."""
     try:
         workspace.deliver(run)
-        listener, slot.listener = slot.listener, None
-        # The listener goes to the supervisor; our copy must be gone before the code
-        # runs, or the job could answer its own notifications.
-        channel.send(ctl, messages.Started().to_wire(), [listener] if listener is not None else None)
-        if listener is not None:
-            os.close(listener)
+        _hand_over_listener(slot, ctl)
     except Exception as exc:
         _fail(ctl, exc)
     exit_code, error = runner.run_python(run.code)
@@ -75,6 +81,16 @@ def _run(slot: SlotContext, run: Run, ctl: socket.socket) -> int:
     except OSError:
         pass  # the job closed or broke the channel: its exit status still tells
     return exit_code
+
+
+def _hand_over_listener(slot: SlotContext, ctl: socket.socket) -> None:
+    """Says "started", with the seccomp listener. The listener goes to the supervisor;
+    our copy must be gone before the code runs, or the job could answer its own
+    notifications."""
+    listener, slot.listener = slot.listener, None
+    channel.send(ctl, messages.Started().to_wire(), [listener] if listener is not None else None)
+    if listener is not None:
+        os.close(listener)
 
 
 def _restore_priority() -> None:
