@@ -6,23 +6,54 @@
         result = sandbox.execute("print(sum(range(100)))")
         print(result.stdout)  # "4950\n"
 
+        with sandbox.session() as s:  # one live sandbox: state persists between cells
+            s.run("x = 1")
+            print(s.run("x + 1").text)  # "2"
+
 A ctypes binding over libleeward.so, the C ABI of include/leeward.h.
 """
 from libleeward.abi import VERSION as __version__  # include/leeward.h's LEEWARD_VERSION
 
-from ._client import ExecutionResult, Leeward, Mount, parse_size
-from .errors import DaemonBusy, DaemonUnavailable, InvalidRequest, LeewardError, LibraryNotFound, SandboxError, UntrustedSocket
+from ._client import Leeward, Mount, parse_size
+from ._results import DisplayResult, ExecutionResult, FileContent, FileEntry, SessionState, SessionSummary
+from ._session import Session, SessionFiles
+from .errors import (
+    DaemonBusy,
+    DaemonUnavailable,
+    InvalidRequest,
+    LeewardError,
+    LibraryNotFound,
+    SandboxError,
+    SessionBusy,
+    SessionEnded,
+    SessionError,
+    SessionLimit,
+    SessionNotFound,
+    UntrustedSocket,
+)
 
 __all__ = [
+    "DaemonBusy",
     "DaemonUnavailable",
+    "DisplayResult",
     "ExecutionResult",
+    "FileContent",
+    "FileEntry",
     "InvalidRequest",
     "Leeward",
     "LeewardError",
     "LibraryNotFound",
     "Mount",
     "SandboxError",
-    "DaemonBusy",
+    "Session",
+    "SessionBusy",
+    "SessionEnded",
+    "SessionError",
+    "SessionFiles",
+    "SessionLimit",
+    "SessionNotFound",
+    "SessionState",
+    "SessionSummary",
     "UntrustedSocket",
     "parse_size",
 ]

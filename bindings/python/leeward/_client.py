@@ -5,13 +5,14 @@ import ctypes
 import json
 import re
 import threading
-from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, NamedTuple, Union
 
 from libleeward import jsonwire
 from libleeward.abi import ErrorCode
 
 from . import _library
+from ._results import ExecutionResult, SessionSummary
+from ._session import Session, cell_fields
 from .errors import DaemonUnavailable, InvalidRequest, LeewardError, from_code
 
 
@@ -41,52 +42,21 @@ def parse_size(value: int | str) -> int:
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 
-@dataclass(frozen=True)
-class ExecutionResult:
-    """What a job did. `stdout`/`stderr` are text (UTF-8, undecodable bytes replaced);
-    the exact bytes are in `stdout_bytes`/`stderr_bytes`."""
-
-    exit_code: int
-    stdout_bytes: bytes
-    stderr_bytes: bytes
-    duration_ms: float
-    memory_peak: int
-    cpu_time_us: int
-    timed_out: bool
-    oom_killed: bool
-    stdout_truncated: bool = False
-    stderr_truncated: bool = False
-    denied_syscalls: list[str] = field(default_factory=list)
-    limits: str = ""
-    error: dict | None = None  # uncaught exception: {name, value, traceback}
-
-    @property
-    def stdout(self) -> str:
-        return self.stdout_bytes.decode("utf-8", "replace")
-
-    @property
-    def stderr(self) -> str:
-        return self.stderr_bytes.decode("utf-8", "replace")
-
-    @property
-    def ok(self) -> bool:
-        """The code ran to completion and exited 0."""
-        return self.exit_code == 0 and not self.timed_out and not self.oom_killed
-
-    def to_dict(self) -> dict[str, Any]:
-        """The result map of the wire protocol, with stdout/stderr as text."""
-        wire = asdict(self)
-        del wire["stdout_bytes"], wire["stderr_bytes"]
-        wire = {"exit_code": self.exit_code, "stdout": self.stdout, "stderr": self.stderr, **wire}
-        if wire["error"] is None:
-            del wire["error"]
-        return wire
-
-
 def _mount(item: MountLike) -> Mount:
     if isinstance(item, dict):
         return Mount(item["host"], item["sandbox"], bool(item.get("ro", item.get("read_only", True))))
     return Mount(*item)
+
+
+def _wire_mounts(mounts: Iterable[MountLike]) -> list[dict]:
+    return [{"host": m.host, "sandbox": m.sandbox, "ro": bool(m.read_only)} for m in map(_mount, mounts)]
+
+
+def _memory_limit(memory: int | str) -> int:
+    size = parse_size(memory)
+    if size <= 0 or size >= 1 << 64:
+        raise ValueError(f"memory must be a positive size, got {memory!r}")
+    return size
 
 
 class Leeward:
@@ -144,6 +114,8 @@ class Leeward:
         mounts: Iterable[MountLike] = (),
         timeout: float | None = None,
         memory: int | str | None = None,
+        display: bool = False,
+        collect: Iterable[str] = (),
     ) -> ExecutionResult:
         """Runs `code` in a fresh sandbox and returns what it did.
 
@@ -151,7 +123,13 @@ class Leeward:
                 {"host", "sandbox", "ro"}; host must be under the daemon's allowed paths.
         timeout: wall-clock seconds (default: the daemon's).
         memory: bytes or a size like "256M" (default: the daemon's).
+        display: run as a notebook cell: the final expression's value, display() calls
+                 and matplotlib figures come back in `results` (`.text`, `.html`, `.png`).
+        collect: globs relative to the workdir; the matching files come back in `files`.
+        (display and collect need a daemon whose Ping lists them in `features`.)
         """
+        if display or collect:
+            return self._execute_v2(code, mounts, timeout, memory, display, collect)
         ll = self._ll
         mount_list = [_mount(m) for m in mounts]
         # A C string ends at the first NUL: refuse rather than run a truncated program.
@@ -169,10 +147,7 @@ class Leeward:
         if timeout is not None and options.timeout_secs == 0:
             raise ValueError("timeout must be > 0 (None means the daemon's default)")
         if memory is not None:
-            size = parse_size(memory)
-            if size <= 0 or size >= 1 << 64:
-                raise ValueError(f"memory must be a positive size, got {memory!r}")
-            options.memory_limit = size
+            options.memory_limit = _memory_limit(memory)
         options.mounts = c_mounts
         options.mounts_len = len(mount_list)
 
@@ -183,6 +158,69 @@ class Leeward:
             return self._convert(result.contents)
         finally:
             ll.leeward_result_free(result)
+
+    def _execute_v2(self, code: str, mounts: Iterable[MountLike], timeout: float | None,
+                    memory: int | str | None, display: bool, collect: Iterable[str]) -> ExecutionResult:
+        """execute() with v2 fields, which leeward_execute's struct does not carry: the
+        same request through leeward_call."""
+        request: dict[str, Any] = {"type": "Execute", "code": code}
+        wire_mounts = _wire_mounts(mounts)
+        if wire_mounts:
+            request["mounts"] = wire_mounts
+        if memory is not None:
+            request["memory_limit"] = _memory_limit(memory)
+        request.update(cell_fields(timeout=timeout, stdin=None, display=display, collect=collect))
+        return ExecutionResult.from_wire(self.call(request)["result"])
+
+    def session(
+        self,
+        *,
+        mounts: Iterable[MountLike] = (),
+        files: dict[str, bytes | str] | None = None,
+        env: dict[str, str] | None = None,
+        memory_limit: int | str | None = None,
+        idle_timeout: float | None = None,
+        max_lifetime: float | None = None,
+    ) -> Session:
+        """Opens a session: one sandbox, kept alive between cells, whose globals, imports
+        and /tmp files persist. Close it (or use `with`) when done; the daemon also ends
+        it after idle_timeout seconds without a cell, or max_lifetime seconds in all.
+
+        mounts: as for execute(). files: {relative path: bytes or str} put in the workdir.
+        env: extra environment variables. memory_limit: for the whole session (bytes or
+        "512M"). Omitted values are the daemon's defaults (and each is bounded by it).
+        """
+        request: dict[str, Any] = {"type": "SessionOpen"}
+        wire_mounts = _wire_mounts(mounts)
+        if wire_mounts:
+            request["mounts"] = wire_mounts
+        if files:
+            request["files"] = {path: data.encode() if isinstance(data, str) else bytes(data)
+                                for path, data in files.items()}
+        if env:
+            request["env"] = dict(env)
+        if memory_limit is not None:
+            request["memory_limit"] = _memory_limit(memory_limit)
+        for key, value in (("idle_timeout_secs", idle_timeout), ("max_lifetime_secs", max_lifetime)):
+            if value is not None:
+                if not value > 0:
+                    raise ValueError(f"{key} must be > 0 (None means the daemon's default)")
+                request[key] = float(value)
+        return Session(self, self.call(request)["session"])
+
+    def attach(self, session_id: str) -> Session:
+        """A handle on an open session by its id (opened by another connection or the
+        CLI, by the same user); nothing is sent until it is used."""
+        return Session.attach(self, session_id)
+
+    def sessions(self) -> list[SessionSummary]:
+        """Your open sessions (SessionList: another user's are never listed)."""
+        return [SessionSummary.from_wire(s) for s in self.call({"type": "SessionList"}).get("sessions") or []]
+
+    def features(self) -> list[str]:
+        """What the daemon's protocol offers beyond v1 (Pong's `features`: "sessions",
+        "display", "collect", "files", ...); [] for a v1 daemon."""
+        return list(self.call({"type": "Ping"}).get("features") or [])
 
     def ping(self) -> None:
         """Raises unless the daemon answers."""
@@ -254,6 +292,7 @@ class Leeward:
 
     @staticmethod
     def _convert(r) -> ExecutionResult:
+        """From leeward_execute's struct (the v1 path, no rich results)."""
         details = json.loads(r.details_json.data)
         return ExecutionResult(
             exit_code=r.exit_code,

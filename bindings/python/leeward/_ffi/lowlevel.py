@@ -38,13 +38,13 @@ __uint64_t = c_ulong# /usr/include/x86_64-linux-gnu/bits/types.h: 45
 
 uint64_t = __uint64_t# /usr/include/x86_64-linux-gnu/bits/stdint-uintn.h: 27
 
-# include/leeward.h: 115
+# include/leeward.h: 122
 class struct_LeewardHandle(Structure):
     pass
 
-LeewardHandle = struct_LeewardHandle# include/leeward.h: 115
+LeewardHandle = struct_LeewardHandle# include/leeward.h: 122
 
-# include/leeward.h: 124
+# include/leeward.h: 131
 class struct_anon_3(Structure):
     pass
 
@@ -59,9 +59,9 @@ struct_anon_3._fields_ = [
     ('read_only', c_int),
 ]
 
-LeewardMount = struct_anon_3# include/leeward.h: 124
+LeewardMount = struct_anon_3# include/leeward.h: 131
 
-# include/leeward.h: 136
+# include/leeward.h: 143
 class struct_anon_4(Structure):
     pass
 
@@ -78,9 +78,9 @@ struct_anon_4._fields_ = [
     ('mounts_len', c_size_t),
 ]
 
-LeewardOptions = struct_anon_4# include/leeward.h: 136
+LeewardOptions = struct_anon_4# include/leeward.h: 143
 
-# include/leeward.h: 166
+# include/leeward.h: 173
 class struct_anon_5(Structure):
     pass
 
@@ -115,9 +115,9 @@ struct_anon_5._fields_ = [
     ('details_json', String),
 ]
 
-LeewardResult = struct_anon_5# include/leeward.h: 166
+LeewardResult = struct_anon_5# include/leeward.h: 173
 
-# include/leeward.h: 171
+# include/leeward.h: 178
 for _lib in _libs.values():
     if not _lib.has("leeward_connect", "cdecl"):
         continue
@@ -126,7 +126,7 @@ for _lib in _libs.values():
     leeward_connect.restype = POINTER(LeewardHandle)
     break
 
-# include/leeward.h: 176
+# include/leeward.h: 183
 for _lib in _libs.values():
     if not _lib.has("leeward_execute", "cdecl"):
         continue
@@ -135,7 +135,7 @@ for _lib in _libs.values():
     leeward_execute.restype = POINTER(LeewardResult)
     break
 
-# include/leeward.h: 179
+# include/leeward.h: 186
 for _lib in _libs.values():
     if not _lib.has("leeward_result_free", "cdecl"):
         continue
@@ -144,7 +144,7 @@ for _lib in _libs.values():
     leeward_result_free.restype = None
     break
 
-# include/leeward.h: 182
+# include/leeward.h: 189
 for _lib in _libs.values():
     if not _lib.has("leeward_disconnect", "cdecl"):
         continue
@@ -153,7 +153,7 @@ for _lib in _libs.values():
     leeward_disconnect.restype = None
     break
 
-# include/leeward.h: 186
+# include/leeward.h: 193
 for _lib in _libs.values():
     if not _lib.has("leeward_last_error", "cdecl"):
         continue
@@ -162,7 +162,7 @@ for _lib in _libs.values():
     leeward_last_error.restype = c_char_p
     break
 
-# include/leeward.h: 189
+# include/leeward.h: 196
 for _lib in _libs.values():
     if not _lib.has("leeward_version", "cdecl"):
         continue
@@ -171,7 +171,7 @@ for _lib in _libs.values():
     leeward_version.restype = c_char_p
     break
 
-# include/leeward.h: 194
+# include/leeward.h: 201
 for _lib in _libs.values():
     if not _lib.has("leeward_last_error_code", "cdecl"):
         continue
@@ -180,7 +180,7 @@ for _lib in _libs.values():
     leeward_last_error_code.restype = c_char_p
     break
 
-# include/leeward.h: 197
+# include/leeward.h: 204
 for _lib in _libs.values():
     if not _lib.has("leeward_ping", "cdecl"):
         continue
@@ -189,7 +189,7 @@ for _lib in _libs.values():
     leeward_ping.restype = c_int
     break
 
-# include/leeward.h: 201
+# include/leeward.h: 208
 for _lib in _libs.values():
     if not _lib.has("leeward_status_json", "cdecl"):
         continue
@@ -202,7 +202,7 @@ for _lib in _libs.values():
         leeward_status_json.errcheck = ReturnString
     break
 
-# include/leeward.h: 204
+# include/leeward.h: 211
 for _lib in _libs.values():
     if not _lib.has("leeward_string_free", "cdecl"):
         continue
@@ -211,7 +211,7 @@ for _lib in _libs.values():
     leeward_string_free.restype = None
     break
 
-# include/leeward.h: 226
+# include/leeward.h: 233
 for _lib in _libs.values():
     if not _lib.has("leeward_call", "cdecl"):
         continue
@@ -220,9 +220,9 @@ for _lib in _libs.values():
     leeward_call.restype = c_int
     break
 
-LeewardEventCallback = CFUNCTYPE(UNCHECKED(None), String, POINTER(None))# include/leeward.h: 233
+LeewardEventCallback = CFUNCTYPE(UNCHECKED(None), String, POINTER(None))# include/leeward.h: 240
 
-# include/leeward.h: 239
+# include/leeward.h: 246
 for _lib in _libs.values():
     if not _lib.has("leeward_call_stream", "cdecl"):
         continue
@@ -327,37 +327,73 @@ try:
 except:
     pass
 
-# include/leeward.h: 107
+# include/leeward.h: 106
 try:
-    LEEWARD_E_SANDBOX_UNAVAILABLE = 'E3001'
+    LEEWARD_E_CODE_OR_ARGV = 'E2009'
 except:
     pass
 
-# include/leeward.h: 108
+# include/leeward.h: 107
 try:
-    LEEWARD_E_SANDBOX_FAILED = 'E3002'
+    LEEWARD_E_FEATURE_DISABLED = 'E2010'
 except:
     pass
 
 # include/leeward.h: 109
 try:
-    LEEWARD_E_SHUTTING_DOWN = 'E3003'
+    LEEWARD_E_SANDBOX_UNAVAILABLE = 'E3001'
 except:
     pass
 
 # include/leeward.h: 110
 try:
-    LEEWARD_E_DAEMON_BUSY = 'E3004'
+    LEEWARD_E_SANDBOX_FAILED = 'E3002'
+except:
+    pass
+
+# include/leeward.h: 111
+try:
+    LEEWARD_E_SHUTTING_DOWN = 'E3003'
 except:
     pass
 
 # include/leeward.h: 112
 try:
+    LEEWARD_E_DAEMON_BUSY = 'E3004'
+except:
+    pass
+
+# include/leeward.h: 114
+try:
     LEEWARD_E_INTERNAL = 'E4001'
 except:
     pass
 
-LeewardHandle = struct_LeewardHandle# include/leeward.h: 115
+# include/leeward.h: 116
+try:
+    LEEWARD_E_SESSION_NOT_FOUND = 'E5001'
+except:
+    pass
+
+# include/leeward.h: 117
+try:
+    LEEWARD_E_SESSION_BUSY = 'E5002'
+except:
+    pass
+
+# include/leeward.h: 118
+try:
+    LEEWARD_E_SESSION_ENDED = 'E5003'
+except:
+    pass
+
+# include/leeward.h: 119
+try:
+    LEEWARD_E_SESSION_LIMIT = 'E5004'
+except:
+    pass
+
+LeewardHandle = struct_LeewardHandle# include/leeward.h: 122
 
 # No inserted files
 
