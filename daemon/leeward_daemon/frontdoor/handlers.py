@@ -13,9 +13,9 @@ from libleeward.abi import VERSION  # include/leeward.h's LEEWARD_VERSION
 from libleeward.protocol import Execute, Ping, Status
 
 from ..errors import RequestFailed, SandboxUnavailable, ShuttingDown
-from ..model import Run, SandboxRequest
+from ..model import Run
 from ..pool import supervisor
-from . import mounts, session_handlers
+from . import sandbox_request, session_handlers
 from .accounting import RequestRecord, describe_execute
 
 if TYPE_CHECKING:
@@ -76,15 +76,8 @@ async def execute(server: Server, request: Execute, record: RequestRecord) -> di
     record.details.update(describe_execute(request))
     config = server.config
     timeout_secs = request.timeout_secs or config.default_timeout_secs
-    sandbox = SandboxRequest(
-        mounts=tuple(mounts.resolve(request.mounts, config.allowed_paths, config.socket_path)),
-        env=request.env,
-        memory_limit=request.memory_limit or config.default_memory_limit,
-        pids_max=config.pids_max,
-        limits_backend=server.pool.limits.name,
-        file_size_max=config.file_size_max,
-        cpu_time_limit=timeout_secs,
-    )
+    sandbox = sandbox_request.build(config, server.pool.limits.name, request.mounts, request.env,
+                                    request.memory_limit, timeout_secs)
     code_run = Run(code=request.code, stdin=request.stdin, files=request.files, timeout_secs=timeout_secs)
     slot = await server.pool.acquire()
     server.running.add(slot)

@@ -19,10 +19,10 @@ from libleeward.session_requests import (
 
 from ..errors import FileRefused, SessionEnded
 from ..ipc.messages import FileOp
-from ..model import WORKDIR, Run, SandboxRequest
+from ..model import WORKDIR, Run
 from ..pool.session import FILE_READ_MAX
 from ..pool.sessions import Session
-from . import mounts
+from . import sandbox_request
 from .accounting import RequestRecord
 
 if TYPE_CHECKING:
@@ -35,15 +35,8 @@ async def session_open(server: Server, request: SessionOpen, record: RequestReco
                    "idle_timeout_secs", "max_session_idle_secs")
     lifetime = _within(request.max_lifetime_secs, config.session_max_lifetime_secs,
                        config.session_max_lifetime_secs, "max_lifetime_secs", "session_max_lifetime_secs")
-    sandbox = SandboxRequest(
-        mounts=tuple(mounts.resolve(request.mounts, config.allowed_paths, config.socket_path)),
-        env=request.env,
-        memory_limit=request.memory_limit or config.default_memory_limit,
-        pids_max=config.pids_max,
-        limits_backend=server.pool.limits.name,
-        file_size_max=config.file_size_max,
-        cpu_time_limit=lifetime,
-    )
+    sandbox = sandbox_request.build(config, server.pool.limits.name, request.mounts, request.env,
+                                    request.memory_limit, lifetime)
     session = await server.sessions.open(record.peer_uid, sandbox, request.files, idle, lifetime)
     record.details["session"] = session.id[:8]
     return {"type": "SessionOpen", "success": True,

@@ -73,8 +73,6 @@ def _list(op: FileOp) -> FileReply:
 
 
 def _remove(op: FileOp) -> FileReply:
-    if not op.parts:
-        raise Refused(f"{_name(op)} is a root: it cannot be removed")
     parent = _walk(op.root, op.parts[:-1])
     try:
         try:
