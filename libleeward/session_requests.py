@@ -21,6 +21,8 @@ from .protocol import (
     _parse_mounts,
     _parse_timeout,
     _reject_unknown,
+    parse_collect,
+    parse_display,
 )
 
 # Ids the daemon makes are 22 url-safe characters (128 random bits); anything longer or
@@ -58,6 +60,8 @@ class SessionExecute:
     code: str
     timeout_secs: float | None = None
     stdin: bytes = b""
+    display: bool = False  # as Execute's
+    collect: tuple[str, ...] = ()  # as Execute's
     type = "SessionExecute"
 
     @classmethod
@@ -70,7 +74,9 @@ class SessionExecute:
             raise ProtocolError(ErrorCode.WRONG_TYPE, "'code' contains a NUL character")
         return cls(session_id=_session_id(m), code=code,
                    timeout_secs=_parse_timeout(m.get("timeout_secs"), bounds),
-                   stdin=_as_bytes(m.get("stdin", b""), "stdin"))
+                   stdin=_as_bytes(m.get("stdin", b""), "stdin"),
+                   display=parse_display(m.get("display", False)),
+                   collect=parse_collect(m.get("collect", []), bounds))
 
 
 @dataclass(frozen=True)

@@ -55,3 +55,11 @@ class Run:
     stdin: bytes = b""
     files: dict[str, bytes] = field(default_factory=dict)
     timeout_secs: float = 0.0
+    # Rich results (PROTOCOL-V2): run as a notebook cell, and return files by glob. The
+    # caps are the daemon's config, carried so the sandbox cuts before it sends.
+    display: bool = False
+    collect: tuple[str, ...] = ()
+    results_max: int = 0
+    repr_max: int = 0
+    collect_max: int = 0
+    collect_files_max: int = 0

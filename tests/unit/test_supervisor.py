@@ -11,6 +11,7 @@ import pytest
 
 from leeward_daemon.ipc import messages
 from leeward_daemon.ipc.channel import ChannelClosed
+from leeward_daemon.model import Run
 from leeward_daemon.pool import supervisor
 from leeward_daemon.pool.supervisor import _Conversation
 
@@ -30,10 +31,10 @@ class FakeSlot:
         self.channel = FakeChannel(messages)
 
 
-def listen(*messages) -> _Conversation:
+def listen(*messages, run: Run = Run("")) -> _Conversation:
     async def go():
         talk = _Conversation()
-        await supervisor._listen(FakeSlot(messages), supervisor.DenialWatch(), talk)
+        await supervisor._listen(FakeSlot(messages), supervisor.DenialWatch(), talk, run)
         return talk
     return asyncio.run(go())
 

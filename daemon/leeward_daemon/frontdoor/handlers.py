@@ -13,7 +13,6 @@ from libleeward.abi import VERSION  # include/leeward.h's LEEWARD_VERSION
 from libleeward.protocol import Execute, Ping, Status
 
 from ..errors import RequestFailed, SandboxUnavailable, ShuttingDown
-from ..model import Run
 from ..pool import supervisor
 from . import sandbox_request, session_handlers
 from .accounting import RequestRecord, describe_execute
@@ -25,7 +24,7 @@ if TYPE_CHECKING:
 # Protocol v2 features that work in this daemon (PROTOCOL-V2 "Discovery"): a client
 # sends a v2 field only when the feature is listed here.
 PROTOCOL_VERSION = 2
-FEATURES = ("sessions", "files")
+FEATURES = ("sessions", "display", "collect", "files")
 
 
 async def ping(server: Server, request: Ping, record: RequestRecord) -> dict:
@@ -78,7 +77,7 @@ async def execute(server: Server, request: Execute, record: RequestRecord) -> di
     timeout_secs = request.timeout_secs or config.default_timeout_secs
     sandbox = sandbox_request.build(config, server.pool.limits.name, request.mounts, request.env,
                                     request.memory_limit, timeout_secs)
-    code_run = Run(code=request.code, stdin=request.stdin, files=request.files, timeout_secs=timeout_secs)
+    code_run = sandbox_request.code_run(config, request, files=request.files, timeout_secs=timeout_secs)
     slot = await server.pool.acquire()
     server.running.add(slot)
     try:

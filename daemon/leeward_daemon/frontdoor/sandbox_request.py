@@ -1,11 +1,13 @@
-"""What a request asks of its sandbox, applied once: one-shot Execute and SessionOpen
-build their SandboxRequest here, with the daemon's defaults and bounds."""
+"""What a request asks of its sandbox: one-shot Execute and SessionOpen build their
+SandboxRequest (applied once) here, Execute and SessionExecute their Run, with the
+daemon's defaults and bounds."""
 from __future__ import annotations
 
-from libleeward.protocol import Mount
+from libleeward.protocol import Execute, Mount
+from libleeward.session_requests import SessionExecute
 
 from ..config import Config
-from ..model import SandboxRequest
+from ..model import Run, SandboxRequest
 from . import mounts
 
 
@@ -20,3 +22,12 @@ def build(config: Config, limits_backend: str, requested_mounts: tuple[Mount, ..
         file_size_max=config.file_size_max,
         cpu_time_limit=cpu_time_limit,
     )
+
+
+def code_run(config: Config, request: Execute | SessionExecute, *, timeout_secs: float,
+             files: dict[str, bytes] | None = None) -> Run:
+    """The code, its inputs and its rich output's asks, with the config's caps."""
+    return Run(code=request.code, stdin=request.stdin, files=files or {}, timeout_secs=timeout_secs,
+               display=request.display, collect=request.collect,
+               results_max=config.results_max, repr_max=config.repr_max,
+               collect_max=config.collect_max, collect_files_max=config.collect_files_max)

@@ -19,7 +19,7 @@ from libleeward.session_requests import (
 
 from ..errors import FileRefused, SessionEnded
 from ..ipc.messages import FileOp
-from ..model import WORKDIR, Run
+from ..model import WORKDIR
 from ..pool.session import FILE_READ_MAX
 from ..pool.sessions import Session
 from . import sandbox_request
@@ -44,8 +44,8 @@ async def session_open(server: Server, request: SessionOpen, record: RequestReco
 
 
 async def session_execute(server: Server, request: SessionExecute, record: RequestRecord) -> dict:
-    run = Run(code=request.code, stdin=request.stdin,
-              timeout_secs=request.timeout_secs or server.config.default_timeout_secs)
+    run = sandbox_request.code_run(server.config, request,
+                                   timeout_secs=request.timeout_secs or server.config.default_timeout_secs)
 
     async def cell(session: Session) -> tuple[ExecutionResult, dict]:
         session.executions += 1

@@ -13,6 +13,10 @@ as the sender spelled it, bounded.
     slot -> daemon     Ready | Failed (setup), then Started (+ seccomp listener), Result
     daemon -> slot     Job
 
+A run's rich output (its display results, its collected files) is the job's output,
+like its stdout: `from_wire(..., answering=run)` type-checks it and cuts it to the
+run's caps (fit_results, fit_files), and drops it when the run did not ask for it.
+
 A session's slot (Job.session) runs no code at open: after Started it serves, one at a
 time and in order, Cell (+ the cell's stdout and stderr pipe write ends), answered by
 CellResult, and FileOp, answered by FileReply.
@@ -25,8 +29,11 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
 
+import msgpack
+
 from ..errors import MalformedMessage
 from ..model import Run, SandboxRequest
+from .channel import SLOT_MAX_FRAME
 
 FIELD_MAX = 65536  # characters of any string a slot sends (exception fields, a setup failure)
 
@@ -40,6 +47,10 @@ class Message:
 
     def bounded(self) -> Message:
         """The message with every string a slot may have chosen cut to FIELD_MAX."""
+        return self
+
+    def answering(self, run: Run | None) -> Message:
+        """The message as a reply to `run`: its rich output within the run's caps."""
         return self
 
 
@@ -138,15 +149,37 @@ class ExceptionReport:
 
 
 @dataclass(frozen=True)
+class RichResult:
+    """One display result: {mime: value}, text as str, images and PDF as bytes, JSON as a map."""
+    main: bool
+    data: dict[str, str | bytes | dict]
+
+
+@dataclass(frozen=True)
+class RichOutput:
+    """A run's display results and collected files; None where the run did not ask."""
+    results: list[RichResult] | None = None
+    results_truncated: bool = False
+    files: dict[str, bytes] | None = None
+    files_truncated: bool = False
+
+
+@dataclass(frozen=True)
 class Result(Message):
-    """The job's code is done; only its uncaught exception is the job's to tell."""
+    """The job's code is done; only its uncaught exception and its rich output are the
+    job's to tell."""
     op: ClassVar[str] = "result"
     error: ExceptionReport | None
+    output: RichOutput = RichOutput()
 
     def bounded(self) -> Result:
         if self.error is None:
             return self
-        return Result(ExceptionReport(*(_bounded(text) for text in dataclasses.astuple(self.error))))
+        return dataclasses.replace(
+            self, error=ExceptionReport(*(_bounded(text) for text in dataclasses.astuple(self.error))))
+
+    def answering(self, run: Run | None) -> Result:
+        return dataclasses.replace(self, output=within(self.output, run))
 
 
 # ---------------------------------------------------------------- a session's slot
@@ -170,9 +203,13 @@ class CellResult(Message):
     op: ClassVar[str] = "cell_result"
     exit_code: int
     error: ExceptionReport | None
+    output: RichOutput = RichOutput()
 
     def bounded(self) -> CellResult:
-        return CellResult(self.exit_code, Result(self.error).bounded().error)
+        return dataclasses.replace(self, error=Result(self.error).bounded().error)
+
+    def answering(self, run: Run | None) -> CellResult:
+        return dataclasses.replace(self, output=within(self.output, run))
 
 
 @dataclass(frozen=True)
@@ -215,16 +252,98 @@ class FileReply(Message):
 ENTRY_TYPES = ("file", "dir", "symlink", "other")
 
 
+# ---------------------------------------------------------------- rich output's bounds
+
+# What a result and a file cost beyond their bytes: counted so that the counted size is
+# never below the packed size (map headers, the "main"/"data" keys, str/bin headers),
+# which lets frame_max size the channel from the caps alone.
+RESULT_OVERHEAD = 32
+MIME_OVERHEAD = 16
+FILE_OVERHEAD = 16
+COLLECT_PATH_MAX = 4096  # bytes of a collected file's relative name
+
+
+def within(output: RichOutput, run: Run | None) -> RichOutput:
+    """`output` cut to `run`'s caps, and only what `run` asked for; ValueError for a
+    collected name that is not a plain relative path (no honest sandbox sends one)."""
+    asked_display = run is not None and run.display
+    asked_collect = run is not None and bool(run.collect)
+    results, results_cut = (fit_results(output.results or [], run.results_max) if asked_display
+                            else (None, False))
+    files, files_cut = (fit_files(output.files or {}, run.collect_max, run.collect_files_max) if asked_collect
+                        else (None, False))
+    for name in files or ():
+        if not _plain_relative(name):
+            raise ValueError(f"a collected file's name is not a relative path: {name[:200]!r}")
+    return RichOutput(results, (output.results_truncated or results_cut) if asked_display else False,
+                      files, (output.files_truncated or files_cut) if asked_collect else False)
+
+
+def fit_results(results: list[RichResult], limit: int) -> tuple[list[RichResult], bool]:
+    """The results in order while their counted size stays within `limit`; and whether
+    any was dropped (the first that does not fit, and all after it)."""
+    kept, room = [], limit
+    for result in results:
+        size = RESULT_OVERHEAD + sum(MIME_OVERHEAD + len(mime.encode("utf-8", "surrogatepass")) + _value_size(value)
+                                     for mime, value in result.data.items())
+        if size > room:
+            return kept, True
+        kept.append(result)
+        room -= size
+    return kept, False
+
+
+def fit_files(files: dict[str, bytes], max_bytes: int, max_files: int) -> tuple[dict[str, bytes], bool]:
+    """The files in order within `max_files` files and `max_bytes` bytes of content,
+    names of at most COLLECT_PATH_MAX bytes; and whether any was left out."""
+    kept: dict[str, bytes] = {}
+    room, cut = max_bytes, False
+    for name, data in files.items():
+        if len(kept) == max_files or len(data) > room:
+            return kept, True
+        if len(name.encode("utf-8", "surrogatepass")) > COLLECT_PATH_MAX:
+            cut = True
+            continue
+        kept[name] = data
+        room -= len(data)
+    return kept, cut
+
+
+def frame_max(run: Run) -> int:
+    """The largest frame a reply to `run` may take: the exception report's room plus the
+    rich output's caps, as fit_results and fit_files count it."""
+    size = SLOT_MAX_FRAME
+    if run.display:
+        size += run.results_max
+    if run.collect:
+        size += run.collect_max + run.collect_files_max * (COLLECT_PATH_MAX + FILE_OVERHEAD)
+    return size
+
+
+def _value_size(value: str | bytes | dict) -> int:
+    if isinstance(value, bytes):
+        return len(value)
+    if isinstance(value, str):
+        return len(value.encode("utf-8", "surrogatepass"))
+    return len(msgpack.packb(value))
+
+
+def _plain_relative(name: str) -> bool:
+    parts = name.split("/")
+    return bool(name) and "\x00" not in name and all(part not in ("", ".", "..") for part in parts)
+
+
 # ---------------------------------------------------------------- decoding
 
-def from_wire(wire: object, *expected: type[Message]) -> Message:
-    """The message `wire` is, if it is one of `expected`; else MalformedMessage."""
+def from_wire(wire: object, *expected: type[Message], answering: Run | None = None) -> Message:
+    """The message `wire` is, if it is one of `expected`; else MalformedMessage. A reply
+    to `answering` carries rich output only as that run asked, within its caps."""
     op = wire.get("op") if isinstance(wire, dict) else None
     for kind in expected:
         if op == kind.op:
             body = {k: v for k, v in wire.items() if k != "op"}
             try:
-                return _decode(kind, body).bounded()
+                return _decode(kind, body).bounded().answering(answering)
             except (TypeError, ValueError) as exc:
                 raise MalformedMessage(f"{describe(wire)}: {exc}", wire) from None
     raise MalformedMessage(describe(wire), wire if isinstance(wire, dict) else None)

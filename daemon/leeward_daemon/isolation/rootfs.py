@@ -19,6 +19,9 @@ STAGING = "/tmp"
 OLD_ROOT = "/oldroot"
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
 ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf")
+# Host config directories bound read-only when they exist: fontconfig (matplotlib's
+# text, via freetype's users) prints "Cannot load default config file" without its own.
+ETC_DIRS = ("/etc/fonts",)
 DEVICES = ("null", "zero", "full", "random", "urandom")
 # runc's default masked and read-only /proc paths: kernel memory, keys, timers and
 # scheduler internals leak host state; /proc/sys and sysrq-trigger change the host.
@@ -128,6 +131,8 @@ def _build_etc() -> None:
         elif os.path.isfile(host):
             _write(path, "")
             bind(host, path, read_only=True)
+    for path in ETC_DIRS:
+        _bind_host_path(path)
 
 
 def _build_dev(shm_size: int) -> None:

@@ -28,6 +28,7 @@ from ..model import Run, SandboxRequest
 from .denials import DenialWatch
 from .handle import Slot
 from .output import OutputCollector
+from .supervisor import result_output
 
 OPEN_TIMEOUT_SECS = 30.0
 # After a cell's reply its pipes are at EOF unless a process it started still holds
@@ -87,6 +88,7 @@ class SessionSandbox:
             pass  # the previous figures remain: accounting only, the limits are in force
         started = time.monotonic()
         timed_out = False
+        self.slot.channel.allow_frames_up_to(messages.frame_max(run))
         try:
             await self.slot.channel.send(messages.Cell(run).to_wire(), [out_write, err_write])
         except ChannelClosed:
@@ -94,11 +96,11 @@ class SessionSandbox:
         finally:
             os.close(out_write)
             os.close(err_write)
-        reply = await self._reply(messages.CellResult, run.timeout_secs)
+        reply = await self._reply(messages.CellResult, run.timeout_secs, run)
         if reply is _TIMEOUT:
             timed_out = True
             self._interrupt()
-            reply = await self._reply(messages.CellResult, self._config.interrupt_grace_secs)
+            reply = await self._reply(messages.CellResult, self._config.interrupt_grace_secs, run)
             if reply is _TIMEOUT:
                 self.end("timeout")
         ended_at = time.monotonic()
@@ -119,6 +121,7 @@ class SessionSandbox:
             limits=self.request.limits_backend,
             denied_syscalls=self._denials.names[denied_before:],
             error=_report(reply.error) if isinstance(reply, messages.CellResult) else None,
+            **result_output(run, reply.output if isinstance(reply, messages.CellResult) else messages.RichOutput()),
         )
 
     async def file_op(self, op: messages.FileOp) -> messages.FileReply | None:
@@ -150,9 +153,10 @@ class SessionSandbox:
         except (ProcessLookupError, OSError):
             pass
 
-    async def _reply(self, kind: type[messages.Message], timeout: float | None):
-        """The slot's next message if it is a `kind`; None when the sandbox died, its
-        channel closed or it said something else; _TIMEOUT after `timeout` seconds."""
+    async def _reply(self, kind: type[messages.Message], timeout: float | None, run: Run | None = None):
+        """The slot's next message if it is a `kind` (a reply to `run`, if a cell's); None
+        when the sandbox died, its channel closed or it said something else; _TIMEOUT
+        after `timeout` seconds."""
         receiving = asyncio.ensure_future(self.slot.channel.recv())
         exited = asyncio.ensure_future(self.slot.wait_exited())
         try:
@@ -174,7 +178,7 @@ class SessionSandbox:
             return None
         _close_all(fds)
         try:
-            return messages.from_wire(wire, kind)
+            return messages.from_wire(wire, kind, answering=run)
         except MalformedMessage:
             return None
 

@@ -40,6 +40,7 @@ class _Conversation:
     """What the slot said on its channel, and when (daemon clock)."""
     started_at: float | None = None
     exception: dict | None = None
+    output: messages.RichOutput = messages.RichOutput()  # what the run asked for, within its caps
     setup_failure: str | None = None  # "failed" before "started": the code never ran
     violation: str | None = None      # a malformed or out-of-place message after "started"
     result_received: asyncio.Event = field(default_factory=asyncio.Event)
@@ -61,9 +62,10 @@ async def run(slot: Slot, request: SandboxRequest, code_run: Run, config: Config
         raise SandboxFailed(f"cannot apply the job's limits: {exc}") from None
     process = procfs.open_process(slot.pid)
     loop = asyncio.get_running_loop()
-    listening = loop.create_task(_listen(slot, denials, talk))
+    listening = loop.create_task(_listen(slot, denials, talk, code_run))
     early = loop.create_task(_early_status(process, talk, stdout, stderr))
     timed_out = False
+    slot.channel.allow_frames_up_to(messages.frame_max(code_run))
     try:
         await slot.channel.send(messages.Job(request, code_run).to_wire())
         async with asyncio.timeout(code_run.timeout_secs):
@@ -107,7 +109,19 @@ async def run(slot: Slot, request: SandboxRequest, code_run: Run, config: Config
         limits=request.limits_backend,
         denied_syscalls=denials.names,
         error=_violation_report(talk.violation) if talk.violation is not None else talk.exception,
+        **result_output(code_run, talk.output),
     )
+
+
+def result_output(run: Run, output: messages.RichOutput) -> dict:
+    """The result's rich keys, only those the run asked for (a v1 reply has none)."""
+    keys: dict = {}
+    if run.display:
+        keys.update(results=[{"main": r.main, "data": r.data} for r in output.results or []],
+                    results_truncated=output.results_truncated)
+    if run.collect:
+        keys.update(files=output.files or {}, files_truncated=output.files_truncated)
+    return keys
 
 
 async def _until_the_job_ends(slot: Slot, listening: asyncio.Task, early: asyncio.Task,
@@ -189,7 +203,7 @@ def _usage(slot: Slot) -> limits.Usage:
         return limits.Usage(memory_peak=0, cpu_time_us=0, oom_killed=False)
 
 
-async def _listen(slot: Slot, denials: DenialWatch, talk: _Conversation) -> None:
+async def _listen(slot: Slot, denials: DenialWatch, talk: _Conversation, code_run: Run) -> None:
     """Reads the slot's messages until EOF or until one ends the job (`talk.over`)."""
     while True:
         try:
@@ -200,7 +214,7 @@ async def _listen(slot: Slot, denials: DenialWatch, talk: _Conversation) -> None
             _before_start(message, fds, denials, talk)
         else:
             _close_all(fds)  # only "started" brings an fd (the seccomp listener)
-            _after_start(message, talk)
+            _after_start(message, talk, code_run)
         if talk.over:
             return
 
@@ -221,15 +235,16 @@ def _before_start(message: dict, fds: list[int], denials: DenialWatch, talk: _Co
     talk.setup_failure = said.error
 
 
-def _after_start(message: dict, talk: _Conversation) -> None:
+def _after_start(message: dict, talk: _Conversation, code_run: Run) -> None:
     if not talk.result_received.is_set():
         try:
-            result = messages.from_wire(message, messages.Result)
+            result = messages.from_wire(message, messages.Result, answering=code_run)
         except MalformedMessage:
             pass
         else:
             talk.result_received.set()
             talk.exception = result.error and dataclasses.asdict(result.error)
+            talk.output = result.output
             return
     where = "after its result" if talk.result_received.is_set() else "after it started"
     talk.violation = f"the job sent {messages.describe(message)} on its result channel {where}"

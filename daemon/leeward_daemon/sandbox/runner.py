@@ -14,18 +14,26 @@ import threading
 import traceback
 
 from ..ipc.messages import FIELD_MAX, ExceptionReport
+from ..model import Run
 from . import cell
 
 CODE_FILENAME = "<leeward>"
 
 
-def run_python(code: str) -> tuple[int, ExceptionReport | None]:
-    """Returns (exit_code, uncaught exception), like `python -c` would."""
-    outcome = cell.run_cell(code, cell.new_main_namespace(), display=False, filename=CODE_FILENAME)
+def run_python(run: Run) -> cell.CellOutcome:
+    """The run's code to its end as `python -c` would end it (exit code, uncaught
+    exception), with its display results when the run asked for them."""
+    outcome = run_cell(run, cell.new_main_namespace())
     _interpreter_shutdown()
     for stream in (sys.stdout, sys.stderr):
         _safe_flush(stream)
-    return outcome.exit_code, exception_report(outcome.error)
+    return outcome
+
+
+def run_cell(run: Run, namespace: dict) -> cell.CellOutcome:
+    """The run's code in `namespace`, as a notebook cell if it asked for `display`."""
+    return cell.run_cell(run.code, namespace, display=run.display, filename=CODE_FILENAME,
+                         results_max=run.results_max, repr_max=run.repr_max)
 
 
 def exception_report(error: dict | None) -> ExceptionReport | None:

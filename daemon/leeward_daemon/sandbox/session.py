@@ -18,8 +18,7 @@ import sys
 from ..errors import ChannelClosed, MalformedMessage
 from ..ipc import channel, messages
 from ..isolation import workspace
-from . import cell, files
-from .runner import CODE_FILENAME, exception_report
+from . import cell, files, rich_output, runner
 
 
 class _HoldingPipes:
@@ -88,9 +87,10 @@ def _cell(run, fds: list[int], holding: _HoldingPipes, namespace: dict) -> messa
     workspace.deliver(run)
     try:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        outcome = cell.run_cell(run.code, namespace, display=False, filename=CODE_FILENAME)
+        outcome = runner.run_cell(run, namespace)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        result = messages.CellResult(outcome.exit_code, exception_report(outcome.error))
+        result = messages.CellResult(outcome.exit_code, runner.exception_report(outcome.error),
+                                     rich_output.report(run, outcome))
     except KeyboardInterrupt:  # the interrupt came as the cell ended: it still was the cell's
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         result = messages.CellResult(1, messages.ExceptionReport("KeyboardInterrupt", "", ""))

@@ -15,7 +15,7 @@ from ..ipc import channel, messages
 from ..isolation import order, workspace
 from ..isolation.layer import SlotContext
 from ..model import Run, SandboxSpec
-from . import runner, session
+from . import rich_output, runner, session
 
 EXIT_SETUP_FAILED = 70
 
@@ -65,7 +65,9 @@ def _run(slot: SlotContext, run: Run, ctl: socket.socket) -> int:
         _hand_over_listener(slot, ctl)
     except Exception as exc:
         _fail(ctl, exc)
-    exit_code, error = runner.run_python(run.code)
+    outcome = runner.run_python(run)
+    # After the interpreter's shutdown: files written by atexit handlers are in.
+    result = messages.Result(runner.exception_report(outcome.error), rich_output.report(run, outcome))
     # Our ends of the output pipes go before the result does: with both at EOF and the
     # result in, the daemon replies as soon as the kernel has fixed our exit status,
     # before it has torn down this process's (large, zygote-inherited) address space.
@@ -77,10 +79,10 @@ def _run(slot: SlotContext, run: Run, ctl: socket.socket) -> int:
     # Only the exception is ours to tell: the daemon takes the exit status from the
     # kernel and measures time, CPU and memory itself.
     try:
-        channel.send(ctl, messages.Result(error).to_wire())
+        channel.send(ctl, result.to_wire())
     except OSError:
         pass  # the job closed or broke the channel: its exit status still tells
-    return exit_code
+    return outcome.exit_code
 
 
 def _hand_over_listener(slot: SlotContext, ctl: socket.socket) -> None:
