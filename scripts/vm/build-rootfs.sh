@@ -68,4 +68,12 @@ touch "$work/done"
 rm -rf "$cache"
 mv "$work" "$cache"
 trap - EXIT
+# Images of older recipes: nothing boots them again (a build.* of a concurrent run is
+# left alone).
+for old in "$cache_base"/*; do
+    case "$(basename "$old")" in
+        "$key" | build.*) ;;
+        *) [ -f "$old/done" ] && rm -rf "$old" ;;
+    esac
+done
 echo "$cache"

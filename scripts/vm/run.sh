@@ -77,7 +77,7 @@ timeout --kill-after=10 "${timeout_min}m" qemu-system-x86_64 "${accel[@]}" \
     -virtfs local,path="$repo",mount_tag=src,security_model=passthrough,id=src \
     -virtfs local,path="$out",mount_tag=out,security_model=passthrough,id=out &
 qemu=$!
-trap 'kill "$qemu" 2>/dev/null' EXIT
+trap 'kill "$qemu" 2>/dev/null || true' EXIT
 tail -n +1 -f --pid="$qemu" "$console" &
 # The guest powers itself off once it wrote its status; should that hang, the status
 # is all we need.
