@@ -53,3 +53,76 @@ def test_what_a_slot_says_is_bounded_where_it_is_read():
 def test_the_code_the_daemon_sends_is_never_cut():
     job = messages.Job(SandboxRequest(), Run("x = 1\n" * messages.FIELD_MAX))
     assert messages.from_wire(job.to_wire(), messages.Job).run.code == job.run.code
+
+
+# ---------------------------------------------------------------- rich output
+
+ASKED = Run("", display=True, collect=("*",), results_max=1000, repr_max=100, collect_max=10, collect_files_max=2)
+PNG = messages.RichResult(False, {"image/png": b"\x89PNG", "text/plain": "<Figure>"})
+
+
+def reply(output: messages.RichOutput) -> dict:
+    return messages.Result(None, output).to_wire()
+
+
+def test_rich_output_goes_to_the_wire_and_back():
+    for message in (messages.Result(None, messages.RichOutput([PNG], False, {"a/b.txt": b"x"}, True)),
+                    messages.CellResult(0, None, messages.RichOutput([messages.RichResult(True, {"j": {"k": [1]}})], False, {}))):
+        assert messages.from_wire(message.to_wire(), type(message), answering=ASKED) == message
+
+
+def test_rich_output_a_run_did_not_ask_for_is_dropped():
+    wire = reply(messages.RichOutput([PNG], True, {"a": b"x"}, True))
+    assert messages.from_wire(wire, messages.Result).output == messages.RichOutput()
+    assert messages.from_wire(wire, messages.Result, answering=Run("")).output == messages.RichOutput()
+
+
+def test_what_was_asked_for_is_there_even_when_the_sandbox_sent_nothing():
+    assert messages.from_wire(reply(messages.RichOutput()), messages.Result, answering=ASKED).output == \
+        messages.RichOutput([], False, {}, False)
+
+
+def test_results_and_files_past_the_caps_are_cut_and_marked():
+    many = [messages.RichResult(False, {"text/plain": "x" * 300})] * 5
+    files = {"a": b"1234", "b": b"123456", "c": b"1"}
+    output = messages.from_wire(reply(messages.RichOutput(many, False, files, False)), messages.Result,
+                                answering=ASKED).output
+    assert output.results == many[:2] and output.results_truncated
+    assert output.files == {"a": b"1234", "b": b"123456"} and output.files_truncated
+
+
+@pytest.mark.parametrize("output", [
+    {"results": [{"main": True, "data": {"text/plain": 1}}]},           # a value of no wire type
+    {"results": [{"main": 1, "data": {}}]},
+    {"results": [{"main": True}]},
+    {"files": {"a": "text"}},                                          # file contents are bytes
+    {"files": {"../escape": b"x"}}, {"files": {"/etc/passwd": b"x"}}, {"files": {"a//b": b"x"}},
+    {"files": {"": b"x"}}, {"files": {"a/./b": b"x"}},
+])
+def test_rich_output_of_the_wrong_shape_is_malformed(output):
+    with pytest.raises(MalformedMessage):
+        messages.from_wire({"op": "result", "error": None, "output": output}, messages.Result, answering=ASKED)
+
+
+def test_the_counted_size_never_falls_below_the_packed_size():
+    import msgpack
+    tiny = [messages.RichResult(False, {"": ""})] * 10_000
+    kept, cut = messages.fit_results(tiny, 100_000)
+    assert cut and len(msgpack.packb([messages._encode(r) for r in kept])) <= 100_000
+    files = {"d/" * 2000 + str(i): b"" for i in range(50)}
+    kept_files, _ = messages.fit_files(files, 0, 50)
+    assert len(kept_files) == 50
+    run = Run("", display=True, collect=("*",), results_max=100_000, collect_max=0, collect_files_max=50)
+    assert len(msgpack.packb(kept_files)) <= messages.frame_max(run) - messages.SLOT_MAX_FRAME - run.results_max
+
+
+def test_a_collected_name_past_its_length_is_left_out():
+    kept, cut = messages.fit_files({"x" * (messages.COLLECT_PATH_MAX + 1): b"", "ok": b"1"}, 10, 10)
+    assert kept == {"ok": b"1"} and cut
+
+
+def test_a_reply_may_be_as_large_as_its_run_allows_and_no_larger():
+    plain = Run("")
+    assert messages.frame_max(plain) == messages.SLOT_MAX_FRAME
+    assert messages.frame_max(ASKED) == messages.SLOT_MAX_FRAME + 1000 + 10 + 2 * (messages.COLLECT_PATH_MAX
+                                                                                     + messages.FILE_OVERHEAD)

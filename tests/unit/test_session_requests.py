@@ -17,6 +17,8 @@ def _code(message):
 def test_parsed():
     assert parse_request({"type": "SessionOpen", "idle_timeout_secs": 5}) == SessionOpen(idle_timeout_secs=5.0)
     assert parse_request({"type": "SessionExecute", "session_id": "abc", "code": "x"}) == SessionExecute("abc", "x")
+    assert parse_request({"type": "SessionExecute", "session_id": "a", "code": "x", "display": True,
+                          "collect": ["out/*.png"]}) == SessionExecute("a", "x", display=True, collect=("out/*.png",))
     assert parse_request({"type": "FileList", "session_id": "abc"}) == FileList("abc", ".")
     assert parse_request({"type": "FileRead", "session_id": "a", "path": "f", "max_bytes": 3}) == FileRead("a", "f", 3)
 
@@ -26,6 +28,9 @@ def test_parsed():
     ({"type": "SessionExecute", "session_id": "a", "code": "x", "argv": ["ls"]}, "E2004"),
     ({"type": "SessionExecute", "session_id": "a/b", "code": "x"}, "E5001"),
     ({"type": "SessionExecute", "session_id": "a" * 65, "code": "x"}, "E5001"),
+    ({"type": "SessionExecute", "session_id": "a", "code": "x", "display": "yes"}, "E2002"),
+    ({"type": "SessionExecute", "session_id": "a", "code": "x", "collect": ["/etc/*"]}, "E2005"),
+    ({"type": "SessionExecute", "session_id": "a", "code": "x", "collect": "*.png"}, "E2002"),
     ({"type": "SessionClose"}, "E2001"),
     ({"type": "SessionOpen", "idle_timeout_secs": 0}, "E2003"),
     ({"type": "SessionOpen", "max_lifetime_secs": True}, "E2002"),
