@@ -74,15 +74,18 @@ def test_host_hostname_and_domainname_are_not_visible(daemon):
 
 
 def test_users_and_groups_are_synthetic(daemon):
-    host_etc = {"ld.so.cache", "localtime", "nsswitch.conf"} & set(os.listdir("/etc"))
+    # The host's fontconfig directory is bound read-only (rootfs.ETC_DIRS): fonts, no identities.
+    host_etc = {"ld.so.cache", "localtime", "nsswitch.conf", "fonts"} & set(os.listdir("/etc"))
     code = ("import grp, os, pwd\n"
             "print([(p.pw_name, p.pw_uid) for p in pwd.getpwall()])\n"
             "print([(g.gr_name, g.gr_gid, g.gr_mem) for g in grp.getgrall()])\n"
-            "print(sorted(os.listdir('/etc')))\n")
+            "print(sorted(os.listdir('/etc')))\n"
+            "print(os.access('/etc/fonts', os.W_OK))\n")
     assert lines(probe(daemon, code)) == [
         "[('root', 0), ('sandbox', 1000), ('nobody', 65534)]",
         "[('root', 0, []), ('sandbox', 1000, []), ('nogroup', 65534, [])]",
         str(sorted({"group", "hostname", "hosts", "passwd"} | host_etc)),
+        "False",
     ]
 
 
