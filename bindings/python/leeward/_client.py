@@ -79,6 +79,7 @@ class Leeward:
         if not handle:
             raise self._error()
         self._handle = handle
+        self._features: list[str] | None = None  # Pong's, asked once when first needed
 
     # ---------------------------------------------------------------- life
 
@@ -221,6 +222,12 @@ class Leeward:
         """What the daemon's protocol offers beyond v1 (Pong's `features`: "sessions",
         "display", "collect", "files", ...); [] for a v1 daemon."""
         return list(self.call({"type": "Ping"}).get("features") or [])
+
+    def cached_features(self) -> list[str]:
+        """features(), asked of the daemon once per connection."""
+        if self._features is None:
+            self._features = self.features()
+        return self._features
 
     def ping(self) -> None:
         """Raises unless the daemon answers."""

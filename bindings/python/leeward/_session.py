@@ -58,13 +58,16 @@ class Session:
         return cls(client, {"id": session_id})
 
     def run(self, code: str, *, timeout: float | None = None, stdin: bytes | str | None = None,
-            display: bool = True, collect: Iterable[str] = ()) -> ExecutionResult:
-        """Runs `code` as the session's next cell. display (on by default, as in a
-        notebook): the final expression's value is the main result (`.text`, `.html`),
-        display() and matplotlib figures add more. collect: globs relative to the
+            display: bool | None = None, collect: Iterable[str] = ()) -> ExecutionResult:
+        """Runs `code` as the session's next cell. display (as in a notebook): the final
+        expression's value is the main result (`.text`, `.html`), display() and
+        matplotlib figures add more; None (the default) means on when the daemon
+        offers it (Pong's features list "display"). collect: globs relative to the
         workdir whose files come back in `.files`. A cell past its timeout is
         interrupted (KeyboardInterrupt); one that ignores that ends the session
         (`result.session.alive` is False)."""
+        if display is None:
+            display = "display" in self._client.cached_features()
         request = {"type": "SessionExecute", "session_id": self.id, "code": code,
                    **cell_fields(timeout=timeout, stdin=stdin, display=display, collect=collect)}
         return ExecutionResult.from_wire(self._client.call(request)["result"])

@@ -3,7 +3,12 @@
     leeward exec "print('hello')"          # exit status = the code's
     leeward exec -f script.py --mount /data:/data --timeout 5 --memory 256M
     echo 'print(1)' | leeward exec -
-    leeward exec --json "print(1)"         # the protocol's result map as JSON
+    leeward exec --json "print(1)"         # the protocol's result map as JSON (bytes as {"$bytes": base64})
+    leeward exec --display "1 + 1"         # notebook cell: prints the final expression's value
+    leeward exec --collect '*.csv' --out results/ -f job.py   # files the job made, written under results/
+    ID=$(leeward session open)             # a live sandbox: globals, imports and /tmp persist
+    leeward session run --session $ID "x = 1"; leeward session run --session $ID "x + 1"   # prints 2
+    leeward session list | leeward session close --session $ID
     leeward status [--json] | leeward ping | leeward daemon [daemon args...]
     leeward doctor [--json]                # can this host run leeward, and what to fix (runs leeward-daemon doctor)
 
@@ -15,6 +20,7 @@ a symlink or someone else's file.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import stat
@@ -23,9 +29,11 @@ import sys
 import time
 from pathlib import Path
 
+from libleeward import jsonwire
 from libleeward.abi import ErrorCode
 
 from . import DaemonUnavailable, Leeward, LeewardError, Mount, UntrustedSocket, parse_size
+from ._outdir import UnsafeName, write_files
 
 # Exit statuses of leeward itself, chosen like docker run / timeout(1) so they
 # do not pass for the code's own: 125 leeward failed, 124 the job timed out.
@@ -67,6 +75,56 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _env(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def _add_source(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("code", nargs="?", help="Python source, or - to read it from stdin")
+    parser.add_argument("-f", "--file", help="read the source from FILE (- for stdin)")
+
+
+def _add_outputs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--timeout", type=_seconds, metavar="SECS", help="wall-clock limit (default: the daemon's)")
+    parser.add_argument("--collect", action="append", default=[], metavar="GLOB",
+                        help="bring back files matching GLOB (relative to the workdir; repeatable); "
+                             "needs --out or --json")
+    parser.add_argument("--out", metavar="DIR", help="write collected files under DIR (never outside it)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON instead of the output")
+
+
+def _add_session_parsers(commands, common: argparse.ArgumentParser) -> None:
+    session = commands.add_parser("session", help="stateful sandboxes: open, run cells, list, close")
+    actions = session.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    opened = actions.add_parser("open", parents=[common], help="open a session; prints its id")
+    opened.add_argument("--mount", action="append", type=_mount, default=[], metavar="HOST:SANDBOX[:rw]",
+                        help="expose a host directory, read-only unless :rw (repeatable)")
+    opened.add_argument("--env", action="append", type=_env, default=[], metavar="NAME=VALUE",
+                        help="an environment variable of the session (repeatable)")
+    opened.add_argument("--memory", type=_size, metavar="SIZE", help="memory limit of the whole session")
+    opened.add_argument("--idle-timeout", type=_seconds, metavar="SECS", help="end it after SECS without a cell")
+    opened.add_argument("--max-lifetime", type=_seconds, metavar="SECS", help="end it SECS after it opened")
+    opened.add_argument("--json", action="store_true", help="print the SessionOpen reply's session as JSON")
+    opened.add_argument("--no-autostart", action="store_true", help="fail instead of starting a daemon")
+
+    run = actions.add_parser("run", parents=[common], help="run a cell in a session; exit with its status")
+    run.add_argument("--session", required=True, metavar="ID", help="the session (from `leeward session open`)")
+    _add_source(run)
+    run.add_argument("--no-display", action="store_true", help="do not print the final expression's value")
+    _add_outputs(run)
+
+    closed = actions.add_parser("close", parents=[common], help="end a session and destroy its sandbox")
+    closed.add_argument("--session", required=True, metavar="ID")
+    closed.add_argument("--json", action="store_true", help="print {\"closed\": ID} as JSON")
+
+    listed = actions.add_parser("list", parents=[common], help="your open sessions")
+    listed.add_argument("--json", action="store_true", help="print the sessions as JSON")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="leeward", description="Run untrusted Python in a leeward sandbox.")
     common = argparse.ArgumentParser(add_help=False)
@@ -74,14 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("exec", parents=[common], help="run code in a fresh sandbox; exit with its status")
-    run.add_argument("code", nargs="?", help="Python source, or - to read it from stdin")
-    run.add_argument("-f", "--file", help="read the source from FILE (- for stdin)")
+    _add_source(run)
     run.add_argument("--mount", action="append", type=_mount, default=[], metavar="HOST:SANDBOX[:rw]",
                      help="expose a host directory, read-only unless :rw (repeatable)")
-    run.add_argument("--timeout", type=_seconds, metavar="SECS", help="wall-clock limit (default: the daemon's)")
     run.add_argument("--memory", type=_size, metavar="SIZE", help="memory limit, e.g. 256M, 1G (default: the daemon's)")
-    run.add_argument("--json", action="store_true", help="print the result as JSON instead of the output")
+    run.add_argument("--display", action="store_true",
+                     help="run as a notebook cell: print the final expression's value and display() output")
+    _add_outputs(run)
     run.add_argument("--no-autostart", action="store_true", help="fail instead of starting a daemon")
+
+    _add_session_parsers(commands, common)
 
     status = commands.add_parser("status", parents=[common], help="show the daemon's pool, counters and layers")
     status.add_argument("--json", action="store_true", help="print the raw Status response as JSON")
@@ -91,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
     doctor.add_argument("--config", help="the daemon's config file (default: found as the daemon finds it)")
 
-    commands.add_parser("ping", parents=[common], help="check that the daemon answers")
+    ping = commands.add_parser("ping", parents=[common], help="check that the daemon answers")
+    ping.add_argument("--json", action="store_true", help="print the Pong (version, features) and the time as JSON")
     # Listed for --help only: main() hands everything after "daemon" to leeward_daemon.
     commands.add_parser("daemon", help="run the daemon in the foreground (arguments go to leeward-daemon)")
     return parser
@@ -100,11 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------- commands
 
 def _read_code(args: argparse.Namespace) -> str:
+    what = "leeward exec" if args.command == "exec" else "leeward session run"
     if args.file is not None and args.code is not None:
-        raise SystemExit("leeward exec: give CODE or -f FILE, not both")
+        raise SystemExit(f"{what}: give CODE or -f FILE, not both")
     source = args.file if args.file is not None else args.code
     if source is None:
-        raise SystemExit("leeward exec: nothing to run (give CODE, -f FILE or - for stdin)")
+        raise SystemExit(f"{what}: nothing to run (give CODE, -f FILE or - for stdin)")
+    if args.collect and not (args.out or args.json):
+        raise SystemExit(f"{what}: --collect needs --out DIR (or --json)")
     if source == "-":
         return sys.stdin.read()
     if args.file is not None:
@@ -120,23 +184,97 @@ def _exit_status(result) -> int:
     return result.exit_code & 0xFF
 
 
+def print_json(value) -> None:
+    """Prints any result as indented JSON, bytes as {"$bytes": base64} (leeward_call's form)."""
+    print(json.dumps(json.loads(jsonwire.dumps(value)), indent=2))
+
+
+def _report(result, args: argparse.Namespace) -> int:
+    """Prints a job's or a cell's result (or writes it as JSON), writes collected files
+    under --out, and returns the exit status."""
+    if args.out and result.files:
+        for path in write_files(result.files, args.out):
+            if not args.json:
+                print(f"leeward: wrote {path}", file=sys.stderr)
+    if args.json:
+        print_json(result.to_dict())
+        return _exit_status(result)
+    sys.stdout.buffer.write(result.stdout_bytes)
+    for shown in result.results:
+        # What a notebook shows for a value: its text/plain (a figure's is "<Figure ...>").
+        text = shown.text if shown.text is not None else f"[{', '.join(shown.data)}]"
+        sys.stdout.buffer.write(text.encode() + b"\n")
+    sys.stdout.buffer.flush()
+    sys.stderr.buffer.write(result.stderr_bytes)
+    ended = result.session is not None and not result.session.alive
+    for flag, note in [(result.timed_out, "timed out"), (result.oom_killed, "killed: out of memory"),
+                       (result.stdout_truncated, "stdout truncated"),
+                       (result.stderr_truncated, "stderr truncated"),
+                       (result.results_truncated, "results truncated"),
+                       (result.files_truncated, "collected files truncated"),
+                       (ended, f"the session ended ({result.session and result.session.end_reason})")]:
+        if flag:
+            print(f"leeward: {note}", file=sys.stderr)
+    sys.stderr.flush()
+    return _exit_status(result)
+
+
 def cmd_exec(args: argparse.Namespace) -> int:
     code = _read_code(args)
     with _connect(args.socket, autostart=not args.no_autostart) as sandbox:
-        result = sandbox.execute(code, mounts=args.mount, timeout=args.timeout, memory=args.memory)
+        result = sandbox.execute(code, mounts=args.mount, timeout=args.timeout, memory=args.memory,
+                                 display=args.display, collect=args.collect)
+    return _report(result, args)
+
+
+def cmd_session(args: argparse.Namespace) -> int:
+    return SESSION_ACTIONS[args.action](args)
+
+
+def session_open(args: argparse.Namespace) -> int:
+    with _connect(args.socket, autostart=not args.no_autostart) as sandbox:
+        session = sandbox.session(mounts=args.mount, env=dict(args.env), memory_limit=args.memory,
+                                  idle_timeout=args.idle_timeout, max_lifetime=args.max_lifetime)
+    # Closing the connection leaves the session open: it is the daemon's, until closed or expired.
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print_json({"id": session.id, "idle_timeout_secs": session.idle_timeout_secs,
+                    "max_lifetime_secs": session.max_lifetime_secs})
     else:
-        sys.stdout.buffer.write(result.stdout_bytes)
-        sys.stdout.buffer.flush()
-        sys.stderr.buffer.write(result.stderr_bytes)
-        for flag, note in [(result.timed_out, "timed out"), (result.oom_killed, "killed: out of memory"),
-                           (result.stdout_truncated, "stdout truncated"),
-                           (result.stderr_truncated, "stderr truncated")]:
-            if flag:
-                print(f"leeward: {note}", file=sys.stderr)
-        sys.stderr.flush()
-    return _exit_status(result)
+        print(session.id)
+    return 0
+
+
+def session_run(args: argparse.Namespace) -> int:
+    code = _read_code(args)
+    with Leeward(args.socket) as sandbox:
+        display = False if args.no_display else None  # None: on when the daemon offers it
+        result = sandbox.attach(args.session).run(code, timeout=args.timeout, display=display, collect=args.collect)
+    return _report(result, args)
+
+
+def session_close(args: argparse.Namespace) -> int:
+    with Leeward(args.socket) as sandbox:
+        sandbox.attach(args.session).close()
+    if args.json:
+        print_json({"closed": args.session})
+    return 0
+
+
+def session_list(args: argparse.Namespace) -> int:
+    with Leeward(args.socket) as sandbox:
+        sessions = sandbox.sessions()
+    if args.json:
+        print_json([dataclasses.asdict(s) for s in sessions])
+        return 0
+    now = time.time()
+    for s in sessions:
+        print(f"{s.id}  {s.executions} cell(s)  {'busy' if s.busy else 'idle'}  "
+              f"last used {_duration(max(0, now - s.last_used_at))} ago  "
+              f"expires in {_duration(max(0, s.expires_at - now))}")
+    return 0
+
+
+SESSION_ACTIONS = {"open": session_open, "run": session_run, "close": session_close, "list": session_list}
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -207,9 +345,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_ping(args: argparse.Namespace) -> int:
     with Leeward(args.socket) as sandbox:
         started = time.perf_counter()
-        sandbox.ping()
+        pong = sandbox.call({"type": "Ping"})
         elapsed = time.perf_counter() - started
-    print(f"pong in {elapsed * 1000:.2f} ms")
+    if args.json:
+        print_json({**pong, "elapsed_ms": round(elapsed * 1000, 3)})
+    else:
+        print(f"pong in {elapsed * 1000:.2f} ms")
     return 0
 
 
@@ -294,7 +435,7 @@ def open_log(path: str):
 
 # ---------------------------------------------------------------- main
 
-COMMANDS = {"exec": cmd_exec, "status": cmd_status, "ping": cmd_ping, "doctor": cmd_doctor}
+COMMANDS = {"exec": cmd_exec, "session": cmd_session, "status": cmd_status, "ping": cmd_ping, "doctor": cmd_doctor}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -307,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     except LeewardError as exc:
         print(f"leeward: {exc}", file=sys.stderr)
         return EXIT_LEEWARD_ERROR
-    except OSError as exc:  # -f FILE unreadable
+    except (OSError, UnsafeName) as exc:  # -f FILE unreadable; a collected file that cannot be written safely
         print(f"leeward: {exc}", file=sys.stderr)
         return EXIT_LEEWARD_ERROR
 

@@ -44,6 +44,13 @@ def cell(count: int, **result) -> dict:
 
 
 OPENED = ok("SessionOpen", session={"id": SID, "idle_timeout_secs": 300, "max_lifetime_secs": 3600})
+FEATURES = ["sessions", "display", "collect", "files"]
+
+
+def v2(**replies) -> dict:
+    """A v2 daemon's replies: Pong lists the features (the binding asks before a cell
+    that leaves display to it)."""
+    return {"Ping": {"type": "Pong", "success": True, "version": 2, "features": FEATURES}, **replies}
 
 
 @pytest.fixture
@@ -65,8 +72,8 @@ def fake(tmp_path):
 # ---------------------------------------------------------------- a fake daemon: requests and decoding
 
 def test_session_open_run_close_request_shapes(fake):
-    daemon = fake({"SessionOpen": OPENED, "SessionExecute": [cell(1), cell(2, results=[
-        {"main": True, "data": {"text/plain": "2"}}])], "SessionClose": ok("SessionClose")})
+    daemon = fake(v2(SessionOpen=OPENED, SessionExecute=[cell(1), cell(2, results=[
+        {"main": True, "data": {"text/plain": "2"}}])], SessionClose=ok("SessionClose")))
     with Leeward(daemon.path) as lw:
         with lw.session(mounts=[Mount("/srv/data", "/data")], env={"A": "1"}, memory_limit="512M",
                         idle_timeout=60, max_lifetime=600, files={"in.txt": "hi"}) as session:
@@ -89,11 +96,15 @@ def test_session_open_run_close_request_shapes(fake):
 
 
 def test_a_session_with_defaults_sends_only_its_type(fake):
-    daemon = fake({"SessionOpen": OPENED, "SessionExecute": cell(1), "SessionClose": ok("SessionClose")})
+    # A daemon with sessions but without display: a v2 field is sent only when offered.
+    daemon = fake({"Ping": {"type": "Pong", "success": True, "version": 2, "features": ["sessions"]},
+                   "SessionOpen": OPENED, "SessionExecute": cell(1), "SessionClose": ok("SessionClose")})
     with Leeward(daemon.path) as lw, lw.session() as session:
-        session.run("pass", display=False)
+        session.run("pass")
+        session.run("pass")
     assert daemon.of_type("SessionOpen") == [{"type": "SessionOpen"}]
-    assert daemon.of_type("SessionExecute") == [{"type": "SessionExecute", "session_id": SID, "code": "pass"}]
+    assert daemon.of_type("SessionExecute") == [{"type": "SessionExecute", "session_id": SID, "code": "pass"}] * 2
+    assert len(daemon.of_type("Ping")) == 1  # asked once per connection
 
 
 def test_rich_results_decode_to_typed_values(fake):
@@ -101,9 +112,9 @@ def test_rich_results_decode_to_typed_values(fake):
     table = {"main": True, "data": {"text/plain": "   a\n0  1", "text/html": "<table><tr><td>1</td></tr></table>",
                                     "application/json": {"a": [1]}}}
     shown = {"main": False, "data": {"text/plain": "'shown'", "text/markdown": "**b**"}}
-    daemon = fake({"SessionOpen": OPENED, "SessionClose": ok("SessionClose"), "SessionExecute": cell(
+    daemon = fake(v2(SessionOpen=OPENED, SessionClose=ok("SessionClose"), SessionExecute=cell(
         3, stdout=b"out\xff", results=[shown, figure, table], results_truncated=True,
-        files={"out/a.csv": b"a\n1\n", "b.bin": b"\x00\xff"}, files_truncated=False)})
+        files={"out/a.csv": b"a\n1\n", "b.bin": b"\x00\xff"}, files_truncated=False)))
     with Leeward(daemon.path) as lw, lw.session() as session:
         result = session.run("df")
     assert isinstance(result, ExecutionResult)
@@ -122,9 +133,9 @@ def test_rich_results_decode_to_typed_values(fake):
 
 
 def test_a_cell_that_ended_its_session(fake):
-    daemon = fake({"SessionOpen": OPENED, "SessionClose": failed("SessionClose", "E5003", "session ended: timeout"),
-                   "SessionExecute": cell(1, timed_out=True, exit_code=-9,
-                                          session={"id": SID, "alive": False, "end_reason": "timeout"})})
+    daemon = fake(v2(SessionOpen=OPENED, SessionClose=failed("SessionClose", "E5003", "session ended: timeout"),
+                     SessionExecute=cell(1, timed_out=True, exit_code=-9,
+                                         session={"id": SID, "alive": False, "end_reason": "timeout"})))
     with Leeward(daemon.path) as lw, lw.session() as session:
         result = session.run("while True: pass", timeout=1)
     assert result.timed_out and result.session == SessionState(SID, False, "timeout")
@@ -166,12 +177,12 @@ def test_files_requests_and_replies(fake):
 def test_session_list_and_attach(fake):
     summary = {"id": SID, "created_at": 1700000000.5, "last_used_at": 1700000001.0, "executions": 2,
                "busy": False, "expires_at": 1700000300.0}
-    daemon = fake({"SessionList": ok("SessionList", sessions=[summary]), "SessionExecute": cell(3)})
+    daemon = fake(v2(SessionList=ok("SessionList", sessions=[summary]), SessionExecute=cell(3)))
     with Leeward(daemon.path) as lw:
         assert lw.sessions() == [SessionSummary(SID, 1700000000.5, 1700000001.0, 2, False, 1700000300.0)]
         assert lw.attach(SID).run("1").execution_count == 3
     assert daemon.requests[0] == {"type": "SessionList"}
-    assert daemon.requests[1]["session_id"] == SID
+    assert daemon.of_type("SessionExecute")[0]["session_id"] == SID
 
 
 def test_execute_with_display_and_collect_goes_through_call(fake):
@@ -211,7 +222,7 @@ def test_features_of_a_v1_and_a_v2_daemon(fake):
     ("E2010", "feature 'collect' is disabled by config", InvalidRequest, False),
 ])
 def test_session_error_codes_map_to_the_tree(fake, code, message, kind, retryable):
-    daemon = fake({"SessionExecute": failed("SessionExecute", code, message)})
+    daemon = fake(v2(SessionExecute=failed("SessionExecute", code, message)))
     with Leeward(daemon.path) as lw, pytest.raises(LeewardError) as info:
         lw.attach(SID).run("1")
     assert type(info.value) is kind and info.value.code == code and info.value.message == message
