@@ -45,8 +45,9 @@ def time_calls(fn, runs: int, warmup: int = 5) -> list[float]:
     return samples
 
 
-def bench_leeward(runs: int, workers: int, clients: int) -> tuple[list[float], float, float]:
-    """(latency samples, daemon start-up ms, executions/s with `clients` concurrent clients)."""
+def bench_leeward(runs: int, workers: int, clients: int) -> tuple[list[float], float, float, dict]:
+    """(latency samples, daemon start-up ms, executions/s with `clients` concurrent clients,
+    session cell samples by row name)."""
     with tempfile.TemporaryDirectory(prefix="leeward-bench-") as directory:
         started = time.perf_counter()
         daemon = start_daemon(directory, workers=workers)
@@ -54,14 +55,33 @@ def bench_leeward(runs: int, workers: int, clients: int) -> tuple[list[float], f
         try:
             with Connection(daemon.socket_path) as conn:
                 samples = time_calls(lambda: _execute_hello(conn), runs)
+                cells = bench_session_cells(conn, daemon.socket_path, runs)
 
             def client(count: int) -> None:
                 with Connection(daemon.socket_path) as own:
                     for _ in range(count):
                         _execute_hello(own)
-            return samples, startup_ms, throughput(client, runs, clients)
+            return samples, startup_ms, throughput(client, runs, clients), cells
         finally:
             daemon.stop()
+
+
+def bench_session_cells(conn: Connection, socket_path: str, runs: int) -> dict[str, list[float]]:
+    """Cells in one live session: no new sandbox per execution."""
+    from leeward import Leeward
+
+    session_id = conn.request({"type": "SessionOpen"})["session"]["id"]
+    cell = {"type": "SessionExecute", "session_id": session_id}
+    conn.request({**cell, "code": "x = 1"})
+    rows = {
+        "session cell `pass` (raw protocol)": time_calls(lambda: conn.request({**cell, "code": "pass"}), runs),
+        "session cell `x + 1`, display (raw)":
+            time_calls(lambda: conn.request({**cell, "code": "x + 1", "display": True}), runs),
+    }
+    conn.request({"type": "SessionClose", "session_id": session_id})
+    with Leeward(socket_path) as lw, lw.session() as session:
+        rows["session cell `pass` (Python binding)"] = time_calls(lambda: session.run("pass", display=False), runs)
+    return rows
 
 
 def _execute_hello(conn: Connection) -> None:
@@ -119,21 +139,21 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     args = parser.parse_args()
 
-    leeward, startup_ms, leeward_rate = bench_leeward(args.runs, args.workers, args.clients)
-    rows = [("leeward (client->daemon->sandbox)", leeward),
+    leeward, startup_ms, leeward_rate, cells = bench_leeward(args.runs, args.workers, args.clients)
+    rows = [("leeward (client->daemon->sandbox)", leeward), *cells.items(),
             ("python -c", bench_python(args.baseline_runs))]
     bwrap = bench_bwrap(args.baseline_runs)
     rows.append(("bubblewrap + python -c", bwrap))
     base = statistics.median(leeward)
     print(f"\n`{CODE}` on {os.cpu_count()} cores, {args.runs} leeward runs, {args.baseline_runs} per baseline\n")
-    print(f"{'method':<36} {'p50 ms':>9} {'p99 ms':>9} {'p50 / leeward':>14}")
-    print("-" * 71)
+    print(f"{'method':<40} {'p50 ms':>9} {'p99 ms':>9} {'p50 / leeward':>14}")
+    print("-" * 75)
     for name, samples in rows:
         if samples is None:
-            print(f"{name:<36} {'(bwrap not installed)':>34}")
+            print(f"{name:<40} {'(bwrap not installed)':>34}")
             continue
         p50 = statistics.median(samples)
-        print(f"{name:<36} {p50:>9.3f} {percentile(samples, 0.99):>9.3f} {p50 / base:>13.1f}x")
+        print(f"{name:<40} {p50:>9.3f} {percentile(samples, 0.99):>9.3f} {p50 / base:>13.1f}x")
     python_rate = throughput(lambda n: [subprocess.run([PYTHON, "-c", CODE], check=True, capture_output=True)
                                         for _ in range(n)], args.baseline_runs * 2, args.clients)
     print(f"\nthroughput with {args.clients} concurrent clients: leeward {leeward_rate:.0f} executions/s, "
