@@ -78,8 +78,9 @@ type Error struct {
 func (e *Error) Error() string { return "leeward: " + e.Code + ": " + e.Message }
 
 // Retryable reports whether the same request may succeed if sent again after a short
-// wait: the daemon was at its limit (E3004) and ran nothing.
-func (e *Error) Retryable() bool { return e.Code == CodeDaemonBusy }
+// wait: the daemon was at its limit (E3004), or a session's earlier cells held it past
+// the queue wait (E5002); nothing ran.
+func (e *Error) Retryable() bool { return e.Code == CodeDaemonBusy || e.Code == CodeSessionBusy }
 
 // ErrClosed is returned by calls on a Client after Close: a client-side connection
 // failure, E1006 as in every binding.
@@ -136,6 +137,8 @@ type Client struct {
 	idle   []*C.LeewardHandle
 	busy   int // handles taken by running calls
 	closed bool
+	// features is Pong's list, asked once when a call first needs it (session.go).
+	features []string
 }
 
 // Connect connects to the daemon listening on socketPath. An empty socketPath
