@@ -37,12 +37,12 @@ cache=$(bash "$repo/scripts/vm/build-rootfs.sh" | tail -n1)
 t_built=$(date +%s)
 log "guest image $cache ready in $((t_built - t0))s"
 
-# KVM when it works, else TCG (slower, same result). TCG emulates a Nehalem (x86-64-v2,
-# numpy's baseline) rather than `max`: QEMU 7.2's AVX emulation makes numpy's linalg
-# SIGSEGV and its pandas results differ, outside any sandbox too.
-# LEEWARD_VM_TCG_CPU overrides it. /dev/kvm can be there and still
+# KVM when it works, else TCG (slower, same result). /dev/kvm can be there and still
 # hang every guest (nested under another hypervisor, e.g. this CI VM's): the probe
 # boots the guest kernel without a root, which must reach its "no root" panic.
+# TCG emulates a Nehalem (x86-64-v2, numpy's baseline) rather than `max`: with QEMU
+# 7.2's AVX emulation numpy's linalg SIGSEGVs (outside any sandbox too) and the pandas
+# compat job's pivot comes out different. LEEWARD_VM_TCG_CPU overrides it.
 accel=(-accel tcg,thread=multi -cpu "${LEEWARD_VM_TCG_CPU:-Nehalem}")
 if [ -w /dev/kvm ] && timeout 20 qemu-system-x86_64 -accel kvm -cpu host -machine q35 -m 512 -nodefaults \
         -no-reboot -display none -serial stdio -kernel "$cache/vmlinuz" -append "console=ttyS0 panic=-1" \
