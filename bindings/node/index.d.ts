@@ -19,12 +19,24 @@ export declare const codes: Readonly<{
   MOUNT_NOT_ALLOWED: 'E2006';
   MOUNT_NOT_FOUND: 'E2007';
   MOUNT_SYMLINK: 'E2008';
+  /** Exactly one of code and argv. */
+  CODE_OR_ARGV: 'E2009';
+  /** The feature is turned off by the daemon's config. */
+  FEATURE_DISABLED: 'E2010';
   SANDBOX_UNAVAILABLE: 'E3001';
   SANDBOX_FAILED: 'E3002';
   SHUTTING_DOWN: 'E3003';
   /** The daemon's queue or connection limit is full: retryable. */
   DAEMON_BUSY: 'E3004';
   INTERNAL: 'E4001';
+  /** No such session, or not yours (the two are not told apart). */
+  SESSION_NOT_FOUND: 'E5001';
+  /** The session's other cells ran past session_queue_secs: retryable. */
+  SESSION_BUSY: 'E5002';
+  /** The session has ended; the message names the reason (closed, idle_expired, timeout, oom, ...). */
+  SESSION_ENDED: 'E5003';
+  /** max_sessions or max_sessions_per_uid reached. */
+  SESSION_LIMIT: 'E5004';
 }>;
 
 /** A failure reported by libleeward or the daemon. */
@@ -35,7 +47,7 @@ export declare class LeewardError extends Error {
   readonly code: string;
   /** The description, without the "Exxxx: " prefix that `message` has. */
   readonly detail: string;
-  /** True when the same request may succeed if sent again after a short wait (E3004). */
+  /** True when the same request may succeed if sent again after a short wait (E3004, E5002). */
   readonly retryable: boolean;
 }
 
@@ -79,6 +91,117 @@ export interface ExecuteResult {
   details: Record<string, unknown>;
 }
 
+export interface SessionOptions {
+  mounts?: Mount[];
+  /** Files put in the workdir: relative path -> content (a string is written as UTF-8). */
+  files?: Record<string, Buffer | Uint8Array | string>;
+  env?: Record<string, string>;
+  /** Bytes, for the whole session; absent = the daemon's default. */
+  memoryLimit?: number | bigint;
+  /** Ended after this many seconds without a cell; absent = the daemon's default (300). */
+  idleTimeoutSecs?: number;
+  /** Ended this many seconds after it opened; absent = the daemon's default (3600). */
+  maxLifetimeSecs?: number;
+}
+
+export interface RunOptions {
+  /** Past it the cell gets KeyboardInterrupt; one that ignores it ends the session. */
+  timeoutSecs?: number;
+  stdin?: Buffer | Uint8Array | string;
+  /** Notebook display; absent = on when the daemon offers "display". */
+  display?: boolean;
+  /** Globs relative to the workdir; matching files come back in `files`. */
+  collect?: string[];
+}
+
+/** One displayed value: MIME type -> value (text as string, images and PDF as Buffer, JSON as object). */
+export interface DisplayResult {
+  /** True for the final expression's value; false for display() calls and figures. */
+  main: boolean;
+  data: Record<string, string | Buffer | Record<string, unknown>>;
+}
+
+export interface SessionState {
+  id: string;
+  /** False when this cell ended the session. */
+  alive: boolean;
+  endReason: string | null;
+}
+
+export declare class CellResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  stdoutBytes: Buffer;
+  stderrBytes: Buffer;
+  durationMs: number;
+  memoryPeak: number;
+  cpuTimeUs: number;
+  timedOut: boolean;
+  oomKilled: boolean;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  deniedSyscalls: string[];
+  limits: string;
+  /** The uncaught exception, if any. */
+  error: { name: string; value: string; traceback: string } | null;
+  /** Display results in emission order. */
+  results: DisplayResult[];
+  resultsTruncated: boolean;
+  /** Collected files: path relative to the workdir -> exact bytes. */
+  files: Record<string, Buffer>;
+  filesTruncated: boolean;
+  executionId: string | null;
+  /** 1, 2, ... within a session. */
+  executionCount: number | null;
+  cancelled: boolean;
+  session: SessionState | null;
+  /** The final expression's result, or null. */
+  readonly main: DisplayResult | null;
+  /** The final expression's text/plain, or null. */
+  readonly text: string | null;
+  /** The main result's text/html, else the first result's that has one. */
+  readonly html: string | null;
+  /** The main result's image/png, else the first result's (a matplotlib figure). */
+  readonly png: Buffer | null;
+}
+
+export interface FileEntry {
+  name: string;
+  type: 'file' | 'dir' | 'symlink' | 'other';
+  size: number;
+}
+
+/** A session's files; paths relative to the workdir, or absolute under /tmp or a writable mount. */
+export declare class SessionFiles {
+  /** Resolves to the size written. */
+  write(path: string, data: Buffer | Uint8Array | string): Promise<number>;
+  read(path: string, options?: { maxBytes?: number }): Promise<{ data: Buffer; size: number; truncated: boolean }>;
+  list(path?: string): Promise<FileEntry[]>;
+  remove(path: string): Promise<void>;
+}
+
+/** An open session: one sandbox whose globals, imports and /tmp files persist between cells. */
+export declare class Session {
+  readonly id: string;
+  readonly idleTimeoutSecs: number | null;
+  readonly maxLifetimeSecs: number | null;
+  readonly files: SessionFiles;
+  /** Runs code as the next cell (cells run one at a time, in order). */
+  run(code: string, options?: RunOptions): Promise<CellResult>;
+  /** Ends the session; one that already ended closes without an error. */
+  close(): Promise<void>;
+}
+
+export interface SessionSummary {
+  id: string;
+  created_at: number;
+  last_used_at: number;
+  executions: number;
+  busy: boolean;
+  expires_at: number;
+}
+
 export interface ClientOptions {
   /** Worker threads (each with its own connection) running executeAsync calls. Default 4. */
   threads?: number;
@@ -106,6 +229,16 @@ export declare class Client {
   call(request: Record<string, unknown>): Record<string, any>;
   /** Like call(), on a worker thread: does not block the event loop. */
   callAsync(request: Record<string, unknown>): Promise<Record<string, any>>;
+  /** What the daemon offers beyond protocol v1 (Pong's features: "sessions", "display", ...). */
+  features(): Promise<string[]>;
+  /** features(), asked once per client. */
+  cachedFeatures(): Promise<string[]>;
+  /** Opens a session; close it when done (or the daemon ends it after its idle timeout). */
+  openSession(options?: SessionOptions): Promise<Session>;
+  /** A handle on a session opened elsewhere by the same user; nothing is sent. */
+  attachSession(id: string): Session;
+  /** Your open sessions. */
+  sessions(): Promise<SessionSummary[]>;
   /** Closes the connection and the worker threads; running async calls complete, queued ones reject. Idempotent. */
   close(): void;
 }

@@ -11,6 +11,7 @@ const { Worker } = require('node:worker_threads');
 const native = require('./lib/native');
 const jsonwire = require('./lib/jsonwire');
 const { LeewardError, codes } = require('./lib/errors');
+const { CellResult, Session, openRequest } = require('./lib/session');
 
 const DEFAULT_THREADS = 4;
 
@@ -131,6 +132,7 @@ class Client {
     this._handle = native.connect(this._native, socketPath);
     this._pool = new WorkerPool(this._native.file, socketPath, threads);
     this._closed = false;
+    this._features = null; // Pong's, asked once when a call first needs it
   }
 
   _live() {
@@ -190,6 +192,33 @@ class Client {
     }
   }
 
+  /** Resolves to what the daemon offers beyond protocol v1 (Pong's `features`); [] for a v1 daemon. */
+  async features() {
+    return (await this.callAsync({ type: 'Ping' })).features || [];
+  }
+
+  /** features(), asked of the daemon once per client. */
+  async cachedFeatures() {
+    if (this._features === null) this._features = await this.features();
+    return this._features;
+  }
+
+  /** Opens a session (one sandbox kept alive between cells); resolves to a Session. */
+  async openSession(opts) {
+    const reply = await this.callAsync(openRequest(opts));
+    return new Session(this, reply.session);
+  }
+
+  /** A Session handle for an id opened elsewhere by the same user; nothing is sent. */
+  attachSession(id) {
+    return new Session(this, { id });
+  }
+
+  /** Resolves to your open sessions (SessionList). */
+  async sessions() {
+    return (await this.callAsync({ type: 'SessionList' })).sessions || [];
+  }
+
   /**
    * Closes the connection and stops the worker threads. Async calls already
    * running complete; queued ones are rejected. Idempotent.
@@ -213,4 +242,4 @@ function version() {
   return native.load().fn.version();
 }
 
-module.exports = { connect, Client, LeewardError, codes, version, libraryPath: native.libraryPath };
+module.exports = { connect, Client, Session, CellResult, LeewardError, codes, version, libraryPath: native.libraryPath };

@@ -43,9 +43,9 @@ class LeewardError extends Error {
     this.detail = message;
   }
 
-  /** True when the same request may succeed if sent again after a short wait (E3004). */
+  /** True when the same request may succeed if sent again after a short wait (E3004, E5002). */
   get retryable() {
-    return this.code === codes.DAEMON_BUSY;
+    return this.code === codes.DAEMON_BUSY || this.code === codes.SESSION_BUSY;
   }
 }
 

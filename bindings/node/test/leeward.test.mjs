@@ -192,7 +192,11 @@ test('ping, status and close', { skip }, async () => {
 });
 
 test('call: Ping, Status and Execute through JSON, bytes as Buffers', { skip }, withClient(async (client) => {
-  assert.deepEqual(client.call({ type: 'Ping' }), { type: 'Pong', success: true, version: 1 });
+  // A v2 daemon's Pong names its protocol version and the features it offers (PROTOCOL-V2 "Discovery").
+  const pong = client.call({ type: 'Ping' });
+  assert.deepEqual(Object.keys(pong).sort(), ['features', 'success', 'type', 'version']);
+  assert.deepEqual([pong.type, pong.success, pong.version], ['Pong', true, 2]);
+  assert.ok(pong.features.includes('sessions'), pong.features);
   const status = await client.callAsync({ type: 'Status' });
   assert.equal(status.type, 'Status');
   assert.equal(status.version, version());

@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from leeward import DaemonUnavailable, InvalidRequest, Leeward, LeewardError
+from leeward_daemon.frontdoor.handlers import FEATURES, PROTOCOL_VERSION
 from libleeward import jsonwire, protocol
 from libleeward.abi import VERSION
 
@@ -18,7 +19,9 @@ from libleeward.abi import VERSION
 
 @pytest.mark.integration
 def test_ping_status_and_execute_through_json(sandbox):
-    assert sandbox.call({"type": "Ping"}) == {"type": "Pong", "success": True, "version": protocol.PROTOCOL_VERSION}
+    # A v2 daemon's Pong names its protocol version and the features it offers (PROTOCOL-V2 "Discovery").
+    assert sandbox.call({"type": "Ping"}) == {"type": "Pong", "success": True, "version": PROTOCOL_VERSION,
+                                              "features": list(FEATURES)}
     status = sandbox.call({"type": "Status"})
     assert status["type"] == "Status" and status["version"] == VERSION
 
