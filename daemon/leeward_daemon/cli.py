@@ -58,7 +58,7 @@ def load_config(args: argparse.Namespace, environ) -> config_module.Config:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["doctor"]:  # what `leeward doctor` runs: the client never imports the daemon
-        from . import doctor
+        from .ops import doctor
         return doctor.main(argv[1:])
     args = parse_args(argv)
     # Taken (and removed from the environment) first, so nothing started later sees it.

@@ -8,9 +8,10 @@ import sys
 
 import pytest
 
-from leeward_daemon import doctor, linux
+from leeward_daemon import linux
+from leeward_daemon.ops import doctor
 from leeward_daemon.config import Config
-from leeward_daemon.doctor import FAIL, OK, WARN, Check
+from leeward_daemon.ops.doctor import FAIL, OK, WARN, Check
 from leeward_daemon.isolation import subids
 
 

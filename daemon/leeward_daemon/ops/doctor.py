@@ -20,13 +20,13 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
-from . import config as config_module
-from . import limits, linux
-from .config import Config
-from .isolation import landlock, seccomp_policy, subids, uid_leases
-from .isolation.namespaces import SLOT_FLAGS
-from .limits import detect
-from .limits.cgroup2 import REQUIRED as CGROUP2_REQUIRED
+from .. import config as config_module
+from .. import limits, linux
+from ..config import Config
+from ..isolation import landlock, seccomp_policy, subids, uid_leases
+from ..isolation.namespaces import SLOT_FLAGS
+from ..limits import detect
+from ..limits.cgroup2 import REQUIRED as CGROUP2_REQUIRED
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 MIN_PYTHON = (3, 11)

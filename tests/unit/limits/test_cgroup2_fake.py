@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from leeward_daemon import doctor
+from leeward_daemon.ops import doctor
 from leeward_daemon.config import Config
 from leeward_daemon.limits import JobLimits, LimitsError, LimitsUnavailable, Usage, base
 from leeward_daemon.limits.cgroup2 import Cgroup2Backend, delegated_root, is_ours
