@@ -69,7 +69,8 @@ export interface ExecuteOptions {
   mounts?: Mount[];
 }
 
-export interface ExecuteResult {
+/** What every job and cell reports. */
+export interface Outcome {
   /** The code's exit status: 1 for an uncaught exception, -N when killed by signal N. */
   exitCode: number;
   /** Captured output decoded as UTF-8 (invalid bytes replaced). */
@@ -87,6 +88,9 @@ export interface ExecuteResult {
   oomKilled: boolean;
   stdoutTruncated: boolean;
   stderrTruncated: boolean;
+}
+
+export interface ExecuteResult extends Outcome {
   /** Every wire-protocol result field except stdout/stderr (denied_syscalls, limits, error, ...). */
   details: Record<string, unknown>;
 }
@@ -128,19 +132,9 @@ export interface SessionState {
   endReason: string | null;
 }
 
+/** A cell's (or a job's) result: Outcome's fields (merged in below) and the rich ones. */
+export interface CellResult extends Outcome {}
 export declare class CellResult {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-  stdoutBytes: Buffer;
-  stderrBytes: Buffer;
-  durationMs: number;
-  memoryPeak: number;
-  cpuTimeUs: number;
-  timedOut: boolean;
-  oomKilled: boolean;
-  stdoutTruncated: boolean;
-  stderrTruncated: boolean;
   deniedSyscalls: string[];
   limits: string;
   /** The uncaught exception, if any. */

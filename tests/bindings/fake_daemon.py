@@ -69,6 +69,8 @@ class FakeDaemon:
             return [r for r in self.requests if r.get("type") == kind]
 
     def close(self) -> None:
+        # shutdown wakes the accept() blocked in our thread (close alone does not, on Linux).
+        self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
         self.thread.join(timeout=10)
 

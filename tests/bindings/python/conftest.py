@@ -6,6 +6,7 @@ import pytest
 
 from leeward import Leeward
 from libleeward.build_ffi import ensure_built
+from tests.bindings.fake_daemon import FakeDaemon
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -17,3 +18,19 @@ def library():
 def sandbox(daemon):
     with Leeward(daemon.socket_path) as sandbox:
         yield sandbox
+
+
+@pytest.fixture
+def fake(tmp_path):
+    """Starts scripted fake daemons: fake({type: reply or [replies]}) -> FakeDaemon."""
+    daemons = []
+
+    def start(replies: dict) -> FakeDaemon:
+        directory = tmp_path / "run"
+        directory.mkdir(mode=0o700, exist_ok=True)
+        daemons.append(FakeDaemon(str(directory / f"fake{len(daemons)}.sock"), replies))
+        return daemons[-1]
+
+    yield start
+    for daemon in daemons:
+        daemon.close()

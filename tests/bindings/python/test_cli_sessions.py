@@ -10,24 +10,8 @@ import pytest
 
 from leeward import Leeward, cli
 from leeward._outdir import UnsafeName, check_name, write_files
-from tests.bindings.fake_daemon import FakeDaemon
 from tests.bindings.python.test_cli import leeward
 from tests.bindings.python.test_sessions import OPENED, PNG, SID, cell, failed, ok, v2
-
-
-@pytest.fixture
-def fake(tmp_path):
-    daemons = []
-
-    def start(replies: dict) -> FakeDaemon:
-        directory = tmp_path / "run"
-        directory.mkdir(mode=0o700, exist_ok=True)
-        daemons.append(FakeDaemon(str(directory / f"fake{len(daemons)}.sock"), replies))
-        return daemons[-1]
-
-    yield start
-    for daemon in daemons:
-        daemon.close()
 
 
 def one_shot(**result) -> dict:

@@ -21,7 +21,6 @@ from leeward import (
     SessionState,
     SessionSummary,
 )
-from tests.bindings.fake_daemon import FakeDaemon
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 SID = "k3J9x-AbCdEfGhIjKlMnOp"
@@ -51,22 +50,6 @@ def v2(**replies) -> dict:
     """A v2 daemon's replies: Pong lists the features (the binding asks before a cell
     that leaves display to it)."""
     return {"Ping": {"type": "Pong", "success": True, "version": 2, "features": FEATURES}, **replies}
-
-
-@pytest.fixture
-def fake(tmp_path):
-    daemons = []
-
-    def start(replies: dict) -> FakeDaemon:
-        directory = tmp_path / "run"
-        directory.mkdir(mode=0o700, exist_ok=True)
-        daemon = FakeDaemon(str(directory / f"fake{len(daemons)}.sock"), replies)
-        daemons.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in daemons:
-        daemon.close()
 
 
 # ---------------------------------------------------------------- a fake daemon: requests and decoding
