@@ -14,8 +14,6 @@ DEFAULT_TESTS="tests/vm tests/unit/limits tests/integration/limits tests/integra
     tests/integration/test_operations_doctor.py tests/escapes tests/compat"
 # Known to fail in the guest, tracked in issue 18 item 4 (it expects limits == "cgroup1",
 # the dev VM's); printed on every run. Remove it when its fix lands.
-KNOWN_FAILURES="tests/escapes/test_daemon_surface.py::test_a_forged_result_cannot_hide_denials_or_fake_kernel_accounting"
-
 if [ "$(id -u)" -ne 0 ]; then
     log "needs root (to build the guest and share the checkout with 9p passthrough)" >&2
     exit 1
@@ -59,10 +57,6 @@ if [ -n "${LEEWARD_VM_PYTEST:-}" ]; then
     printf '%s\n' $LEEWARD_VM_PYTEST > "$out/pytest-args"
 else
     printf '%s\n' $DEFAULT_TESTS > "$out/pytest-args"
-    for t in $KNOWN_FAILURES; do
-        log "deselected, known to fail here (issue 18 item 4): $t"
-        printf -- '--deselect\n%s\n' "$t" >> "$out/pytest-args"
-    done
 fi
 console="$out/console.log"
 : > "$console"
