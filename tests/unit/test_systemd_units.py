@@ -1,4 +1,4 @@
-"""The unit files in systemd/: what they must say, and systemd's own verdict on them."""
+"""The unit files in deploy/systemd/: what they must say, and systemd's own verdict on them."""
 import configparser
 import os
 import shutil
@@ -12,7 +12,7 @@ from leeward_daemon.frontdoor import shutdown
 from leeward_daemon.pool import supervisor
 from tests.conftest import REPO
 
-UNITS = os.path.join(REPO, "systemd")
+UNITS = os.path.join(REPO, "deploy", "systemd")
 SYSTEM, USER = UNITS, os.path.join(UNITS, "user")
 # Options that would break what sandboxes are built from (see the comment in the unit).
 FORBIDDEN = {"PrivateUsers", "RestrictNamespaces", "ProtectKernelTunables", "ProtectKernelLogs", "ProtectProc",

@@ -77,4 +77,4 @@ def cgroup_of(pid: int) -> str:
         return next(line[3:].strip() for line in f if line.startswith("0::"))
 
 
-UNITS = os.path.join(REPO, "systemd")
+UNITS = os.path.join(REPO, "deploy", "systemd")

@@ -261,7 +261,7 @@ def check_cgroup2(mountinfo: str | None = None, proc_cgroup: str | None = None) 
     what = "no memory controller in v2" if "memory" in missing else f"no {', '.join(missing)} controller in v2"
     return Check("cgroup2", WARN, f"{own}: controllers {listed}; {what}",
                  "on a hybrid host the controllers are bound to cgroup v1 (leeward then uses v1); for v2 boot with "
-                 "systemd.unified_cgroup_hierarchy=1 and run leeward with Delegate=yes (systemd/leeward.service)",
+                 "systemd.unified_cgroup_hierarchy=1 and run leeward with Delegate=yes (deploy/systemd/leeward.service)",
                  data)
 
 
