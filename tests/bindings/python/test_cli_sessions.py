@@ -11,7 +11,7 @@ import pytest
 from leeward import Leeward, cli
 from leeward._outdir import UnsafeName, check_name, write_files
 from tests.bindings.python.test_cli import leeward
-from tests.bindings.python.test_sessions import OPENED, PNG, SID, cell, failed, ok, v2
+from tests.bindings.python.test_binding_sessions import OPENED, PNG, SID, cell, failed, ok, v2
 
 
 def one_shot(**result) -> dict:
