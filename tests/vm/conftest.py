@@ -57,6 +57,10 @@ def install_units(source: str, target: str, exec_start: str, owner: pwd.struct_p
         shutil.copy(os.path.join(source, name), os.path.join(target, name))
     with open(os.path.join(target, "leeward.service.d", "where.conf"), "w") as f:
         f.write(f"[Service]\nExecStart=\nExecStart={exec_start}\n")
+        if REPO == "/tmp" or REPO.startswith("/tmp/"):
+            # The system unit's PrivateTmp= would hide a checkout (and its .venv) that lives
+            # under /tmp, as CI's fresh clones do: a leeward installed there needs this too.
+            f.write("PrivateTmp=no\n")
     if owner is not None:
         for directory, _, files in os.walk(target):
             os.chown(directory, owner.pw_uid, owner.pw_gid)
