@@ -157,15 +157,20 @@ def _reject_unknown(message: dict, allowed: set[str]) -> None:
         raise ProtocolError(ErrorCode.UNKNOWN_FIELD, f"unknown field(s): {name_a_few(sorted(unknown))}")
 
 
-def _parse_execute(m: dict, bounds: Bounds) -> Execute:
-    _reject_unknown(m, {"type"} | {f.name for f in fields(Execute)})
+def parse_code(m: dict, request_type: str) -> str:
+    """The required `code` of an Execute or a session cell: a str without NUL."""
     if "code" not in m:
-        raise ProtocolError(ErrorCode.MISSING_FIELD, "Execute needs 'code'")
+        raise ProtocolError(ErrorCode.MISSING_FIELD, f"{request_type} needs 'code'")
     code = _expect(m, "code", str)
     if "\x00" in code:
         raise ProtocolError(ErrorCode.WRONG_TYPE, "'code' contains a NUL character")
+    return code
+
+
+def _parse_execute(m: dict, bounds: Bounds) -> Execute:
+    _reject_unknown(m, {"type"} | {f.name for f in fields(Execute)})
     return Execute(
-        code=code,
+        code=parse_code(m, "Execute"),
         mounts=_parse_mounts(m.get("mounts", []), bounds),
         files=_parse_files(m.get("files", {}), bounds),
         timeout_secs=_parse_timeout(m.get("timeout_secs"), bounds),

@@ -21,6 +21,7 @@ from .protocol import (
     _parse_mounts,
     _parse_timeout,
     _reject_unknown,
+    parse_code,
     parse_collect,
     parse_display,
 )
@@ -67,12 +68,7 @@ class SessionExecute:
     @classmethod
     def from_wire(cls, m: dict, bounds: Bounds) -> SessionExecute:
         _reject_unknown(m, {"type"} | {f.name for f in fields(cls)})
-        if "code" not in m:
-            raise ProtocolError(ErrorCode.MISSING_FIELD, "SessionExecute needs 'code'")
-        code = _expect(m, "code", str)
-        if "\x00" in code:
-            raise ProtocolError(ErrorCode.WRONG_TYPE, "'code' contains a NUL character")
-        return cls(session_id=_session_id(m), code=code,
+        return cls(session_id=_session_id(m), code=parse_code(m, "SessionExecute"),
                    timeout_secs=_parse_timeout(m.get("timeout_secs"), bounds),
                    stdin=_as_bytes(m.get("stdin", b""), "stdin"),
                    display=parse_display(m.get("display", False)),
