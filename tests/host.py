@@ -43,3 +43,15 @@ def resident_pages(path: str) -> int:
     finally:
         os.close(fd)
     return sum(page & 1 for page in vec)
+
+
+def cached_file(path: str, pages: int) -> int:
+    """Writes `pages` pages to `path`, flushed (DONTNEED drops only clean pages), and
+    reads them back into the page cache; returns how many are resident."""
+    with open(path, "wb") as fh:
+        fh.write(os.urandom(pages * mmap.PAGESIZE))
+        fh.flush()
+        os.fsync(fh.fileno())
+    with open(path, "rb") as fh:
+        fh.read()
+    return resident_pages(path)

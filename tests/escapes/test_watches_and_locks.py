@@ -9,7 +9,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
-import mmap
 import os
 import stat
 import time
@@ -17,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.host import resident_pages
+from tests.host import cached_file, resident_pages
 
 from ._probe import ATTEMPT_PRELUDE, SYSCALL_PRELUDE, WAIT_SECS, beside_canary, lines, outcomes, probe
 
@@ -212,18 +211,6 @@ def test_two_jobs_cannot_signal_each_other_through_locks_on_the_stdlib(daemon, p
 
 # --- page cache ----------------------------------------------------------------------------------
 
-def _cached_file(path: str, pages: int) -> int:
-    """Writes `pages` pages, flushed (DONTNEED drops only clean pages), reads them back
-    into the page cache; returns how many are resident."""
-    with open(path, "wb") as fh:
-        fh.write(os.urandom(pages * mmap.PAGESIZE))
-        fh.flush()
-        os.fsync(fh.fileno())
-    with open(path, "rb") as fh:
-        fh.read()
-    return resident_pages(path)
-
-
 def test_fadvise_dontneed_leaves_a_shared_file_in_the_host_page_cache(daemon, probe_dir):
     """posix_fadvise(DONTNEED) on a shared read-only file evicted the host's cached pages
     (measured: 1024/1024 resident -> 0). Now the job is told 0 and nothing is evicted."""
@@ -231,13 +218,13 @@ def test_fadvise_dontneed_leaves_a_shared_file_in_the_host_page_cache(daemon, pr
     path, control = os.path.join(shared, "hot.bin"), os.path.join(shared, "control.bin")
     # The control: on this filesystem the host's own DONTNEED does evict (else the probe
     # could not fail: tmpfs pages, for one, are never evicted by fadvise).
-    assert _cached_file(control, 1024) == 1024
+    assert cached_file(control, 1024) == 1024
     fd = os.open(control, os.O_RDONLY)
     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     os.close(fd)
     if resident_pages(control) == 1024:
         pytest.skip(f"fadvise DONTNEED evicts nothing on {shared}'s filesystem: the probe would prove nothing")
-    assert _cached_file(path, 1024) == 1024
+    assert cached_file(path, 1024) == 1024
     code = (
         "import os\n"
         "fd = os.open('/data/hot.bin', os.O_RDONLY)\n"

@@ -21,7 +21,7 @@ import prctl
 import pytest
 
 from leeward_daemon import linux
-from tests.host import resident_pages
+from tests.host import cached_file, resident_pages
 from leeward_daemon.isolation import seccomp_policy as sp
 
 SIGCHLD = 17
@@ -399,21 +399,9 @@ def test_file_watching_and_cachestat_are_refused_and_reported(run_in_child, poli
     assert result.denied == names
 
 
-def _cached_file(path, pages: int) -> int:
-    """Writes `pages` pages to `path`, flushed (DONTNEED drops only clean pages), and
-    reads them back into the page cache; returns how many are resident."""
-    with open(path, "wb") as fh:
-        fh.write(os.urandom(pages * mmap.PAGESIZE))
-        fh.flush()
-        os.fsync(fh.fileno())
-    with open(path, "rb") as fh:
-        fh.read()
-    return resident_pages(path)
-
-
 def test_fadvise_dontneed_evicts_nothing(run_in_child, policy, tmp_path):
     path = tmp_path / "cached"
-    assert _cached_file(path, 256) == 256
+    assert cached_file(path, 256) == 256
 
     def child(ctx):
         _confine(ctx, policy)
