@@ -43,8 +43,11 @@ def session_processes(conn, session_id: str) -> tuple[set[str], set[int]]:
     cell(conn, session_id, f"open({marker!r}, 'w').close()")
     boxes, pids = set(), set()
     for procs in glob.glob("/sys/fs/cgroup/*/leeward/*/cgroup.procs"):
-        with open(procs) as fh:
-            members = {int(line) for line in fh if line.strip()}
+        try:
+            with open(procs) as fh:
+                members = {int(line) for line in fh if line.strip()}
+        except FileNotFoundError:
+            continue  # another sandbox's box, removed since the glob
         for pid in members:
             if os.path.exists(f"/proc/{pid}/root/tmp/{marker}"):
                 boxes.add(os.path.dirname(procs))
