@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Latency of `print('hello')`: leeward (client -> daemon -> sandbox -> client) against
-plain `python -c` and bubblewrap + python, all measured in this one run.
+plain `python -c` (the system /usr/bin/python3, and the venv's) and bubblewrap + python,
+all measured in this one run.
 
 Usage: bench/latency.py [--runs N] [--baseline-runs N] [--workers N] [--clients N]
 Prints a table of p50/p99 in milliseconds and each method's ratio to leeward's p50, then
@@ -26,7 +27,8 @@ from libleeward.client import Connection  # noqa: E402
 from tests.conftest import start_daemon  # noqa: E402
 
 CODE = "print('hello')"
-PYTHON = sys.executable
+PYTHON = sys.executable  # the venv's: leeward's own, slower to start (site-packages)
+SYSTEM_PYTHON = "/usr/bin/python3"  # the baseline: a bare interpreter outside any venv
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -99,8 +101,8 @@ def throughput(client, total: int, clients: int) -> float:
     return per_client * clients / (time.perf_counter() - started)
 
 
-def bench_python(runs: int) -> list[float]:
-    return time_calls(lambda: subprocess.run([PYTHON, "-c", CODE], check=True, capture_output=True), runs)
+def bench_python(interpreter: str, runs: int) -> list[float]:
+    return time_calls(lambda: subprocess.run([interpreter, "-c", CODE], check=True, capture_output=True), runs)
 
 
 def bwrap_argv() -> list[str] | None:
@@ -128,7 +130,7 @@ def bench_bwrap(runs: int) -> list[float] | None:
 
 
 def python_startup_ms(runs: int) -> float:
-    return statistics.median(time_calls(lambda: subprocess.run([PYTHON, "-c", "pass"], check=True), runs))
+    return statistics.median(time_calls(lambda: subprocess.run([SYSTEM_PYTHON, "-c", "pass"], check=True), runs))
 
 
 def main() -> None:
@@ -141,7 +143,8 @@ def main() -> None:
 
     leeward, startup_ms, leeward_rate, cells = bench_leeward(args.runs, args.workers, args.clients)
     rows = [("leeward (client->daemon->sandbox)", leeward), *cells.items(),
-            ("python -c", bench_python(args.baseline_runs))]
+            ("python3 -c (system, /usr/bin/python3)", bench_python(SYSTEM_PYTHON, args.baseline_runs)),
+            ("python -c (the venv's)", bench_python(PYTHON, args.baseline_runs))]
     bwrap = bench_bwrap(args.baseline_runs)
     rows.append(("bubblewrap + python -c", bwrap))
     base = statistics.median(leeward)
@@ -154,13 +157,13 @@ def main() -> None:
             continue
         p50 = statistics.median(samples)
         print(f"{name:<40} {p50:>9.3f} {percentile(samples, 0.99):>9.3f} {p50 / base:>13.1f}x")
-    python_rate = throughput(lambda n: [subprocess.run([PYTHON, "-c", CODE], check=True, capture_output=True)
+    python_rate = throughput(lambda n: [subprocess.run([SYSTEM_PYTHON, "-c", CODE], check=True, capture_output=True)
                                         for _ in range(n)], args.baseline_runs * 2, args.clients)
     print(f"\nthroughput with {args.clients} concurrent clients: leeward {leeward_rate:.0f} executions/s, "
-          f"python -c {python_rate:.0f}/s ({leeward_rate / python_rate:.1f}x)")
+          f"system python3 -c {python_rate:.0f}/s ({leeward_rate / python_rate:.1f}x)")
     bare = python_startup_ms(20)
     print(f"\ndaemon start to first answer: {startup_ms:.0f} ms "
-          f"({startup_ms / bare:.1f}x a bare `python -c pass` of {bare:.1f} ms)")
+          f"({startup_ms / bare:.1f}x a bare `/usr/bin/python3 -c pass` of {bare:.1f} ms)")
 
 
 if __name__ == "__main__":
