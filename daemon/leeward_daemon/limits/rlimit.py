@@ -16,7 +16,6 @@ from .base import JobLimits, LimitsError, Usage, check_box_id, wait_until
 from .inside import refuse_quota
 
 SAMPLE_INTERVAL_SECS = 0.005
-FIRST_READING_WAIT_SECS = 0.1  # a bound, not an expectation: one reading takes well under 1 ms
 PSS_COST_FACTOR = 4  # proportional set sizes take at most ~1/4 of the meter's time
 
 
@@ -121,12 +120,11 @@ class JobMeter:
         self._oom_killed = False
         self._pss_due_at = 0.0
         self._stopping = threading.Event()
-        self._first_reading = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="leeward-rlimit-meter", daemon=True)
+        # One reading before the job is handed over: a job shorter than a sample would
+        # otherwise report no memory at all.
+        going = self._sample()
+        self._thread = threading.Thread(target=self._run, args=(going,), name="leeward-rlimit-meter", daemon=True)
         self._thread.start()
-        # The job is handed over only after one reading: a job shorter than a sample
-        # would otherwise report no memory at all.
-        self._first_reading.wait(FIRST_READING_WAIT_SECS)
 
     def stop(self) -> Usage:
         """Idempotent: stops sampling and returns the job's usage."""
@@ -136,11 +134,7 @@ class JobMeter:
                      cpu_time_us=self._cpu_ticks * 1_000_000 // procfs.CLOCK_TICKS,
                      oom_killed=self._oom_killed)
 
-    def _run(self) -> None:
-        try:
-            going = self._sample()
-        finally:
-            self._first_reading.set()
+    def _run(self, going: bool) -> None:
         while going and not self._stopping.wait(SAMPLE_INTERVAL_SECS):
             going = self._sample()
 
