@@ -9,6 +9,15 @@ src=$(sed -n 's/.*leeward_vm\.src=\([^ ]*\).*/\1/p' /proc/cmdline)
 out=/run/leeward-vm-out
 mkdir -p "$src" "$out"
 opts=trans=virtio,version=9p2000.L,msize=524288
+# The 9p transport can still be probing when this unit starts on a slow or loaded
+# host ("special device src does not exist"): load it and wait for both tags.
+modprobe -q 9pnet_virtio 2>/dev/null
+modprobe -q 9p 2>/dev/null
+for _ in $(seq 1 120); do
+    tags=$(cat /sys/bus/virtio/drivers/9pnet_virtio/virtio*/mount_tag 2>/dev/null | tr '\0' '\n')
+    grep -qx src <<<"$tags" && grep -qx out <<<"$tags" && break
+    sleep 0.5
+done
 mount -t 9p -o "$opts,cache=loose" src "$src" && mount -t 9p -o "$opts" out "$out" || {
     echo "leeward-vm: cannot mount the 9p shares"; exit 1; }
 bash "$src/scripts/vm/guest-run.sh" "$src" "$out" 2>&1 | tee "$out/guest.log"
