@@ -47,6 +47,9 @@ class Config:
     stderr_max: int = 1 * MiB
     max_frame: int = DEFAULT_MAX_FRAME
     preload: list[str] = field(default_factory=lambda: ["numpy", "pandas"])
+    # The sandbox's Python: an interpreter, or a venv (or prefix) directory meaning its
+    # bin/python; "" = the interpreter the daemon runs in. Rules: pool/sandbox_python.py.
+    python: str = ""
     acquire_timeout_secs: float = 30.0     # how long a request waits for a ready sandbox
     # Admission control (README "Operations"): past these a client gets E3004 at once.
     max_queue: int = 256                   # requests waiting for a sandbox
@@ -162,6 +165,9 @@ class Config:
         if level not in LOG_LEVELS:
             raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
         self.log_level = level
+        if self.python and not os.path.isabs(self.python):
+            raise ConfigError(f"python must be an absolute path (an interpreter or a venv directory) or empty, "
+                              f"got {self.python!r}")
         for name in self.preload:
             if not all(part.isidentifier() for part in name.split(".")):
                 raise ConfigError(f"preload entries must be module names, got {name!r}")

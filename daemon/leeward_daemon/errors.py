@@ -8,6 +8,7 @@
     │   ├── ActivationError           systemd passed sockets leeward cannot use
     │   ├── ZygoteError               the zygote could not be started or went away
     │   │   └── IsolationUnavailable  a required layer is missing on this kernel (fail closed)
+    │   ├── SandboxPythonUnusable     the `python` key names an interpreter the zygote cannot use (`code`)
     │   └── LimitsUnavailable         a limits backend cannot be used here (also a LimitsError)
     ├── RequestFailed                 one request cannot be served; frontdoor/errors.py gives the code
     │   ├── SandboxUnavailable        no sandbox can be had now (unhealthy, none ready in time)
@@ -68,6 +69,16 @@ class ZygoteError(StartupError):
 
 class IsolationUnavailable(ZygoteError):
     """A layer the configuration requires is missing on this kernel (fail closed)."""
+
+
+class SandboxPythonUnusable(StartupError):
+    """The sandbox's Python (config key `python`) breaks a rule of pool/sandbox_python.py.
+    `code` names the rule, stable for scripts and doctor: python_not_found,
+    python_not_runnable, python_mismatch."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
 
 
 # ---------------------------------------------------------------- requests
