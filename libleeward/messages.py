@@ -4,10 +4,10 @@ dataclass there, an entry here and a handler in the daemon (frontdoor/handlers.p
 whose table a test checks against this one)."""
 from __future__ import annotations
 
-from .protocol import Bounds, ErrorCode, Execute, Ping, ProtocolError, Status
+from .protocol import Bounds, Cancel, ErrorCode, Execute, Ping, ProtocolError, Status
 from .session_requests import SESSION_REQUESTS
 
-REQUESTS: dict[str, type] = {cls.type: cls for cls in (Ping, Status, Execute, *SESSION_REQUESTS)}
+REQUESTS: dict[str, type] = {cls.type: cls for cls in (Ping, Status, Execute, Cancel, *SESSION_REQUESTS)}
 
 
 def parse_request(message: dict, bounds: Bounds = Bounds()):

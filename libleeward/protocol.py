@@ -10,7 +10,7 @@ import math
 import posixpath
 import re
 import struct
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 import msgpack
@@ -20,6 +20,7 @@ from .abi import ErrorCode  # generated from include/leeward.h, the one source o
 HEADER = struct.Struct(">I")
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
 PROTOCOL_VERSION = 1
+EVENT = "Event"  # the type of a streaming request's frames before its response
 # A job's Python needs this much before the first line of its code runs (the slot's
 # interpreter pages it touches are charged to the job); below it a job could only be
 # OOM-killed, or fail to start with a host error.
@@ -135,14 +136,43 @@ class Execute:
     stdin: bytes = b""
     display: bool = False  # v2: run as a notebook cell, with rich `results`
     collect: tuple[str, ...] = ()  # v2: globs of workdir files to return in `files`
+    stream: bool = False  # v2: Event frames as output arrives, before the response
+    execution_id: str | None = None  # v2: the handle for Cancel; None: the daemon makes one
     type = "Execute"
 
     @classmethod
     def from_wire(cls, message: dict, bounds: Bounds) -> "Execute":
         return _parse_execute(message, bounds)
 
+    @property
+    def is_v2(self) -> bool:
+        """Whether any v2 field is set: only then does the reply carry v2 keys, so a v1
+        request's reply stays byte for byte v1."""
+        return any(getattr(self, f.name) != _default(f) for f in fields(self) if f.name not in V1_EXECUTE_FIELDS)
 
-Request = Ping | Status | Execute
+
+@dataclass(frozen=True)
+class Cancel:
+    """Ends a running job or session cell by its execution_id (same uid only)."""
+    execution_id: str
+    type = "Cancel"
+
+    @classmethod
+    def from_wire(cls, message: dict, bounds: Bounds) -> "Cancel":
+        _reject_unknown(message, {"type", "execution_id"})
+        if "execution_id" not in message:
+            raise ProtocolError(ErrorCode.MISSING_FIELD, "Cancel needs 'execution_id'")
+        return cls(parse_execution_id(message["execution_id"]))
+
+
+Request = Ping | Status | Execute | Cancel
+V1_EXECUTE_FIELDS = frozenset({"code", "mounts", "files", "timeout_secs", "memory_limit", "env", "stdin"})
+# An execution_id as a client may choose it (the daemon's own are 22 of these characters).
+_EXECUTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _default(f) -> Any:
+    return f.default_factory() if f.default_factory is not MISSING else f.default
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Mount targets may not cover what the sandbox itself is built from.
@@ -179,7 +209,27 @@ def _parse_execute(m: dict, bounds: Bounds) -> Execute:
         stdin=_as_bytes(m.get("stdin", b""), "stdin"),
         display=parse_display(m.get("display", False)),
         collect=parse_collect(m.get("collect", []), bounds),
+        stream=parse_stream(m.get("stream", False)),
+        execution_id=parse_execution_id(m.get("execution_id")),
     )
+
+
+def parse_stream(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ProtocolError(ErrorCode.WRONG_TYPE, f"'stream' must be a boolean, got {type(value).__name__}")
+    return value
+
+
+def parse_execution_id(value: Any) -> str | None:
+    """None (the daemon makes one), or 1 to 64 of [A-Za-z0-9_-]."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ProtocolError(ErrorCode.WRONG_TYPE, f"'execution_id' must be a string, got {type(value).__name__}")
+    if not _EXECUTION_ID.match(value):
+        raise ProtocolError(ErrorCode.OUT_OF_RANGE,
+                            f"'execution_id' must be 1 to 64 of A-Z a-z 0-9 _ -, got {value[:80]!r}")
+    return value
 
 
 def parse_display(value: Any) -> bool:
@@ -336,6 +386,10 @@ def execute_to_wire(request: Execute) -> dict:
         message["display"] = True
     if request.collect:
         message["collect"] = list(request.collect)
+    if request.stream:
+        message["stream"] = True
+    if request.execution_id is not None:
+        message["execution_id"] = request.execution_id
     return message
 
 
@@ -362,11 +416,16 @@ class ExecutionResult:
     results_truncated: bool = False
     files: dict[str, bytes] | None = None  # workdir-relative path -> exact bytes
     files_truncated: bool = False
+    # Set for a v2 request only (and then `cancelled` comes with it).
+    execution_id: str | None = None
+    cancelled: bool = False  # a Cancel ended it
 
     def to_wire(self) -> dict:
         wire = {f.name: getattr(self, f.name) for f in fields(self)}
         if wire["error"] is None:
             del wire["error"]
+        if wire["execution_id"] is None:
+            del wire["execution_id"], wire["cancelled"]
         for key in ("results", "files"):
             if wire[key] is None:
                 del wire[key], wire[f"{key}_truncated"]
@@ -384,6 +443,16 @@ def pong() -> dict:
 
 def execute_ok(result: ExecutionResult) -> dict:
     return {"type": "Execute", "success": True, "result": result.to_wire()}
+
+
+def cancel_reply(found: bool) -> dict:
+    return {"type": "Cancel", "success": True, "found": found}
+
+
+def event(execution_id: str, kind: str, data: Any) -> dict:
+    """A streaming request's frame before its response: kind is "stdout" or "stderr"
+    (data: bin) or "display" (data: {main, data})."""
+    return {"type": EVENT, "execution_id": execution_id, "event": kind, "data": data}
 
 
 def error_response(kind: str, error: ProtocolError) -> dict:

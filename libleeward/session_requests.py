@@ -24,6 +24,8 @@ from .protocol import (
     parse_code,
     parse_collect,
     parse_display,
+    parse_execution_id,
+    parse_stream,
 )
 
 # Ids the daemon makes are 22 url-safe characters (128 random bits); anything longer or
@@ -63,6 +65,8 @@ class SessionExecute:
     stdin: bytes = b""
     display: bool = False  # as Execute's
     collect: tuple[str, ...] = ()  # as Execute's
+    stream: bool = False  # as Execute's
+    execution_id: str | None = None  # as Execute's
     type = "SessionExecute"
 
     @classmethod
@@ -72,7 +76,9 @@ class SessionExecute:
                    timeout_secs=_parse_timeout(m.get("timeout_secs"), bounds),
                    stdin=_as_bytes(m.get("stdin", b""), "stdin"),
                    display=parse_display(m.get("display", False)),
-                   collect=parse_collect(m.get("collect", []), bounds))
+                   collect=parse_collect(m.get("collect", []), bounds),
+                   stream=parse_stream(m.get("stream", False)),
+                   execution_id=parse_execution_id(m.get("execution_id")))
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ code or its output), its DEBUG details, the request and execution metrics, and t
 execution tallies Status reports."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -25,6 +26,7 @@ class RequestRecord:
     outcome: str = "disconnected"  # "ok", an error code, or the client left mid-request
     result: ExecutionResult | None = None
     details: dict = field(default_factory=dict)
+    writer: asyncio.StreamWriter | None = None  # its connection: a streaming request's events go there
 
 
 @dataclass

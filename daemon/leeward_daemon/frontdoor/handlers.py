@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from libleeward import protocol
 from libleeward.abi import VERSION  # include/leeward.h's LEEWARD_VERSION
-from libleeward.protocol import Execute, Ping, Status
+from libleeward.protocol import Cancel, Execute, Ping, Status
 
 from ..errors import RequestFailed, SandboxUnavailable, ShuttingDown
 from ..pool import supervisor
-from . import sandbox_request, session_handlers
+from . import events, sandbox_request, session_handlers
 from .accounting import RequestRecord, describe_execute
+from .running import new_execution_id
 
 if TYPE_CHECKING:
     from .server import Server
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 # Protocol v2 features that work in this daemon (PROTOCOL-V2 "Discovery"): a client
 # sends a v2 field only when the feature is listed here.
 PROTOCOL_VERSION = 2
-FEATURES = ("sessions", "display", "collect", "files")
+FEATURES = ("sessions", "display", "collect", "files", "stream", "cancel")
 
 
 async def ping(server: Server, request: Ping, record: RequestRecord) -> dict:
@@ -78,23 +79,36 @@ async def execute(server: Server, request: Execute, record: RequestRecord) -> di
     sandbox = sandbox_request.build(config, server.pool.limits.name, request.mounts, request.env,
                                     request.memory_limit, timeout_secs)
     code_run = sandbox_request.code_run(config, request, files=request.files, timeout_secs=timeout_secs)
-    slot = await server.pool.acquire()
-    server.running.add(slot)
-    try:
-        result = await supervisor.run(slot, sandbox, code_run, config)
-    except RequestFailed:
-        if slot not in server.killed:
-            raise
-    finally:
-        server.running.discard(slot)
-        server.pool.release(slot)
+    execution_id = request.execution_id or new_execution_id()
+    hooks, stream = events.for_request(execution_id, request.stream, record.writer)
+    with server.jobs.running(record.peer_uid, execution_id, hooks):
+        slot = await server.pool.acquire()
+        server.running.add(slot)
+        try:
+            result = await supervisor.run(slot, sandbox, code_run, config, hooks)
+        except RequestFailed:
+            if slot not in server.killed:
+                raise
+        finally:
+            server.running.discard(slot)
+            server.pool.release(slot)
     if slot in server.killed:
         raise ShuttingDown("the daemon shut down and killed this job after its "
                            f"{config.shutdown_grace_secs:g}s shutdown grace")
+    if request.is_v2:  # a v1 request's reply stays byte for byte v1
+        result.execution_id = execution_id
+    if stream is not None:
+        stream.display(result.results)
     server.executions.observe(result)
     record.result = result
     return protocol.execute_ok(result)
 
 
+async def cancel(server: Server, request: Cancel, record: RequestRecord) -> dict:
+    """Another uid's job, like a finished or unknown one, is simply not found."""
+    return protocol.cancel_reply(server.jobs.cancel(record.peer_uid, request.execution_id))
+
+
 Handler = Callable[["Server", Any, RequestRecord], Awaitable[dict]]
-HANDLERS: dict[type, Handler] = {Ping: ping, Status: status, Execute: execute, **session_handlers.HANDLERS}
+HANDLERS: dict[type, Handler] = {Ping: ping, Status: status, Execute: execute, Cancel: cancel,
+                                 **session_handlers.HANDLERS}

@@ -35,6 +35,7 @@ from . import shutdown
 from .accounting import Executions, RequestRecord, account
 from .errors import for_client, internal, to_protocol_error
 from .handlers import HANDLERS
+from .running import RunningJobs
 
 log = logging.getLogger(__name__)
 _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
@@ -63,6 +64,7 @@ class Server:
         self.metrics = Metrics(self._pool_state, lambda: len(self._connections))
         self.started_at = time.monotonic()
         self.executions = Executions(self.metrics)
+        self.jobs = RunningJobs()  # what a Cancel can reach
         self.sessions = Sessions(self.pool, config,
                                  on_end=lambda reason: self.metrics.sessions_ended.labels(reason).inc())
         self.metrics.sessions_active.set_function(lambda: self.sessions.active)
@@ -240,7 +242,7 @@ class Server:
             return False
         conn.busy = True
         self.requests += 1
-        request = RequestRecord(self.requests, conn.peer_uid)
+        request = RequestRecord(self.requests, conn.peer_uid, writer=conn.writer)
         try:
             try:
                 async with asyncio.timeout(self.config.client_read_timeout_secs):

@@ -22,8 +22,9 @@ from ..ipc.messages import FileOp
 from ..model import WORKDIR
 from ..pool.session import FILE_READ_MAX
 from ..pool.sessions import Session
-from . import sandbox_request
+from . import events, sandbox_request
 from .accounting import RequestRecord
+from .running import new_execution_id
 
 if TYPE_CHECKING:
     from .server import Server
@@ -47,12 +48,19 @@ async def session_execute(server: Server, request: SessionExecute, record: Reque
     run = sandbox_request.code_run(server.config, request,
                                    timeout_secs=request.timeout_secs or server.config.default_timeout_secs)
 
+    execution_id = request.execution_id or new_execution_id()
+    hooks, stream = events.for_request(execution_id, request.stream, record.writer)
+
     async def cell(session: Session) -> tuple[ExecutionResult, dict]:
         session.executions += 1
-        result = await session.sandbox.run_cell(run)
+        result = await session.sandbox.run_cell(run, hooks)
         return result, {"execution_count": session.executions, "session": _state(session)}
 
-    result, extra = await server.sessions.use(record.peer_uid, request.session_id, cell)
+    with server.jobs.running(record.peer_uid, execution_id, hooks):
+        result, extra = await server.sessions.use(record.peer_uid, request.session_id, cell)
+    result.execution_id = execution_id  # a session cell is always a v2 request
+    if stream is not None:
+        stream.display(result.results)
     server.executions.observe(result)
     server.metrics.session_executions.inc()
     record.result = result

@@ -4,8 +4,8 @@ control channel, until it ends and its slot is released (killed, box removed).
 
 As for one-shot jobs, nothing the sandbox says is trusted beyond its own cell: the
 cell's duration is the daemon's clock, CPU and memory the box's, and a cell's end is
-its reply or the sandbox's death. A timed-out cell gets SIGINT, then the sandbox is
-killed after interrupt_grace_secs.
+its reply or the sandbox's death. A timed-out or cancelled cell gets SIGINT, then the
+sandbox is killed after interrupt_grace_secs.
 
 Accounting per cell: the box's start_job runs before every cell, so `cpu_time_us` is
 the cell's and `memory_peak` is the cell's where the backend resets the peak (cgroup
@@ -27,6 +27,7 @@ from ..ipc import messages
 from ..model import Run, SandboxRequest
 from .denials import DenialWatch
 from .handle import Slot
+from .hooks import JobHooks
 from .output import OutputCollector
 from .supervisor import result_output
 
@@ -76,18 +77,25 @@ class SessionSandbox:
             raise SandboxFailed(f"sandbox setup failed: {said.error}")
         self._denials.attach(fds)
 
-    async def run_cell(self, run: Run) -> ExecutionResult:
+    async def run_cell(self, run: Run, hooks: JobHooks | None = None) -> ExecutionResult:
+        """hooks: output sinks fed as it arrives; a cancel event that interrupts the cell."""
+        hooks = hooks or JobHooks()
+        if hooks.cancelled:
+            # Cancelled while it waited its turn: never sent (between cells the sandbox
+            # ignores SIGINT, so an interrupt could not stop it).
+            return ExecutionResult(exit_code=-signal.SIGINT, limits=self.request.limits_backend, cancelled=True,
+                                   **result_output(run, messages.RichOutput()))
         out_read, out_write = os.pipe2(os.O_CLOEXEC)
         err_read, err_write = os.pipe2(os.O_CLOEXEC)
-        stdout = OutputCollector(out_read, self._config.stdout_max)
-        stderr = OutputCollector(err_read, self._config.stderr_max)
+        stdout = OutputCollector(out_read, self._config.stdout_max, hooks.stdout)
+        stderr = OutputCollector(err_read, self._config.stderr_max, hooks.stderr)
         denied_before = len(self._denials.names)
         try:
             self.slot.box.start_job(self._limits)  # this cell's peak and CPU from here
         except limits.LimitsError:
             pass  # the previous figures remain: accounting only, the limits are in force
         started = time.monotonic()
-        timed_out = False
+        timed_out = cancelled = False
         self.slot.channel.allow_frames_up_to(messages.frame_max(run))
         try:
             await self.slot.channel.send(messages.Cell(run).to_wire(), [out_write, err_write])
@@ -96,13 +104,13 @@ class SessionSandbox:
         finally:
             os.close(out_write)
             os.close(err_write)
-        reply = await self._reply(messages.CellResult, run.timeout_secs, run)
-        if reply is _TIMEOUT:
-            timed_out = True
+        reply = await self._reply(messages.CellResult, run.timeout_secs, run, hooks.cancel)
+        if reply is _TIMEOUT or reply is _CANCELLED:
+            timed_out, cancelled = reply is _TIMEOUT, reply is _CANCELLED
             self._interrupt()
             reply = await self._reply(messages.CellResult, self._config.interrupt_grace_secs, run)
             if reply is _TIMEOUT:
-                self.end("timeout")
+                self.end("timeout" if timed_out else "cancelled")
         ended_at = time.monotonic()
         if not isinstance(reply, messages.CellResult) and self.alive:
             self.end("crashed")
@@ -116,7 +124,7 @@ class SessionSandbox:
             stdout=out, stderr=err,
             duration_ms=(ended_at - started) * 1000.0,
             memory_peak=usage.memory_peak, cpu_time_us=usage.cpu_time_us,
-            timed_out=timed_out, oom_killed=usage.oom_killed,
+            timed_out=timed_out, oom_killed=usage.oom_killed, cancelled=cancelled,
             stdout_truncated=stdout.truncated, stderr_truncated=stderr.truncated,
             limits=self.request.limits_backend,
             denied_syscalls=self._denials.names[denied_before:],
@@ -153,20 +161,27 @@ class SessionSandbox:
         except (ProcessLookupError, OSError):
             pass
 
-    async def _reply(self, kind: type[messages.Message], timeout: float | None, run: Run | None = None):
+    async def _reply(self, kind: type[messages.Message], timeout: float | None, run: Run | None = None,
+                     cancel: asyncio.Event | None = None):
         """The slot's next message if it is a `kind` (a reply to `run`, if a cell's); None
         when the sandbox died, its channel closed or it said something else; _TIMEOUT
-        after `timeout` seconds."""
+        after `timeout` seconds; _CANCELLED once `cancel` is set."""
         receiving = asyncio.ensure_future(self.slot.channel.recv())
         exited = asyncio.ensure_future(self.slot.wait_exited())
+        cancelled = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
         try:
-            done, _ = await asyncio.wait({receiving, exited}, timeout=timeout or None,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({receiving, exited} | ({cancelled} if cancelled else set()),
+                                         timeout=timeout or None, return_when=asyncio.FIRST_COMPLETED)
         finally:
             exited.cancel()
+            if cancelled is not None:
+                cancelled.cancel()
         if not done:
             receiving.cancel()
             return _TIMEOUT
+        if done == {cancelled}:
+            receiving.cancel()
+            return _CANCELLED
         if receiving not in done:
             receiving.cancel()
             self.note_death()
@@ -195,6 +210,7 @@ class SessionSandbox:
 
 
 _TIMEOUT = object()
+_CANCELLED = object()
 
 
 def _report(error: messages.ExceptionReport | None) -> dict | None:

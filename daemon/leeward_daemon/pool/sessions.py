@@ -23,7 +23,7 @@ from .session import SessionSandbox
 
 T = TypeVar("T")
 ENDED_REMEMBERED = 4096  # ended ids kept to answer E5003 (beyond: E5001, as for any unknown id)
-REASONS = ("closed", "idle_expired", "lifetime_expired", "timeout", "oom", "crashed", "shutdown")
+REASONS = ("closed", "idle_expired", "lifetime_expired", "timeout", "cancelled", "oom", "crashed", "shutdown")
 
 
 @dataclass

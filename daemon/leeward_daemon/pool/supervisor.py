@@ -26,6 +26,7 @@ from ..ipc import messages
 from ..model import Run, SandboxRequest
 from .denials import DenialWatch
 from .handle import Slot
+from .hooks import JobHooks
 from .output import OutputCollector
 
 EXIT_GRACE_SECS = 5.0
@@ -50,10 +51,13 @@ class _Conversation:
         return self.setup_failure is not None or self.violation is not None
 
 
-async def run(slot: Slot, request: SandboxRequest, code_run: Run, config: Config) -> ExecutionResult:
+async def run(slot: Slot, request: SandboxRequest, code_run: Run, config: Config,
+              hooks: JobHooks | None = None) -> ExecutionResult:
+    """hooks: output sinks fed as it arrives, and a cancel event that kills the sandbox."""
+    hooks = hooks or JobHooks()
     stdout_fd, stderr_fd = slot.take_outputs()
-    stdout = OutputCollector(stdout_fd, config.stdout_max)
-    stderr = OutputCollector(stderr_fd, config.stderr_max)
+    stdout = OutputCollector(stdout_fd, config.stdout_max, hooks.stdout)
+    stderr = OutputCollector(stderr_fd, config.stderr_max, hooks.stderr)
     denials = DenialWatch()
     talk = _Conversation()
     try:
@@ -69,13 +73,15 @@ async def run(slot: Slot, request: SandboxRequest, code_run: Run, config: Config
     try:
         await slot.channel.send(messages.Job(request, code_run).to_wire())
         async with asyncio.timeout(code_run.timeout_secs):
-            await _until_the_job_ends(slot, listening, early, talk)
+            await _until_the_job_ends(slot, listening, early, talk, hooks.cancel)
     except TimeoutError:
         timed_out = True
     except ChannelClosed:
         pass  # the slot went away before it took the job: its exit status says how
     finally:
         ended_at = time.monotonic()
+        # A Cancel counts only if it came before the job's own end (its kill below).
+        cancelled = hooks.cancelled and not (early.done() and not early.cancelled())
         slot.kill()
         if early.done() and not early.cancelled():
             status = early.result()
@@ -109,6 +115,7 @@ async def run(slot: Slot, request: SandboxRequest, code_run: Run, config: Config
         limits=request.limits_backend,
         denied_syscalls=denials.names,
         error=_violation_report(talk.violation) if talk.violation is not None else talk.exception,
+        cancelled=cancelled,
         **result_output(code_run, talk.output),
     )
 
@@ -125,17 +132,20 @@ def result_output(run: Run, output: messages.RichOutput) -> dict:
 
 
 async def _until_the_job_ends(slot: Slot, listening: asyncio.Task, early: asyncio.Task,
-                              talk: _Conversation) -> None:
+                              talk: _Conversation, cancel: asyncio.Event) -> None:
     """Until pid 1 has exited, which the kernel lets happen only once every other
     process of its pid namespace is gone, or its exit status is fixed (`early`), or a
-    message ended the job. EOF on the channel alone is no end: the job may close it."""
+    message ended the job, or a Cancel came. EOF on the channel alone is no end: the
+    job may close it."""
     exited = asyncio.ensure_future(slot.wait_exited())  # its pidfd: even if the zygote died
+    cancelled = asyncio.ensure_future(cancel.wait())
     try:
-        await asyncio.wait({exited, early, listening}, return_when=asyncio.FIRST_COMPLETED)
-        if not talk.over:
-            await asyncio.wait({exited, early}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({exited, early, listening, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+        if not talk.over and not cancel.is_set():
+            await asyncio.wait({exited, early, cancelled}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         exited.cancel()
+        cancelled.cancel()
 
 
 async def _early_status(process: int | None, talk: _Conversation, stdout: OutputCollector,
