@@ -1,34 +1,39 @@
 #!/usr/bin/env python3
-"""Latency of `print('hello')`: leeward (client -> daemon -> sandbox -> client) against
-plain `python -c` (the system /usr/bin/python3, and the venv's) and bubblewrap + python,
-all measured in this one run.
+"""`make bench`: leeward against a fresh interpreter per execution, all from this one run.
 
-Usage: bench/latency.py [--runs N] [--baseline-runs N] [--workers N] [--clients N]
-Prints a table of p50/p99 in milliseconds and each method's ratio to leeward's p50, then
-sustained throughput with N concurrent clients (executions/s) against N concurrent
-`python -c` processes. Not a test: nothing here passes or fails on speed.
+Usage: bench/latency.py [--runs N] [--baseline-runs N] [--seconds S] [--clients N] [--workers N]
+
+Prints, for `print('hello')` with a fresh sandbox per execution: latency (idle gaps and
+back to back, p50/p99) beside the system /usr/bin/python3 -c, the venv's python -c,
+bubblewrap + python and nsjail + python (when installed); throughput with N concurrent
+clients against N concurrent bare `python3 -c` loops; whole-machine CPU per execution
+by component (cpu.py); session cell latency (raw protocol); the CLI end to end
+(bench/cli.py); daemon start to first result against `python3 -c pass`. Every ratio is
+to a baseline of this same run. Not a test: nothing here passes or fails on speed.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
+import platform
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+BENCH = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(BENCH)
+sys.path[:0] = [REPO, BENCH]
 
-from libleeward.client import Connection  # noqa: E402
+import baselines  # noqa: E402
+import cpu  # noqa: E402
+from libleeward.client import Connection, DaemonUnavailable  # noqa: E402
 from tests.conftest import start_daemon  # noqa: E402
 
 CODE = "print('hello')"
-PYTHON = sys.executable  # the venv's: leeward's own, slower to start (site-packages)
-SYSTEM_PYTHON = "/usr/bin/python3"  # the baseline: a bare interpreter outside any venv
+IDLE_GAP_SECS = 0.02  # long enough for the pool to have replaced the slot just used
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -36,134 +41,197 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def time_calls(fn, runs: int, warmup: int = 5) -> list[float]:
+def time_calls(fn, runs: int, warmup: int = 5, gap: float = 0.0) -> list[float]:
     for _ in range(warmup):
         fn()
     samples = []
     for _ in range(runs):
+        if gap:
+            time.sleep(gap)
         start = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - start) * 1000.0)
     return samples
 
 
-def bench_leeward(runs: int, workers: int, clients: int) -> tuple[list[float], float, float, dict]:
-    """(latency samples, daemon start-up ms, executions/s with `clients` concurrent clients,
-    session cell samples by row name)."""
-    with tempfile.TemporaryDirectory(prefix="leeward-bench-") as directory:
-        started = time.perf_counter()
-        daemon = start_daemon(directory, workers=workers)
-        startup_ms = (time.perf_counter() - started) * 1000.0
-        try:
-            with Connection(daemon.socket_path) as conn:
-                samples = time_calls(lambda: _execute_hello(conn), runs)
-                cells = bench_session_cells(conn, daemon.socket_path, runs)
-
-            def client(count: int) -> None:
-                with Connection(daemon.socket_path) as own:
-                    for _ in range(count):
-                        _execute_hello(own)
-            return samples, startup_ms, throughput(client, runs, clients), cells
-        finally:
-            daemon.stop()
-
-
-def bench_session_cells(conn: Connection, socket_path: str, runs: int) -> dict[str, list[float]]:
-    """Cells in one live session: no new sandbox per execution."""
-    from leeward import Leeward
-
-    session_id = conn.request({"type": "SessionOpen"})["session"]["id"]
-    cell = {"type": "SessionExecute", "session_id": session_id}
-    conn.request({**cell, "code": "x = 1"})
-    rows = {
-        "session cell `pass` (raw protocol)": time_calls(lambda: conn.request({**cell, "code": "pass"}), runs),
-        "session cell `x + 1`, display (raw)":
-            time_calls(lambda: conn.request({**cell, "code": "x + 1", "display": True}), runs),
-    }
-    conn.request({"type": "SessionClose", "session_id": session_id})
-    with Leeward(socket_path) as lw, lw.session() as session:
-        rows["session cell `pass` (Python binding)"] = time_calls(lambda: session.run("pass", display=False), runs)
-    return rows
-
-
-def _execute_hello(conn: Connection) -> None:
+def execute_hello(conn: Connection) -> None:
     result = conn.execute(CODE)
     assert result.stdout == b"hello\n", result
 
 
-def throughput(client, total: int, clients: int) -> float:
-    """Calls per second when `clients` threads each make total // clients calls."""
-    per_client = max(1, total // clients)
-    started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        for future in [pool.submit(client, per_client) for _ in range(clients)]:
-            future.result()
-    return per_client * clients / (time.perf_counter() - started)
+def saturate(call_factory, clients: int, seconds: float, pids=(None, None)) -> cpu.Breakdown:
+    """`clients` threads, each calling its own `call_factory()` back to back for
+    `seconds`; whole-machine CPU over the window, per call."""
+    idle = cpu.background_rate()
+    counts = [0] * clients
+    go = threading.Barrier(clients + 1)
+    deadline: list[float] = []
+
+    def client(index: int) -> None:
+        call, done = call_factory()
+        try:
+            call()  # warm: a connection, a first slot
+            go.wait()
+            go.wait()
+            while time.perf_counter() < deadline[0]:
+                call()
+                counts[index] += 1
+        finally:
+            done()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    go.wait()
+    before = cpu.snapshot(*pids)
+    deadline.append(time.perf_counter() + seconds)
+    go.wait()
+    for thread in threads:
+        thread.join()
+    return cpu.breakdown(before, cpu.snapshot(*pids), sum(counts), idle)
 
 
-def bench_python(interpreter: str, runs: int) -> list[float]:
-    return time_calls(lambda: subprocess.run([interpreter, "-c", CODE], check=True, capture_output=True), runs)
+def leeward_client(socket_path: str):
+    def factory():
+        conn = Connection(socket_path).__enter__()
+        return (lambda: execute_hello(conn)), (lambda: conn.__exit__(None, None, None))
+    return factory
 
 
-def bwrap_argv() -> list[str] | None:
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        return None
-    argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev",
-            "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
-    for link in ("/bin", "/lib", "/lib64", "/sbin"):
-        if os.path.islink(link):
-            argv += ["--symlink", os.readlink(link), link]
-        elif os.path.isdir(link):
-            argv += ["--ro-bind", link, link]
-    prefix = os.path.realpath(sys.prefix)
-    if not prefix.startswith("/usr/"):
-        argv += ["--ro-bind", prefix, prefix]
-    return argv + [PYTHON, "-c", CODE]
+def bare_client(argv: list[str]):
+    def factory():
+        return baselines.runner(argv), (lambda: None)
+    return factory
 
 
-def bench_bwrap(runs: int) -> list[float] | None:
-    argv = bwrap_argv()
-    if argv is None:
-        return None
-    return time_calls(lambda: subprocess.run(argv, check=True, capture_output=True), runs)
+def session_cells(conn: Connection, runs: int) -> dict[str, list[float]]:
+    """Cells in one live session: no new sandbox per execution."""
+    session_id = conn.request({"type": "SessionOpen"})["session"]["id"]
+    cell = {"type": "SessionExecute", "session_id": session_id}
+    conn.request({**cell, "code": "x = 1"})
+    rows = {
+        "session cell `pass`": time_calls(lambda: conn.request({**cell, "code": "pass"}), runs),
+        "session cell `x + 1`, display": time_calls(
+            lambda: conn.request({**cell, "code": "x + 1", "display": True}), runs),
+    }
+    conn.request({"type": "SessionClose", "session_id": session_id})
+    return rows
 
 
-def python_startup_ms(runs: int) -> float:
-    return statistics.median(time_calls(lambda: subprocess.run([SYSTEM_PYTHON, "-c", "pass"], check=True), runs))
+def cli_rows(socket_path: str, runs: int) -> dict[str, list[float]] | str:
+    """The CLI's rows from bench/cli.py (the CLI helper's), or why there are none."""
+    try:
+        from cli import measure_cli  # noqa: PLC0415  (bench/cli.py is optional)
+    except ImportError as exc:
+        return f"bench/cli.py has no measure_cli yet ({exc})"
+    try:
+        rows = measure_cli(socket_path, runs)
+    except Exception as exc:  # the CLI row must not take the whole bench down
+        return f"measure_cli failed: {type(exc).__name__}: {exc}"
+    return rows if isinstance(rows, dict) else {"leeward exec (CLI)": rows}
+
+
+def daemon_startup_ms(preload: str | None) -> float:
+    """Popen of the daemon to the first Execute answered (its socket polled every ms)."""
+    with tempfile.TemporaryDirectory(prefix="leeward-bench-start-") as directory:
+        socket_path = os.path.join(directory, "leeward.sock")
+        argv = [sys.executable, "-m", "leeward_daemon", "--socket", socket_path, "--metrics-port", "0"]
+        if preload is not None:
+            argv += ["--set", f"preload={preload}"]
+        started = time.perf_counter()
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/")
+        try:
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"daemon exited with {process.returncode}")
+                try:
+                    with Connection(socket_path) as conn:
+                        execute_hello(conn)
+                    return (time.perf_counter() - started) * 1000.0
+                except DaemonUnavailable:  # no socket yet
+                    time.sleep(0.001)
+        finally:
+            process.terminate()
+            process.wait(30)
+
+
+def print_latency(rows: list[tuple[str, list[float] | str]], base: float) -> None:
+    print(f"{'latency, ms':<44} {'p50':>8} {'p99':>8} {'p99/p50':>8} {'p50 / python3 -c':>17}")
+    print("-" * 89)
+    for name, samples in rows:
+        if isinstance(samples, str):
+            print(f"{name:<44} {samples}")
+            continue
+        p50, p99 = statistics.median(samples), percentile(samples, 0.99)
+        print(f"{name:<44} {p50:>8.2f} {p99:>8.2f} {p99 / p50:>8.1f} {p50 / base:>16.2f}x")
+
+
+def print_cpu(runs: dict[str, cpu.Breakdown], clients: int) -> None:
+    names = list(runs)
+    components = list(dict.fromkeys(c for run in runs.values() for c in run.components))
+    print(f"\nthroughput, {clients} clients, fresh sandbox / process per execution; CPU ms per execution "
+          "(whole machine, /proc/stat, idle rate taken off)")
+    print(f"{'':<30}" + "".join(f"{n:>24}" for n in names))
+    print("-" * (30 + 24 * len(names)))
+    print(f"{'executions/s':<30}" + "".join(f"{runs[n].rate:>24.0f}" for n in names))
+    for component in components:
+        print(f"{'  ' + component:<30}" + "".join(f"{runs[n].components.get(component, 0.0):>24.2f}" for n in names))
+    print(f"{'  total CPU ms / execution':<30}" + "".join(f"{runs[n].total:>24.2f}" for n in names))
+    base = runs[names[-1]]
+    print(f"leeward / bare python3 -c: throughput {runs[names[0]].rate / base.rate:.2f}x, "
+          f"CPU per execution {runs[names[0]].total / base.total:.2f}x")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=500)
-    parser.add_argument("--baseline-runs", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=400)
+    parser.add_argument("--baseline-runs", type=int, default=60)
+    parser.add_argument("--seconds", type=float, default=8.0, help="of each throughput window")
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args()
+    print(f"`{CODE}` on {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+          f"load average before: {os.getloadavg()[0]:.2f}")
 
-    leeward, startup_ms, leeward_rate, cells = bench_leeward(args.runs, args.workers, args.clients)
-    rows = [("leeward (client->daemon->sandbox)", leeward), *cells.items(),
-            ("python3 -c (system, /usr/bin/python3)", bench_python(SYSTEM_PYTHON, args.baseline_runs)),
-            ("python -c (the venv's)", bench_python(PYTHON, args.baseline_runs))]
-    bwrap = bench_bwrap(args.baseline_runs)
-    rows.append(("bubblewrap + python -c", bwrap))
-    base = statistics.median(leeward)
-    print(f"\n`{CODE}` on {os.cpu_count()} cores, {args.runs} leeward runs, {args.baseline_runs} per baseline\n")
-    print(f"{'method':<40} {'p50 ms':>9} {'p99 ms':>9} {'p50 / leeward':>14}")
-    print("-" * 75)
-    for name, samples in rows:
-        if samples is None:
-            print(f"{name:<40} {'(bwrap not installed)':>34}")
-            continue
-        p50 = statistics.median(samples)
-        print(f"{name:<40} {p50:>9.3f} {percentile(samples, 0.99):>9.3f} {p50 / base:>13.1f}x")
-    python_rate = throughput(lambda n: [subprocess.run([SYSTEM_PYTHON, "-c", CODE], check=True, capture_output=True)
-                                        for _ in range(n)], args.baseline_runs * 2, args.clients)
-    print(f"\nthroughput with {args.clients} concurrent clients: leeward {leeward_rate:.0f} executions/s, "
-          f"system python3 -c {python_rate:.0f}/s ({leeward_rate / python_rate:.1f}x)")
-    bare = python_startup_ms(20)
-    print(f"\ndaemon start to first answer: {startup_ms:.0f} ms "
-          f"({startup_ms / bare:.1f}x a bare `/usr/bin/python3 -c pass` of {bare:.1f} ms)")
+    rows: list[tuple[str, list[float] | str]] = []
+    with tempfile.TemporaryDirectory(prefix="leeward-bench-") as directory:
+        daemon = start_daemon(directory, "--metrics-port", "0", workers=args.workers)
+        try:
+            with Connection(daemon.socket_path) as conn:
+                zygote_pid = conn.request({"type": "Status"})["zygote"]["pid"]
+                rows.append(("leeward, idle gaps", time_calls(lambda: execute_hello(conn), args.runs,
+                                                              gap=IDLE_GAP_SECS)))
+                rows.append(("leeward, back to back", time_calls(lambda: execute_hello(conn), args.runs)))
+                rows += [(f"{name} (raw protocol)", samples)
+                         for name, samples in session_cells(conn, args.runs).items()]
+            cli = cli_rows(daemon.socket_path, args.baseline_runs)
+            rows += list(cli.items()) if isinstance(cli, dict) else [("leeward CLI", cli)]
+            leeward_cpu = saturate(leeward_client(daemon.socket_path), args.clients, args.seconds,
+                                   (daemon.process.pid, zygote_pid))
+        finally:
+            daemon.stop()
+
+    bare = baselines.python_argv(baselines.SYSTEM_PYTHON, CODE)
+    bare_samples = time_calls(baselines.runner(bare), args.baseline_runs)
+    rows.append(("python3 -c (system /usr/bin/python3)", bare_samples))
+    rows.append(("python -c (the venv's)",
+                 time_calls(baselines.runner(baselines.python_argv(baselines.VENV_PYTHON, CODE)), args.baseline_runs)))
+    for name, argv in (("bubblewrap + python3 -c", baselines.bwrap_argv(CODE)),
+                       ("nsjail + python3 -c", baselines.nsjail_argv(CODE))):
+        why = "not installed" if argv is None else baselines.works(argv)
+        rows.append((name, f"({why})" if why else time_calls(baselines.runner(argv), args.baseline_runs)))
+    bare_cpu = saturate(bare_client(bare), args.clients, args.seconds)
+
+    print()
+    print_latency(rows, statistics.median(bare_samples))
+    print_cpu({"leeward": leeward_cpu, "bare python3 -c": bare_cpu}, args.clients)
+
+    python_pass = statistics.median(time_calls(baselines.runner(baselines.python_argv(
+        baselines.SYSTEM_PYTHON, "pass")), 20))
+    print(f"\ndaemon start to first result (bare `/usr/bin/python3 -c pass`: {python_pass:.1f} ms)")
+    for label, preload in (("default preload (numpy, pandas)", None), ("no preload", "")):
+        startup = statistics.median(daemon_startup_ms(preload) for _ in range(3))
+        print(f"  {label:<34} {startup:>7.0f} ms  {startup / python_pass:>5.1f}x")
 
 
 if __name__ == "__main__":
