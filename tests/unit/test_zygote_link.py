@@ -29,3 +29,8 @@ def test_optional_layers_may_be_missing():
                                    ["landlock", "seccomp_notify"])
     assert isolation["seccomp"] == "errno" and "landlock" not in isolation["layers"]
     assert "seccomp" in isolation["layers"]
+
+
+def test_status_says_which_layer_enforces_what_for_this_abi():
+    isolation = isolation_in_force(dataclasses.replace(FULL, landlock_abi=2), [])
+    assert isolation["enforced_by"]["abstract_unix_sockets"] == ["network namespace (per sandbox)"]
