@@ -1,0 +1,98 @@
+"""LeewardPythonTool through langchain-core's own invoke/ainvoke, against a real daemon."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+pytest.importorskip("langchain_core")
+
+from langchain_core.messages import ToolMessage
+
+from leeward import Leeward
+from leeward.integrations.langchain import LeewardPythonTool
+
+
+def thread(thread_id: str) -> dict:
+    return {"configurable": {"thread_id": thread_id}}
+
+
+def open_sessions(socket_path: str) -> set[str]:
+    with Leeward(socket_path) as lw:
+        return {s.id for s in lw.sessions()}
+
+
+@pytest.fixture
+def tool(socket_path):
+    tool = LeewardPythonTool(socket_path=socket_path)
+    yield tool
+    tool.close()
+
+
+def test_invoke_returns_the_last_value(tool):
+    assert "42" in tool.invoke({"code": "x = 2\nx * 21"})
+
+
+def test_ainvoke_returns_output_and_value(tool):
+    assert asyncio.run(tool.ainvoke({"code": "print('hi')\n6 * 7"})) == "hi\n42"
+
+
+def test_calls_without_a_thread_share_nothing(tool):
+    tool.invoke({"code": "x = 2"})
+    assert "NameError" in tool.invoke({"code": "x"})
+    assert tool.thread_sessions == {}
+
+
+def test_a_thread_keeps_its_state_and_another_thread_does_not_see_it(tool, socket_path):
+    tool.invoke({"code": "x = 2"}, thread("one"))
+    assert tool.invoke({"code": "x * 21"}, thread("one")) == "42"
+    assert "NameError: name 'x' is not defined" in tool.invoke({"code": "x"}, thread("two"))
+    sessions = tool.thread_sessions
+    assert set(sessions) == {"one", "two"} and sessions["one"] != sessions["two"]
+    assert set(sessions.values()) <= open_sessions(socket_path)
+    tool.close("one")
+    assert set(tool.thread_sessions) == {"two"}
+    assert sessions["one"] not in open_sessions(socket_path)
+
+
+def test_a_code_error_is_an_answer_with_the_traceback_not_an_exception(tool):
+    message = tool.invoke({"type": "tool_call", "id": "call-1", "name": tool.name,
+                           "args": {"code": "print('before')\n1/0"}})
+    assert isinstance(message, ToolMessage)
+    assert message.content.startswith("before\n") and "ZeroDivisionError: division by zero" in message.content
+    assert message.artifact["error"]["name"] == "ZeroDivisionError" and message.artifact["exit_code"] == 1
+
+
+def test_a_figure_comes_back_in_the_artifact(tool):
+    pytest.importorskip("matplotlib")
+    message = tool.invoke({"type": "tool_call", "id": "call-2", "name": tool.name,
+                           "args": {"code": "import matplotlib.pyplot as plt\nplt.plot([1, 4, 9]);"}})
+    assert message.content == "[1 figure captured]"
+    pngs = [shown["data"]["image/png"] for shown in message.artifact["results"] if "image/png" in shown["data"]]
+    assert len(pngs) == 1 and pngs[0].startswith(b"\x89PNG")
+
+
+def test_a_call_that_ends_the_session_is_reported_and_the_thread_gets_a_new_one(socket_path):
+    tool = LeewardPythonTool(socket_path=socket_path, timeout=1)
+    try:
+        tool.invoke({"code": "x = 1"}, thread("t"))
+        first = tool.thread_sessions["t"]
+        ended = tool.invoke({"code": "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                                     "time.sleep(30)"}, thread("t"))
+        assert "[the sandbox ended (timeout): its state is lost]" in ended
+        assert tool.thread_sessions == {}
+        assert "NameError" in tool.invoke({"code": "x"}, thread("t"))
+        assert tool.thread_sessions["t"] != first
+    finally:
+        tool.close()
+
+
+def test_a_session_ended_between_calls_is_replaced_and_the_model_told(tool, socket_path):
+    tool.invoke({"code": "x = 1"}, thread("t"))
+    first = tool.thread_sessions["t"]
+    with Leeward(socket_path) as other:  # as the daemon's idle expiry would
+        other.attach(first).close()
+    answer = tool.invoke({"code": "print('ran')"}, thread("t"))
+    assert answer.startswith("[this conversation's sandbox had ended (closed); this ran in a new one")
+    assert answer.endswith("\nran")
+    assert tool.thread_sessions["t"] != first
