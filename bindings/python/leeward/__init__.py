@@ -33,6 +33,7 @@ from .errors import (
 )
 
 __all__ = [
+    "CodeInterpreter",
     "DaemonBusy",
     "DaemonUnavailable",
     "DisplayResult",
@@ -57,3 +58,12 @@ __all__ = [
     "UntrustedSocket",
     "parse_size",
 ]
+
+
+def __getattr__(name: str):
+    # Imported on first use, so `import leeward` never imports an integration.
+    if name == "CodeInterpreter":
+        from .integrations.code_interpreter import CodeInterpreter
+
+        return CodeInterpreter
+    raise AttributeError(f"module 'leeward' has no attribute {name!r}")
