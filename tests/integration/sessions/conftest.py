@@ -2,7 +2,6 @@
 (socket_mode 0o666) so a second uid can be shown another's sessions do not exist."""
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import tempfile
@@ -13,8 +12,8 @@ import pytest
 
 from libleeward import protocol
 from tests.conftest import start_daemon
-
-WAIT_SECS = 60.0  # bound on waiting for an end the daemon reaches by itself; not a speed assertion
+from tests.integration import sandbox_processes
+from tests.integration.sandbox_processes import WAIT_SECS
 
 
 def call(conn, message: dict) -> dict:
@@ -41,28 +40,7 @@ def session_processes(conn, session_id: str) -> tuple[set[str], set[int]]:
     this session's /tmp holds (the sandbox's cgroup namespace hides its own path)."""
     marker = f"marker-{uuid.uuid4().hex}"
     cell(conn, session_id, f"open({marker!r}, 'w').close()")
-    boxes, pids = set(), set()
-    for procs in glob.glob("/sys/fs/cgroup/*/leeward/*/cgroup.procs"):
-        try:
-            with open(procs) as fh:
-                members = {int(line) for line in fh if line.strip()}
-        except FileNotFoundError:
-            continue  # another sandbox's box, removed since the glob
-        for pid in members:
-            if os.path.exists(f"/proc/{pid}/root/tmp/{marker}"):
-                boxes.add(os.path.dirname(procs))
-                pids |= members
-    return boxes, pids
-
-
-def wait_until_gone(boxes: set[str], pids: set[int]) -> None:
-    deadline = time.monotonic() + WAIT_SECS
-    while time.monotonic() < deadline:
-        if not any(os.path.exists(b) for b in boxes) and not any(os.path.exists(f"/proc/{p}") for p in pids):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"left behind: boxes {[b for b in boxes if os.path.exists(b)]}, "
-                         f"pids {[p for p in pids if os.path.exists(f'/proc/{p}')]}")
+    return sandbox_processes.find(marker)
 
 
 def wait_for_end(conn, session_id: str) -> dict:

@@ -1,22 +1,18 @@
 """Sessions on a real daemon (PROTOCOL-V2 "Session rules", issue 13's acceptance list)."""
 from __future__ import annotations
 
-import ast
 import os
-import pwd
 import signal
-import subprocess
 import tempfile
 
 import pytest
 
-from libleeward.client import Connection
 from tests.conftest import start_daemon
-from tests.integration.sessions.conftest import (call, cell, ok, open_session, session_processes, wait_for_end,
-                                                 wait_until_gone)
+from tests.integration.other_user import as_other_user
+from tests.integration.sandbox_processes import wait_until_gone
+from tests.integration.sessions.conftest import call, cell, ok, open_session, session_processes, wait_for_end
 
 pytestmark = pytest.mark.integration
-OTHER_USER = "leeward-test"
 
 
 def test_discovery_lists_what_works(shared_daemon):
@@ -183,37 +179,6 @@ def test_unknown_and_malformed_ids_are_e5001(shared_daemon):
     assert codes == ["E5001"] * 3
 
 
-def _as_other_user(socket_path: str, requests: list[dict]) -> list[dict]:
-    """The replies another local uid gets, from a forked client that dropped to it."""
-    try:
-        user = pwd.getpwnam(OTHER_USER)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", OTHER_USER],
-                       check=True)
-        user = pwd.getpwnam(OTHER_USER)
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_end)
-        status = 1
-        try:
-            os.setgroups([])
-            os.setgid(user.pw_gid)
-            os.setuid(user.pw_uid)
-            with Connection(socket_path, timeout=60) as conn:
-                replies = [call(conn, request) for request in requests]
-            os.write(write_end, repr(replies).encode())
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as fh:
-        data = fh.read()
-    _, status = os.waitpid(pid, 0)
-    assert status == 0 and data
-    return ast.literal_eval(data.decode())
-
-
 def test_only_the_owner_sees_a_session(shared_daemon):
     with shared_daemon.connect() as conn:
         sid = open_session(conn)
@@ -225,7 +190,7 @@ def test_only_the_owner_sees_a_session(shared_daemon):
                     {"type": "FileList", "session_id": sid, "path": "."},
                     {"type": "FileRemove", "session_id": sid, "path": "x"},
                     {"type": "SessionExecute", "session_id": "A" * 22, "code": "pass"}]
-        replies = _as_other_user(shared_daemon.socket_path, requests + [{"type": "SessionList"}])
+        replies = as_other_user(shared_daemon.socket_path, requests + [{"type": "SessionList"}])
         still_mine = cell(conn, sid, "print(mine)")
         ok(conn, {"type": "SessionClose", "session_id": sid})
     errors = [reply["error"] for reply in replies[:-1]]
