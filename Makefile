@@ -5,13 +5,18 @@ VPY    := $(VENV)/bin/python
 NODE_DIR := bindings/node
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: setup lib run test bench fuzz soak clean
+.PHONY: setup lib cli run test bench fuzz soak clean
 
-setup: $(VENV)/.installed lib $(NODE_DIR)/node_modules/.installed
+setup: $(VENV)/.installed lib cli $(NODE_DIR)/node_modules/.installed
 
 # libleeward.so + leeward.pc in build/lib (cffi embedding; see libleeward/build_ffi.py)
 lib: $(VENV)/.installed
 	$(VPY) libleeward/build_ffi.py --if-stale
+
+# The `leeward` command: cli/leeward.c runs `exec` and `run` itself and hands the rest to
+# the Python CLI; installed over pip's console script (again after every pip install).
+cli: $(VENV)/.installed
+	$(VPY) cli/build.py --if-stale --install $(VENV)/bin
 
 $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	cd $(NODE_DIR) && npm ci --no-audit --no-fund

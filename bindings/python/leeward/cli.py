@@ -1,8 +1,14 @@
 """`leeward`: run code in a sandbox from the shell, through libleeward.so.
 
+The `leeward` users run is cli/leeward.c: it runs `exec` and `run` itself and hands every
+other command line to this module (`python -m leeward`), which is the reference for all of
+them; both accept the same options and give the same exit statuses.
+
     leeward exec "print('hello')"          # exit status = the code's
     leeward exec -f script.py --mount /data:/data --timeout 5 --memory 256M
     echo 'print(1)' | leeward exec -
+    leeward exec --env MODE=fast --file in.csv=./data.csv --stdin input.txt -f job.py
+    leeward run -- sh -c 'ls / | wc -l'    # a command (argv job) instead of Python
     leeward exec --json "print(1)"         # the protocol's result map as JSON (bytes as {"$bytes": base64})
     leeward exec --display "1 + 1"         # notebook cell: prints the final expression's value
     leeward exec --collect '*.csv' --out results/ -f job.py   # files the job made, written under results/
@@ -32,11 +38,14 @@ from pathlib import Path
 from libleeward import jsonwire
 from libleeward.abi import ErrorCode
 
-from . import DaemonUnavailable, Leeward, LeewardError, Mount, UntrustedSocket, parse_size
+from . import DaemonUnavailable, ExecutionResult, InvalidRequest, Leeward, LeewardError, Mount, UntrustedSocket, parse_size
+from ._cli_live import EXIT_CANCELLED, call_live
 from ._outdir import UnsafeName, write_files
+from ._session import cell_fields
 
 # Exit statuses of leeward itself, chosen like docker run / timeout(1) so they
-# do not pass for the code's own: 125 leeward failed, 124 the job timed out.
+# do not pass for the code's own: 125 leeward failed, 124 the job timed out, 130 the
+# job was cancelled (Ctrl-C, as the shell reports it).
 EXIT_LEEWARD_ERROR = 125
 EXIT_TIMED_OUT = 124
 AUTOSTART_WAIT_ENV = "LEEWARD_AUTOSTART_TIMEOUT"
@@ -82,9 +91,37 @@ def _env(text: str) -> tuple[str, str]:
     return name, value
 
 
+def _inline_file(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
+    return name, path
+
+
 def _add_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("code", nargs="?", help="Python source, or - to read it from stdin")
-    parser.add_argument("-f", "--file", help="read the source from FILE (- for stdin)")
+    parser.add_argument("-f", "--script", metavar="FILE", help="read the source from FILE (- for stdin)")
+
+
+def _add_stdin(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stdin", metavar="FILE", help="the job's standard input, from FILE (- for ours)")
+
+
+def _add_job_inputs(parser: argparse.ArgumentParser) -> None:
+    """What a one-shot job (`exec`, `run`) is given: mounts, limits, environment, input."""
+    parser.add_argument("--mount", action="append", type=_mount, default=[], metavar="HOST:SANDBOX[:rw]",
+                        help="expose a host directory, read-only unless :rw (repeatable)")
+    parser.add_argument("--memory", type=_size, metavar="SIZE", help="memory limit, e.g. 256M, 1G (default: the daemon's)")
+    parser.add_argument("--env", action="append", type=_env, default=[], metavar="NAME=VALUE",
+                        help="an environment variable of the job (repeatable)")
+    parser.add_argument("--file", action="append", type=_inline_file, default=[], metavar="NAME=PATH",
+                        help="put the host file PATH in the job's workdir as NAME (repeatable)")
+    _add_stdin(parser)
+
+
+def _add_live(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-stream", action="store_true",
+                        help="print the output when the job ends (default: as it arrives)")
 
 
 def _add_outputs(parser: argparse.ArgumentParser) -> None:
@@ -115,7 +152,9 @@ def _add_session_parsers(commands, common: argparse.ArgumentParser) -> None:
     run.add_argument("--session", required=True, metavar="ID", help="the session (from `leeward session open`)")
     _add_source(run)
     run.add_argument("--no-display", action="store_true", help="do not print the final expression's value")
+    _add_stdin(run)
     _add_outputs(run)
+    _add_live(run)
 
     closed = actions.add_parser("close", parents=[common], help="end a session and destroy its sandbox")
     closed.add_argument("--session", required=True, metavar="ID")
@@ -125,21 +164,60 @@ def _add_session_parsers(commands, common: argparse.ArgumentParser) -> None:
     listed.add_argument("--json", action="store_true", help="print the sessions as JSON")
 
 
+EXEC_EXAMPLES = """examples:
+  leeward exec "print('hello')"
+  leeward exec -f job.py --timeout 5 --memory 256M --mount /srv/in:/data
+  leeward exec --env MODE=fast --file in.csv=./data.csv -f job.py    # /tmp/in.csv in the sandbox
+  leeward exec --stdin input.txt "import sys; print(len(sys.stdin.read()))"
+  leeward exec --collect '*.png' --out plots/ -f plot.py
+  echo 'print(1)' | leeward exec -
+exit status: the code's; 124 timed out, 125 leeward failed, 130 cancelled (Ctrl-C cancels the job)"""
+
+MAIN_EXAMPLES = """examples (`leeward COMMAND --help` for each command's options):
+  leeward exec "print('hello')"
+  leeward exec --env MODE=fast --file in.csv=./data.csv --stdin input.txt -f job.py
+  leeward run -- sh -c 'ls / | wc -l'
+  ID=$(leeward session open); leeward session run --session $ID "x = 1"
+  leeward status; leeward doctor"""
+
+RUN_EXAMPLES = """examples:
+  leeward run -- sh -c 'echo $((6 * 7))'
+  leeward run --timeout 5 --stdin data.txt -- grep -c error
+  leeward run --mount /srv/src:/src -- python3 /src/tool.py --verbose
+  leeward run --file in.txt=./in.txt --collect 'out/*' --out results/ -- sh -c 'mkdir out; sort in.txt > out/s'
+exit status: the command's; 124 timed out, 125 leeward failed, 130 cancelled (Ctrl-C cancels the job)"""
+
+
+def _subcommand(commands, name: str, common: argparse.ArgumentParser, help: str, examples: str = ""):
+    return commands.add_parser(name, parents=[common], help=help, description=help, epilog=examples or None,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="leeward", description="Run untrusted Python in a leeward sandbox.")
+    parser = argparse.ArgumentParser(prog="leeward", description="Run untrusted code in a leeward sandbox.",
+                                     epilog=MAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--socket", help="daemon socket (default: $LEEWARD_SOCKET or the per-user socket)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("exec", parents=[common], help="run code in a fresh sandbox; exit with its status")
+    run = _subcommand(commands, "exec", common, "run Python code in a fresh sandbox; exit with its status",
+                      EXEC_EXAMPLES)
     _add_source(run)
-    run.add_argument("--mount", action="append", type=_mount, default=[], metavar="HOST:SANDBOX[:rw]",
-                     help="expose a host directory, read-only unless :rw (repeatable)")
-    run.add_argument("--memory", type=_size, metavar="SIZE", help="memory limit, e.g. 256M, 1G (default: the daemon's)")
+    _add_job_inputs(run)
     run.add_argument("--display", action="store_true",
                      help="run as a notebook cell: print the final expression's value and display() output")
     _add_outputs(run)
+    _add_live(run)
     run.add_argument("--no-autostart", action="store_true", help="fail instead of starting a daemon")
+
+    argv_job = _subcommand(commands, "run", common, "run a command (not Python) in a fresh sandbox; exit with its "
+                                                    "status", RUN_EXAMPLES)
+    _add_job_inputs(argv_job)
+    _add_outputs(argv_job)
+    _add_live(argv_job)
+    argv_job.add_argument("--no-autostart", action="store_true", help="fail instead of starting a daemon")
+    argv_job.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]",
+                          help="the command, looked up on the sandbox's PATH, and its arguments")
 
     _add_session_parsers(commands, common)
 
@@ -160,23 +238,63 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------- commands
 
+def _what(args: argparse.Namespace) -> str:
+    return "leeward session run" if args.command == "session" else f"leeward {args.command}"
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    if args.collect and not (args.out or args.json):
+        raise SystemExit(f"{_what(args)}: --collect needs --out DIR (or --json)")
+
+
 def _read_code(args: argparse.Namespace) -> str:
-    what = "leeward exec" if args.command == "exec" else "leeward session run"
-    if args.file is not None and args.code is not None:
+    what = _what(args)
+    if args.script is not None and args.code is not None:
         raise SystemExit(f"{what}: give CODE or -f FILE, not both")
-    source = args.file if args.file is not None else args.code
+    source = args.script if args.script is not None else args.code
     if source is None:
         raise SystemExit(f"{what}: nothing to run (give CODE, -f FILE or - for stdin)")
-    if args.collect and not (args.out or args.json):
-        raise SystemExit(f"{what}: --collect needs --out DIR (or --json)")
+    if source == "-" and args.stdin == "-":
+        raise SystemExit(f"{what}: the code and --stdin cannot both come from stdin")
+    _check_outputs(args)
     if source == "-":
         return sys.stdin.read()
-    if args.file is not None:
+    if args.script is not None:
         return Path(source).read_text(encoding="utf-8")
     return source
 
 
+def _read_stdin(args: argparse.Namespace) -> bytes | None:
+    if args.stdin is None:
+        return None
+    return sys.stdin.buffer.read() if args.stdin == "-" else Path(args.stdin).read_bytes()
+
+
+def _job_request(args: argparse.Namespace, program: dict) -> dict:
+    """The Execute request of `exec` or `run`; `program` is its {"code": ...} or {"argv": [...]}."""
+    request: dict = {"type": "Execute", **program}
+    if args.mount:
+        request["mounts"] = [{"host": m.host, "sandbox": m.sandbox, "ro": m.read_only} for m in args.mount]
+    if args.memory is not None:
+        request["memory_limit"] = args.memory
+    if args.env:
+        request["env"] = dict(args.env)
+    if args.file:
+        request["files"] = {name: Path(path).read_bytes() for name, path in args.file}
+    request.update(cell_fields(timeout=args.timeout, stdin=_read_stdin(args),
+                               display=getattr(args, "display", False), collect=args.collect))
+    return request
+
+
+def _interactive() -> bool:
+    # Only then is a Ping spent on discovering stream and cancel: a script reading our
+    # output gets it whole at the end anyway (cli/leeward.c, the usual path, always streams).
+    return sys.stdin.isatty() or sys.stdout.isatty()
+
+
 def _exit_status(result) -> int:
+    if result.cancelled:
+        return EXIT_CANCELLED
     if result.timed_out:
         return EXIT_TIMED_OUT
     if result.exit_code < 0:  # killed by signal N: the shell's 128+N
@@ -189,9 +307,10 @@ def print_json(value) -> None:
     print(json.dumps(json.loads(jsonwire.dumps(value)), indent=2))
 
 
-def _report(result, args: argparse.Namespace) -> int:
+def _report(result, args: argparse.Namespace, streamed: bool = False) -> int:
     """Prints a job's or a cell's result (or writes it as JSON), writes collected files
-    under --out, and returns the exit status."""
+    under --out, and returns the exit status. streamed: stdout and stderr were printed
+    as they arrived."""
     if args.out and result.files:
         for path in write_files(result.files, args.out):
             if not args.json:
@@ -199,20 +318,23 @@ def _report(result, args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.to_dict())
         return _exit_status(result)
-    sys.stdout.buffer.write(result.stdout_bytes)
+    if not streamed:
+        sys.stdout.buffer.write(result.stdout_bytes)
     for shown in result.results:
         # What a notebook shows for a value: its text/plain (a figure's is "<Figure ...>").
         text = shown.text if shown.text is not None else f"[{', '.join(shown.data)}]"
         sys.stdout.buffer.write(text.encode() + b"\n")
     sys.stdout.buffer.flush()
-    sys.stderr.buffer.write(result.stderr_bytes)
+    if not streamed:
+        sys.stderr.buffer.write(result.stderr_bytes)
     ended = result.session is not None and not result.session.alive
     for flag, note in [(result.timed_out, "timed out"), (result.oom_killed, "killed: out of memory"),
                        (result.stdout_truncated, "stdout truncated"),
                        (result.stderr_truncated, "stderr truncated"),
                        (result.results_truncated, "results truncated"),
                        (result.files_truncated, "collected files truncated"),
-                       (ended, f"the session ended ({result.session and result.session.end_reason})")]:
+                       (ended, f"the session ended ({result.session and result.session.end_reason})"),
+                       (result.cancelled, "cancelled")]:
         if flag:
             print(f"leeward: {note}", file=sys.stderr)
     sys.stderr.flush()
@@ -220,11 +342,28 @@ def _report(result, args: argparse.Namespace) -> int:
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
-    code = _read_code(args)
+    return _run_job(args, {"code": _read_code(args)})
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not argv:
+        raise SystemExit("leeward run: no command (give -- CMD [ARGS...])")
+    _check_outputs(args)
+    return _run_job(args, {"argv": argv})
+
+
+def _run_job(args: argparse.Namespace, program: dict) -> int:
     with _connect(args.socket, autostart=not args.no_autostart) as sandbox:
-        result = sandbox.execute(code, mounts=args.mount, timeout=args.timeout, memory=args.memory,
-                                 display=args.display, collect=args.collect)
-    return _report(result, args)
+        if "argv" in program and "argv" not in sandbox.cached_features():
+            raise InvalidRequest(ErrorCode.FEATURE_DISABLED.value, "the daemon does not run commands "
+                                 "(no \"argv\" in its features)")
+        request = _job_request(args, program)
+        if _interactive() and not args.json:
+            reply, streamed = call_live(sandbox, args.socket, request, stream=not args.no_stream)
+        else:
+            reply, streamed = sandbox.call(request), False
+    return _report(ExecutionResult.from_wire(reply["result"]), args, streamed)
 
 
 def cmd_session(args: argparse.Namespace) -> int:
@@ -247,9 +386,14 @@ def session_open(args: argparse.Namespace) -> int:
 def session_run(args: argparse.Namespace) -> int:
     code = _read_code(args)
     with Leeward(args.socket) as sandbox:
-        display = False if args.no_display else None  # None: on when the daemon offers it
-        result = sandbox.attach(args.session).run(code, timeout=args.timeout, display=display, collect=args.collect)
-    return _report(result, args)
+        # display: on when the daemon offers it, as Session.run decides; the cell is sent
+        # here rather than by Session.run to stream it and cancel it on Ctrl-C.
+        display = not args.no_display and "display" in sandbox.cached_features()
+        request = {"type": "SessionExecute", "session_id": args.session, "code": code,
+                   **cell_fields(timeout=args.timeout, stdin=_read_stdin(args), display=display,
+                                 collect=args.collect)}
+        reply, streamed = call_live(sandbox, args.socket, request, stream=not (args.no_stream or args.json))
+    return _report(ExecutionResult.from_wire(reply["result"]), args, streamed)
 
 
 def session_close(args: argparse.Namespace) -> int:
@@ -435,7 +579,7 @@ def open_log(path: str):
 
 # ---------------------------------------------------------------- main
 
-COMMANDS = {"exec": cmd_exec, "session": cmd_session, "status": cmd_status, "ping": cmd_ping, "doctor": cmd_doctor}
+COMMANDS = {"exec": cmd_exec, "run": cmd_run, "session": cmd_session, "status": cmd_status, "ping": cmd_ping, "doctor": cmd_doctor}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -451,6 +595,8 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, UnsafeName) as exc:  # -f FILE unreadable; a collected file that cannot be written safely
         print(f"leeward: {exc}", file=sys.stderr)
         return EXIT_LEEWARD_ERROR
+    except KeyboardInterrupt:  # a daemon without Cancel: the job runs on until its timeout
+        return EXIT_CANCELLED
 
 
 if __name__ == "__main__":
