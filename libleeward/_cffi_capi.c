@@ -1,7 +1,8 @@
 /* C entry points of libleeward.so (include/leeward.h).
  *
  * Pasted by libleeward/build_ffi.py into cffi's embedding module, after Python.h
- * and cffi's _embedding.h, with LW_BAKED_PYTHONPATH and LW_PROGRAM_NAME defined.
+ * and cffi's _embedding.h, with LW_BAKED_PYTHONPATH, LW_PROGRAM_NAME and
+ * LW_RELATIVE_PROGRAM_NAME defined.
  * Every exported function is here, in C, so that a failure to start the
  * embedded Python becomes NULL + leeward_last_error() instead of cffi's
  * "Returning 0" to stderr. The work itself is done by the extern "Python"
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "leeward.h"
 
@@ -121,6 +123,27 @@ static int lw_add_paths(const char *paths, int first)
     return 0;
 }
 
+/* The interpreter path the embedded Python starts from (its stdlib; for a venv's, the
+ * venv's site-packages through pyvenv.cfg). A relocatable build (a wheel's) names it
+ * relative to this library's directory, known only once installed; when that file is
+ * missing (an install outside a venv), the building interpreter's is used. */
+static void lw_program_name(char *out, size_t size)
+{
+    Dl_info info;
+    const char *slash;
+    snprintf(out, size, "%s", LW_PROGRAM_NAME);
+    if (!LW_RELATIVE_PROGRAM_NAME[0] || !dladdr((void *)&leeward_version, &info) || info.dli_fname == NULL
+        || info.dli_fname[0] != '/' || (slash = strrchr(info.dli_fname, '/')) == NULL)
+        return;
+    {
+        char candidate[4096];
+        int len = snprintf(candidate, sizeof candidate, "%.*s/%s", (int)(slash - info.dli_fname), info.dli_fname,
+                           LW_RELATIVE_PROGRAM_NAME);
+        if (len > 0 && (size_t)len < sizeof candidate && access(candidate, X_OK) == 0)
+            snprintf(out, size, "%s", candidate);
+    }
+}
+
 static int lw_start_python(void)
 {
     /* secure_getenv: in a setuid/setgid or file-capability host (AT_SECURE) the
@@ -134,6 +157,8 @@ static int lw_start_python(void)
     if (ours) {
         PyConfig config;
         PyStatus status;
+        char program[4096];
+        lw_program_name(program, sizeof program);
         lw_promote_libpython();
         /* CPython itself does not look at AT_SECURE: isolated, it ignores PYTHONPATH,
          * PYTHONHOME, PYTHONSTARTUP and the user's site-packages. */
@@ -143,7 +168,7 @@ static int lw_start_python(void)
             PyConfig_InitPythonConfig(&config);
         config.install_signal_handlers = 0;  /* the host owns its signals */
         config.parse_argv = 0;
-        status = PyConfig_SetBytesString(&config, &config.program_name, LW_PROGRAM_NAME);
+        status = PyConfig_SetBytesString(&config, &config.program_name, program);
         if (!PyStatus_Exception(status))
             status = Py_InitializeFromConfig(&config);
         PyConfig_Clear(&config);

@@ -8,6 +8,12 @@ libleeward/_cffi_impl.py (imported inside the embedded interpreter, never by the
 daemon). Where the embedded interpreter finds its stdlib and leeward's
 site-packages is decided here, at build time, from the interpreter running this
 script, and baked into the library (LEEWARD_PYTHONPATH overrides the latter).
+
+--relocatable (what the wheel builds, see setup.py) bakes no path of the build
+machine: the library looks for the interpreter at ../bin/python3 next to itself,
+found at run time (a venv's, whose pyvenv.cfg brings its site-packages), and the .pc
+names its prefix relative to its own directory (${pcfiledir}), so both follow the
+install wherever pip puts it.
 """
 from __future__ import annotations
 
@@ -29,6 +35,9 @@ HEADER = REPO / "include" / "leeward.h"
 C_SOURCE = REPO / "libleeward" / "_cffi_capi.c"
 MODULE = "_libleeward_cffi"
 DEFAULT_OUT = REPO / "build" / "lib"
+# Where a relocatable library finds its interpreter, relative to its own directory:
+# <prefix>/lib/libleeward.so -> <prefix>/bin/python3 (the layout of a wheel's data files).
+RELOCATED_PROGRAM = "../bin/python3"
 
 # Python functions the C entry points call (implemented in _cffi_impl.py).
 # `extern "Python"` (not embedding_api) keeps them static: the only exported
@@ -92,10 +101,13 @@ def baked_paths() -> list[str]:
     return list(dict.fromkeys(paths))
 
 
-def pkg_config(out: Path) -> str:
+def pkg_config(out: Path, relocatable: bool = False) -> str:
+    # A relocatable .pc lives in <prefix>/lib/pkgconfig: pkg-config expands ${pcfiledir}
+    # to the directory it found the file in, wherever the wheel was installed.
+    prefix, libdir = ("${pcfiledir}/../..", "${prefix}/lib") if relocatable else (REPO, out)
     return (
-        f"prefix={REPO}\n"
-        f"libdir={out}\n"
+        f"prefix={prefix}\n"
+        f"libdir={libdir}\n"
         "includedir=${prefix}/include\n\n"
         "Name: leeward\n"
         "Description: C ABI of the leeward sandbox daemon\n"
@@ -112,16 +124,18 @@ def version() -> str:
         raise SystemExit(f"{HEADER}: {exc}") from None
 
 
-def make_builder() -> cffi.FFI:
+def make_builder(relocatable: bool = False) -> cffi.FFI:
     ffibuilder = cffi.FFI()
     ffibuilder.cdef(header_cdef(HEADER.read_text()) + PYTHON_SIDE)
     ffibuilder.embedding_api("")  # makes this an embedding build; exports come from C
     ffibuilder.embedding_init_code(INIT_CODE)
     defines = {
-        "LW_BAKED_PYTHONPATH": c_string(os.pathsep.join(baked_paths())),
+        "LW_BAKED_PYTHONPATH": c_string("" if relocatable else os.pathsep.join(baked_paths())),
         # The interpreter Python's stdlib is found from: getpath() would otherwise
         # search $PATH for "python3" and may land on another installation.
         "LW_PROGRAM_NAME": c_string(getattr(sys, "_base_executable", None) or sys.executable),
+        # Tried first when set; LW_PROGRAM_NAME is the fallback (an install outside a venv).
+        "LW_RELATIVE_PROGRAM_NAME": c_string(RELOCATED_PROGRAM if relocatable else ""),
     }
     ffibuilder.set_source(
         MODULE,
@@ -135,11 +149,11 @@ def make_builder() -> cffi.FFI:
     return ffibuilder
 
 
-def build(out: Path) -> Path:
+def build(out: Path, relocatable: bool = False) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / "cffi"
     tmp.mkdir(parents=True, exist_ok=True)
-    built = Path(make_builder().compile(tmpdir=str(tmp), target="libleeward.*", verbose=False))
+    built = Path(make_builder(relocatable).compile(tmpdir=str(tmp), target="libleeward.*", verbose=False))
     target = out / "libleeward.so"
     # Replace, don't overwrite in place: a running process may have the old one mapped.
     staging = out / ".libleeward.so.new"
@@ -147,7 +161,7 @@ def build(out: Path) -> Path:
     os.replace(staging, target)
     pc_dir = out / "pkgconfig"
     pc_dir.mkdir(exist_ok=True)
-    (pc_dir / "leeward.pc").write_text(pkg_config(out))
+    (pc_dir / "leeward.pc").write_text(pkg_config(out, relocatable))
     return target
 
 
@@ -169,12 +183,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output dir (default build/lib)")
     parser.add_argument("--if-stale", action="store_true", help="do nothing if the library is up to date")
+    parser.add_argument("--relocatable", action="store_true",
+                        help="bake no build path: find ../bin/python3 at run time, .pc relative to itself")
     args = parser.parse_args(argv)
     out = args.out.resolve()
     if args.if_stale and not is_stale(out):
         print(f"{out / 'libleeward.so'} is up to date")
         return 0
-    target = build(out)
+    target = build(out, args.relocatable)
     print(f"built {target} (python {sysconfig.get_python_version()}, pkg-config: {target.parent / 'pkgconfig'})")
     return 0
 

@@ -1,12 +1,14 @@
 """Finds and loads libleeward.so, once, and binds it through the ctypesgen module.
 
 Search order: $LEEWARD_LIBRARY (a file, or a directory holding libleeward.so), then
-the package's own directory (an installed wheel ships it there), then the source
-checkout's build/lib (where libleeward/build_ffi.py puts it).
+the copy an installed wheel put in <prefix>/lib (named in the distribution's RECORD,
+so every install scheme is covered), then the source checkout's build/lib (where
+libleeward/build_ffi.py puts it).
 """
 from __future__ import annotations
 
 import ctypes
+import importlib.metadata
 import os
 import threading
 from pathlib import Path
@@ -23,13 +25,29 @@ _lock = threading.Lock()
 _lowlevel: ModuleType | None = None
 
 
+def installed() -> Path | None:
+    """The wheel's libleeward.so, wherever pip put it (None for a checkout, whose
+    editable install ships no library)."""
+    try:
+        files = importlib.metadata.files("leeward") or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for file in files:
+        if file.name == LIBRARY_NAME:
+            return Path(file.locate()).resolve()
+    return None
+
+
 def candidates() -> list[Path]:
     found = []
     explicit = os.environ.get(LIBRARY_ENV)
     if explicit:
         path = Path(explicit)
         found.append(path / LIBRARY_NAME if path.is_dir() else path)
-    found += [_PACKAGE_DIR / LIBRARY_NAME, _BUILD_DIR / LIBRARY_NAME]
+    wheel = installed()
+    if wheel is not None:
+        found.append(wheel)
+    found.append(_BUILD_DIR / LIBRARY_NAME)
     return found
 
 
