@@ -97,6 +97,8 @@ class Bounds:
     max_files: int = 1024
     max_env: int = 1024
     max_collect_patterns: int = 64
+    max_argv: int = 4096  # arguments of an argv job
+    max_argv_bytes: int = 1 << 20  # their total size (the kernel allows ~2 MiB with env)
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ class Status(_NoFields):
 
 @dataclass(frozen=True)
 class Execute:
-    code: str
+    code: str = ""  # Python source; "" when `argv` names a program instead
     mounts: tuple[Mount, ...] = ()
     files: dict[str, bytes] = field(default_factory=dict)
     timeout_secs: float | None = None  # None: the daemon's default
@@ -138,6 +140,7 @@ class Execute:
     collect: tuple[str, ...] = ()  # v2: globs of workdir files to return in `files`
     stream: bool = False  # v2: Event frames as output arrives, before the response
     execution_id: str | None = None  # v2: the handle for Cancel; None: the daemon makes one
+    argv: tuple[str, ...] = ()  # v2: a program to run instead of `code`
     type = "Execute"
 
     @classmethod
@@ -187,20 +190,54 @@ def _reject_unknown(message: dict, allowed: set[str]) -> None:
         raise ProtocolError(ErrorCode.UNKNOWN_FIELD, f"unknown field(s): {name_a_few(sorted(unknown))}")
 
 
-def parse_code(m: dict, request_type: str) -> str:
-    """The required `code` of an Execute or a session cell: a str without NUL."""
-    if "code" not in m:
-        raise ProtocolError(ErrorCode.MISSING_FIELD, f"{request_type} needs 'code'")
+# The kernel's limit on one argument of execve (MAX_ARG_STRLEN, 32 pages, with its NUL).
+MAX_ARG_BYTES = 32 * 4096 - 1
+
+
+def parse_program(m: dict, request_type: str, bounds: Bounds) -> tuple[str, tuple[str, ...]]:
+    """(code, argv) of an Execute or a session cell: exactly one of `code` (Python source,
+    a str without NUL) and `argv` (a program), else E2009. `display` is for code only."""
+    if ("code" in m) == ("argv" in m):
+        raise ProtocolError(ErrorCode.CODE_OR_ARGV, f"{request_type} needs exactly one of 'code' and 'argv', "
+                                                    f"got {'both' if 'code' in m else 'neither'}")
+    if "argv" in m:
+        if m.get("display", False) is True:
+            raise ProtocolError(ErrorCode.OUT_OF_RANGE, "'display' is for code: an argv job has no display results")
+        return "", parse_argv(m["argv"], bounds)
     code = _expect(m, "code", str)
     if "\x00" in code:
         raise ProtocolError(ErrorCode.WRONG_TYPE, "'code' contains a NUL character")
-    return code
+    return code, ()
+
+
+def parse_argv(value: Any, bounds: Bounds) -> tuple[str, ...]:
+    """A program and its arguments: a non-empty list of str without NUL, argv[0] not
+    empty, each within the kernel's limit on one argument, all within the bounds."""
+    if not isinstance(value, list) or not all(isinstance(arg, str) for arg in value):
+        raise ProtocolError(ErrorCode.WRONG_TYPE, "'argv' must be a list of strings")
+    if not value or not value[0]:
+        raise ProtocolError(ErrorCode.OUT_OF_RANGE, "'argv' must name a program: argv[0] may not be empty")
+    if len(value) > bounds.max_argv:
+        raise ProtocolError(ErrorCode.OUT_OF_RANGE, f"at most {bounds.max_argv} arguments in 'argv'")
+    total = 0
+    for i, arg in enumerate(value):
+        if "\x00" in arg:
+            raise ProtocolError(ErrorCode.WRONG_TYPE, f"argv[{i}] contains a NUL character")
+        size = len(arg.encode("utf-8", "surrogateescape"))
+        if size > MAX_ARG_BYTES:
+            raise ProtocolError(ErrorCode.OUT_OF_RANGE, f"argv[{i}] is {size} bytes, over the kernel's {MAX_ARG_BYTES}")
+        total += size + 1
+    if total > bounds.max_argv_bytes:
+        raise ProtocolError(ErrorCode.OUT_OF_RANGE, f"'argv' is {total} bytes, over {bounds.max_argv_bytes}")
+    return tuple(value)
 
 
 def _parse_execute(m: dict, bounds: Bounds) -> Execute:
     _reject_unknown(m, {"type"} | {f.name for f in fields(Execute)})
+    code, argv = parse_program(m, "Execute", bounds)
     return Execute(
-        code=parse_code(m, "Execute"),
+        code=code,
+        argv=argv,
         mounts=_parse_mounts(m.get("mounts", []), bounds),
         files=_parse_files(m.get("files", {}), bounds),
         timeout_secs=_parse_timeout(m.get("timeout_secs"), bounds),
@@ -369,7 +406,11 @@ def _parse_env(value: Any, bounds: Bounds) -> dict[str, str]:
 
 
 def execute_to_wire(request: Execute) -> dict:
-    message: dict[str, Any] = {"type": "Execute", "code": request.code}
+    message: dict[str, Any] = {"type": "Execute"}
+    if request.argv:
+        message["argv"] = list(request.argv)
+    else:
+        message["code"] = request.code
     if request.mounts:
         message["mounts"] = [{"host": m.host, "sandbox": m.sandbox, "ro": m.ro} for m in request.mounts]
     if request.files:

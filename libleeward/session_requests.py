@@ -21,7 +21,7 @@ from .protocol import (
     _parse_mounts,
     _parse_timeout,
     _reject_unknown,
-    parse_code,
+    parse_program,
     parse_collect,
     parse_display,
     parse_execution_id,
@@ -60,19 +60,22 @@ class SessionOpen:
 @dataclass(frozen=True)
 class SessionExecute:
     session_id: str
-    code: str
+    code: str = ""  # as Execute's: "" when `argv` names a program instead
     timeout_secs: float | None = None
     stdin: bytes = b""
     display: bool = False  # as Execute's
     collect: tuple[str, ...] = ()  # as Execute's
     stream: bool = False  # as Execute's
     execution_id: str | None = None  # as Execute's
+    argv: tuple[str, ...] = ()  # as Execute's: run in the session's sandbox
     type = "SessionExecute"
 
     @classmethod
     def from_wire(cls, m: dict, bounds: Bounds) -> SessionExecute:
         _reject_unknown(m, {"type"} | {f.name for f in fields(cls)})
-        return cls(session_id=_session_id(m), code=parse_code(m, "SessionExecute"),
+        session_id = _session_id(m)
+        code, argv = parse_program(m, "SessionExecute", bounds)
+        return cls(session_id=session_id, code=code, argv=argv,
                    timeout_secs=_parse_timeout(m.get("timeout_secs"), bounds),
                    stdin=_as_bytes(m.get("stdin", b""), "stdin"),
                    display=parse_display(m.get("display", False)),

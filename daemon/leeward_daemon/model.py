@@ -49,8 +49,9 @@ class SandboxRequest:
 
 @dataclass(frozen=True)
 class Run:
-    """What the locked-down sandbox does: one piece of code with its inputs. A slot runs
-    a loop of them; a one-shot job is a loop of one."""
+    """What the locked-down sandbox does: one piece of Python code, or one program
+    (`argv`, then `code` is ""), with its inputs. A slot runs a loop of them; a one-shot
+    job is a loop of one."""
     code: str
     stdin: bytes = b""
     files: dict[str, bytes] = field(default_factory=dict)
@@ -63,3 +64,4 @@ class Run:
     repr_max: int = 0
     collect_max: int = 0
     collect_files_max: int = 0
+    argv: tuple[str, ...] = ()  # a program to run instead of `code`; argv[0] looked up on PATH

@@ -49,7 +49,7 @@ def test_undecodable_requests_get_structured_errors(daemon, body, code):
 
 
 @pytest.mark.parametrize("request_, code", [
-    ({"type": "Execute"}, "E2001"),
+    ({"type": "Execute"}, "E2009"),  # neither code nor argv
     ({"type": "Execute", "code": 5}, "E2002"),
     ({"type": "Execute", "code": "1", "timeout_secs": "10"}, "E2002"),
     ({"type": "Execute", "code": "1", "timeout_secs": -1}, "E2003"),

@@ -61,7 +61,7 @@ def test_memory_wrong_type(value):
 def test_code_required_and_typed():
     with pytest.raises(ProtocolError) as err:
         parse_request({"type": "Execute"})
-    assert err.value.code is ErrorCode.MISSING_FIELD
+    assert err.value.code is ErrorCode.CODE_OR_ARGV  # neither code nor argv (PROTOCOL-V2)
     assert code_of(code=b"bytes") is ErrorCode.WRONG_TYPE
     assert code_of(code="a\x00b") is ErrorCode.WRONG_TYPE
 

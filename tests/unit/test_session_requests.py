@@ -19,13 +19,15 @@ def test_parsed():
     assert parse_request({"type": "SessionExecute", "session_id": "abc", "code": "x"}) == SessionExecute("abc", "x")
     assert parse_request({"type": "SessionExecute", "session_id": "a", "code": "x", "display": True,
                           "collect": ["out/*.png"]}) == SessionExecute("a", "x", display=True, collect=("out/*.png",))
+    assert parse_request({"type": "SessionExecute", "session_id": "a", "argv": ["ls", "-l"]}) == \
+        SessionExecute("a", argv=("ls", "-l"))
     assert parse_request({"type": "FileList", "session_id": "abc"}) == FileList("abc", ".")
     assert parse_request({"type": "FileRead", "session_id": "a", "path": "f", "max_bytes": 3}) == FileRead("a", "f", 3)
 
 
 @pytest.mark.parametrize("message, code", [
-    ({"type": "SessionExecute", "session_id": "a"}, "E2001"),
-    ({"type": "SessionExecute", "session_id": "a", "code": "x", "argv": ["ls"]}, "E2004"),
+    ({"type": "SessionExecute", "session_id": "a"}, "E2009"),  # neither code nor argv
+    ({"type": "SessionExecute", "session_id": "a", "code": "x", "argv": ["ls"]}, "E2009"),  # both
     ({"type": "SessionExecute", "session_id": "a/b", "code": "x"}, "E5001"),
     ({"type": "SessionExecute", "session_id": "a" * 65, "code": "x"}, "E5001"),
     ({"type": "SessionExecute", "session_id": "a", "code": "x", "display": "yes"}, "E2002"),

@@ -45,9 +45,12 @@ class Executions:
 
 
 def describe_execute(request: Execute) -> dict:
-    """What DEBUG may say about a job: sizes, limits and a digest, never the code itself."""
-    code = request.code.encode()
-    return {"code_bytes": len(code), "code_sha256": hashlib.sha256(code).hexdigest()[:16],
+    """What DEBUG may say about a job: sizes, limits and a digest, never the code or the
+    program's arguments themselves."""
+    code = request.code.encode() if not request.argv else b"\0".join(a.encode("utf-8", "surrogateescape")
+                                                                     for a in request.argv)
+    return {"kind": "argv" if request.argv else "code",
+            "code_bytes": len(code), "code_sha256": hashlib.sha256(code).hexdigest()[:16],
             "mounts": len(request.mounts), "files": len(request.files), "env": len(request.env),
             "stdin_bytes": len(request.stdin), "timeout_secs": request.timeout_secs,
             "memory_limit": request.memory_limit}

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 # Protocol v2 features that work in this daemon (PROTOCOL-V2 "Discovery"): a client
 # sends a v2 field only when the feature is listed here.
 PROTOCOL_VERSION = 2
-FEATURES = ("sessions", "display", "collect", "files", "stream", "cancel")
+FEATURES = ("sessions", "display", "collect", "files", "argv", "stream", "cancel")
 
 
 async def ping(server: Server, request: Ping, record: RequestRecord) -> dict:

@@ -1,5 +1,5 @@
 """What a request asks of its sandbox: one-shot Execute and SessionOpen build their
-SandboxRequest (applied once) here, Execute and SessionExecute their Run, with the
+SandboxRequest (applied once) here, Execute and SessionExecute their Run (code or argv), with the
 daemon's defaults and bounds."""
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ def build(config: Config, limits_backend: str, requested_mounts: tuple[Mount, ..
 
 def code_run(config: Config, request: Execute | SessionExecute, *, timeout_secs: float,
              files: dict[str, bytes] | None = None) -> Run:
-    """The code, its inputs and its rich output's asks, with the config's caps."""
-    return Run(code=request.code, stdin=request.stdin, files=files or {}, timeout_secs=timeout_secs,
+    """The code or program, its inputs and its rich output's asks, with the config's caps."""
+    return Run(code=request.code, argv=request.argv, stdin=request.stdin, files=files or {}, timeout_secs=timeout_secs,
                display=request.display, collect=request.collect,
                results_max=config.results_max, repr_max=config.repr_max,
                collect_max=config.collect_max, collect_files_max=config.collect_files_max)

@@ -169,7 +169,8 @@ _PER_LINUX, _PERSONALITY_QUERY = 0, 0xFFFFFFFF
 
 # prctl options a job may use; the rest get EINVAL (what the kernel says for an option it
 # lacks, so probing callers take their fallback), unreported. Notably absent:
-# PR_SET_SECCOMP, PR_SET_DUMPABLE, PR_SET_MM, PR_SET_PTRACER, PR_SET_SPECULATION_CTRL.
+# PR_SET_SECCOMP, PR_SET_MM, PR_SET_PTRACER, PR_SET_SPECULATION_CTRL; PR_SET_DUMPABLE
+# only to 0 (_PR_SET_DUMPABLE below).
 _PRCTL_ALLOWED = (
     1, 2,  # PR_SET/GET_PDEATHSIG
     3,  # PR_GET_DUMPABLE
@@ -189,6 +190,11 @@ _PRCTL_ALLOWED = (
     0x41555856,  # PR_GET_AUXV
     0x53564D41,  # PR_SET_VMA (glibc names anonymous mappings)
 )
+# PR_SET_DUMPABLE to 0 only: a process may put its memory and /proc files out of reach
+# of its own uid (a one-shot argv job's pid 1 does, before it starts the program whose
+# status it reports: runner.py), never back within reach (after an execve of an
+# unreadable binary, say).
+_PR_SET_DUMPABLE = 4
 
 # fcntl commands (uapi/linux/fcntl.h, asm-generic/fcntl.h). Three outcomes plus a default:
 # - run: the fd-local commands and the lock *queries* (sqlite's WAL open and hot-journal
@@ -259,15 +265,23 @@ def _arg_lo32(index: int) -> int:
 
 
 # A gate's outcome for a value: an action word, or _ON: on into libseccomp's program,
-# which allows the syscall unconditionally.
+# which allows the syscall unconditionally, or a _Check of another argument.
 _ON = None
+
+
+@dataclass(frozen=True)
+class _Check:
+    """For one value of a gate's argument, a second look at another argument."""
+    arg: int
+    outcomes: dict[int, int | None]  # low 32 bits of that argument -> action or _ON
+    otherwise: int | None
 
 
 @dataclass(frozen=True)
 class _Gate:
     syscall: str
     arg: int
-    outcomes: dict[int, int | None]  # low 32 bits of the argument -> action or _ON
+    outcomes: dict[int, int | None | _Check]  # low 32 bits of the argument -> outcome
     otherwise: int | None
 
 
@@ -280,7 +294,9 @@ def _gates(*, allow_network: bool, deny: int) -> list[_Gate]:
         _Gate("socket", 0, dict.fromkeys(families, _ON), otherwise=deny),
         _Gate("socketpair", 0, {_AF_UNIX: _ON}, otherwise=deny),
         _Gate("personality", 0, dict.fromkeys((_PERSONALITY_QUERY, _PER_LINUX), _ON), otherwise=deny),
-        _Gate("prctl", 0, dict.fromkeys(_PRCTL_ALLOWED, _ON), otherwise=sc.ERRNO(errno.EINVAL)),
+        _Gate("prctl", 0, {**dict.fromkeys(_PRCTL_ALLOWED, _ON),
+                           _PR_SET_DUMPABLE: _Check(1, {0: _ON}, otherwise=sc.ERRNO(errno.EINVAL))},
+              otherwise=sc.ERRNO(errno.EINVAL)),
         _Gate("fcntl", 1, fcntl, otherwise=sc.ERRNO(errno.EINVAL)),
         # DONTNEED evicts clean pages of the inode from the page cache, the host's and
         # every sandbox's copy of a shared read-only file included.
@@ -290,7 +306,10 @@ def _gates(*, allow_network: bool, deny: int) -> list[_Gate]:
 
 def _assemble_gates(gates: list[_Gate]) -> bytes:
     """A forward-only BPF prefix; "body" is the first instruction after it."""
-    actions = sorted({a for g in gates for a in (*g.outcomes.values(), g.otherwise) if a is not _ON})
+    checks = [(f"check{i}_{value}", check) for i, g in enumerate(gates)
+              for value, check in g.outcomes.items() if isinstance(check, _Check)]
+    actions = sorted({a for g in (*gates, *(check for _, check in checks))
+                      for a in (*g.outcomes.values(), g.otherwise) if a is not _ON and not isinstance(a, _Check)})
     prog: list[list] = []  # [code, jt, jf, k] with jt/jf/k possibly a label
     labels: dict[str, int] = {}
 
@@ -300,6 +319,12 @@ def _assemble_gates(gates: list[_Gate]) -> bytes:
     def label(action: int | None) -> str:
         return "body" if action is _ON else f"ret{actions.index(action)}"
 
+    def look(arg: int, outcomes: dict, otherwise: int | None, checks_at: str) -> None:
+        emit(_LD_W_ABS, _arg_lo32(arg))
+        for value, action in outcomes.items():
+            emit(_JEQ_K, value, jt=f"{checks_at}_{value}" if isinstance(action, _Check) else label(action))
+        emit(_JA, label(otherwise))
+
     emit(_LD_W_ABS, _OFF_ARCH)
     emit(_JEQ_K, AUDIT_ARCH_X86_64, jf="body")  # foreign arch: libseccomp's check kills it
     emit(_LD_W_ABS, _OFF_NR)
@@ -307,10 +332,10 @@ def _assemble_gates(gates: list[_Gate]) -> bytes:
         labels[f"gate{i}"] = len(prog)
         # A still holds nr on the not-this-syscall path: no gate reloads it.
         emit(_JEQ_K, _nr(gate.syscall), jf=f"gate{i + 1}" if i + 1 < len(gates) else "body")
-        emit(_LD_W_ABS, _arg_lo32(gate.arg))
-        for value, action in gate.outcomes.items():
-            emit(_JEQ_K, value, jt=label(action))
-        emit(_JA, label(gate.otherwise))
+        look(gate.arg, gate.outcomes, gate.otherwise, f"check{i}")
+    for name, check in checks:  # after every gate: only a gate's own jump reaches one
+        labels[name] = len(prog)
+        look(check.arg, check.outcomes, check.otherwise, name)
     for i, action in enumerate(actions):
         labels[f"ret{i}"] = len(prog)
         emit(_RET_K, action)

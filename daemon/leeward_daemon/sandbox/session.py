@@ -1,6 +1,7 @@
 """A session's slot once open: every layer is in force (applied once, at open), and the
 process serves its daemon's messages one at a time until the daemon kills it: a Cell
-runs in the one namespace the session keeps (globals and imports persist), a FileOp is
+runs in the one namespace the session keeps (globals and imports persist), or runs its
+program as a child (same workdir, environment and /tmp as the Python cells), a FileOp is
 done here, under this process's own Landlock and seccomp (files.py).
 
 Per-cell output is delimited by the pipes themselves: each Cell brings fresh stdout
@@ -85,6 +86,9 @@ def _cell(run, fds: list[int], holding: _HoldingPipes, namespace: dict) -> messa
         os.close(fd)
     holding.drain()
     workspace.deliver(run)
+    if run.argv:  # a program, as a child: a timed-out cell's interrupt is passed on to it
+        outcome = cell.CellOutcome(runner.run_argv(run, interruptible=True), error=None)
+        return _finish(messages.CellResult(outcome.exit_code, None, rich_output.report(run, outcome)), holding)
     try:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         outcome = runner.run_cell(run, namespace)
@@ -94,6 +98,10 @@ def _cell(run, fds: list[int], holding: _HoldingPipes, namespace: dict) -> messa
     except KeyboardInterrupt:  # the interrupt came as the cell ended: it still was the cell's
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         result = messages.CellResult(1, messages.ExceptionReport("KeyboardInterrupt", "", ""))
+    return _finish(result, holding)
+
+
+def _finish(result: messages.CellResult, holding: _HoldingPipes) -> messages.CellResult:
     holding.install()  # the cell's pipes close here (unless its own children still hold them)
     return result
 

@@ -15,7 +15,7 @@ from ..ipc import channel, messages
 from ..isolation import order, workspace
 from ..isolation.layer import SlotContext
 from ..model import Run, SandboxSpec
-from . import rich_output, runner, session
+from . import cell, rich_output, runner, session
 
 EXIT_SETUP_FAILED = 70
 
@@ -59,13 +59,14 @@ def _open_session(slot: SlotContext, run: Run, ctl: socket.socket) -> None:
 
 def _run(slot: SlotContext, run: Run, ctl: socket.socket) -> int:
     """One run: its inputs, "started" (with the seccomp listener the first time), the
-    code, then the result. Returns the code's exit status."""
+    code or program, then the result. Returns the exit status pid 1 ends with: the
+    code's, or the program's as a shell reports it."""
     try:
         workspace.deliver(run)
         _hand_over_listener(slot, ctl)
     except Exception as exc:
         _fail(ctl, exc)
-    outcome = runner.run_python(run)
+    outcome = _outcome(run)
     # After the interpreter's shutdown: files written by atexit handlers are in.
     result = messages.Result(runner.exception_report(outcome.error), rich_output.report(run, outcome))
     # Our ends of the output pipes go before the result does: with both at EOF and the
@@ -83,6 +84,13 @@ def _run(slot: SlotContext, run: Run, ctl: socket.socket) -> int:
     except OSError:
         pass  # the job closed or broke the channel: its exit status still tells
     return outcome.exit_code
+
+
+def _outcome(run: Run) -> cell.CellOutcome:
+    """The run's code, or its program, to its end."""
+    if run.argv:
+        return cell.CellOutcome(runner.run_argv(run), error=None)
+    return runner.run_python(run)
 
 
 def _hand_over_listener(slot: SlotContext, ctl: socket.socket) -> None:

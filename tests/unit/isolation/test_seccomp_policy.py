@@ -261,6 +261,18 @@ def test_prctl_is_limited_to_safe_options(run_in_child, policy):
     assert result.denied == []
 
 
+def test_a_process_may_make_itself_non_dumpable_but_never_dumpable_again(run_in_child, policy):
+    def child(ctx):
+        _confine(ctx, policy)
+        return (_raw(157, 4, JUNK | 1),  # PR_SET_DUMPABLE 1, junk in the upper half
+                _raw(157, 4, 0), linux.prctl(3),  # PR_GET_DUMPABLE
+                _raw(157, 4, 1), linux.prctl(3))
+
+    result = run_in_child(child, supervise=True)
+    assert result.unwrap() == (errno.EINVAL, 0, 0, errno.EINVAL, 0)
+    assert result.denied == []
+
+
 def test_sandbox_cannot_install_its_own_listener(run_in_child, policy):
     def child(ctx):
         _confine(ctx, policy)
