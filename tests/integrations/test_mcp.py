@@ -225,3 +225,35 @@ def test_stdio_starts_a_daemon_when_none_answers(tmp_path):
     finally:
         for pid in host_pids(marker=f"--socket {sock}"):
             os.kill(pid, signal.SIGTERM)
+
+
+def test_run_command(daemon):
+    async def scenario():
+        async with Client(build_server(daemon.socket_path)) as client:
+            # The tool says so itself when the daemon runs no programs (no "argv" in its features).
+            probe = await client.call_tool("run_command", {"argv": ["true"]})
+            if probe.is_error and 'lists no "argv" feature' in text_of(probe):
+                pytest.skip("the daemon does not offer argv jobs")
+            assert not probe.is_error, text_of(probe)
+
+            failing = await client.call_tool("run_command", {"argv": ["sh", "-c", "echo out; echo err >&2; exit 3"]})
+            assert failing.is_error and failing.structured_content["exit_code"] == 3
+            assert failing.structured_content["stdout"] == "out\n" and "err" in text_of(failing)
+            assert "[exit code 3]" in text_of(failing)
+
+            counted = await client.call_tool("run_command", {"command": "wc -l", "stdin": "a\nb\nc\n"})
+            assert counted.structured_content["stdout"].strip() == "3"
+
+            both = await client.call_tool("run_command", {"argv": ["true"], "command": "true"})
+            assert both.is_error and "exactly one" in text_of(both)
+
+            session_id = (await client.call_tool("session_open", {})).structured_content["session_id"]
+            try:
+                await client.call_tool("run_python", {"session_id": session_id,
+                                                      "code": "open('made.txt', 'w').write('by python\\n')"})
+                shown = await client.call_tool("run_command", {"session_id": session_id, "command": "cat made.txt"})
+                assert shown.structured_content["stdout"] == "by python\n", text_of(shown)
+            finally:
+                await client.call_tool("session_close", {"session_id": session_id})
+
+    asyncio.run(scenario())
