@@ -60,8 +60,8 @@ def test_a_cell_that_ignores_the_interrupt_is_killed_and_ends_the_session(shared
     with shared_daemon.connect() as conn:
         sid = open_session(conn)
         boxes, pids = session_processes(conn, sid)
-        code = ("import time\nprint('stubborn', flush=True)\nwhile True:\n"
-                "    try:\n        time.sleep(600)\n    except KeyboardInterrupt:\n        pass\n")
+        code = ("import signal, time\nsignal.signal(signal.SIGINT, lambda *_: None)\n"
+                "print('stubborn', flush=True)\nwhile True:\n    time.sleep(600)\n")
         _, reply = _cancelled_on_first_event(shared_daemon, sid, code, "cell-2")
         result = reply["result"]
         assert result["cancelled"] is True
