@@ -549,6 +549,8 @@ static int run(job *j)
             fail("E1006", "daemon connection failed: %s", errno == EPROTO ? "malformed frame" : strerror(errno));
         }
         reply = frame_value(body, len);
+        if (mp_kind(reply) != MP_MAP || mp_next(reply).end != reply.end)
+            fail("E1003", "the daemon's reply is not one msgpack map");
         if (mp_str_is(mp_get(reply, "type"), "Event")) {
             write_event(reply);
             free(body);
