@@ -3,11 +3,12 @@ PYTHON ?= /usr/bin/python3
 VENV   := .venv
 VPY    := $(VENV)/bin/python
 NODE_DIR := bindings/node
+SANDBOX_VENV := build/sandbox-venv
 export PATH := $(PATH):/usr/local/go/bin
 
 .PHONY: setup lib cli run test bench fuzz soak clean
 
-setup: $(VENV)/.installed lib cli $(NODE_DIR)/node_modules/.installed
+setup: $(VENV)/.installed lib cli $(NODE_DIR)/node_modules/.installed $(SANDBOX_VENV)/.installed
 
 # libleeward.so + leeward.pc in build/lib (cffi embedding; see libleeward/build_ffi.py)
 lib: $(VENV)/.installed
@@ -27,6 +28,13 @@ $(VENV)/.installed: pyproject.toml scripts/install-system-packages.sh
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -e '.[test]'
+	touch $@
+
+# A second environment for the sandbox (config key `python`): its own numpy, no pandas.
+# tests/integration/test_sandbox_python.py serves jobs from it.
+$(SANDBOX_VENV)/.installed: tests/sandbox-venv-requirements.txt
+	$(PYTHON) -m venv --clear $(SANDBOX_VENV)
+	$(SANDBOX_VENV)/bin/python -m pip install -q -r tests/sandbox-venv-requirements.txt
 	touch $@
 
 run: setup
