@@ -177,12 +177,13 @@ static void test_daemon(const char *socket_path)
 /* ------------------------------------------------------------ leeward_call */
 
 static int events_seen;
+static char first_event[4096];  /* the first Event's JSON, cut to fit */
 
 static void count_event(const char *event_json, void *user)
 {
-    (void)event_json;
     (void)user;
-    events_seen++;
+    if (events_seen++ == 0)
+        snprintf(first_event, sizeof first_event, "%s", event_json);
 }
 
 /* A successful call, its reply checked to contain `needle`. */
@@ -234,12 +235,23 @@ static void test_call(const char *socket_path)
                LEEWARD_E_WRONG_TYPE, "bad base64 says E2002");
     call_fails(h, NULL, LEEWARD_E_MISSING_FIELD, "NULL request_json says E2001");
 
-    /* The daemon does not stream yet: the callback is never called, the reply comes. */
+    /* A request without "stream": the callback is never called, the reply comes. */
     char *reply = NULL;
     events_seen = 0;
     CHECK(leeward_call_stream(h, "{\"type\": \"Execute\", \"code\": \"print('streamed')\"}", count_event, NULL,
                               &reply) == 0 && strstr(reply, "\"exit_code\": 0") != NULL, "call_stream");
-    CHECK(events_seen == 0, "no Event frames from a daemon that does not stream");
+    CHECK(events_seen == 0, "no Event frames for a request that does not stream");
+    leeward_string_free(reply);
+    /* With "stream": the output's Event frames reach the callback before the reply
+     * ("b25lCg==" is "one\n", written and flushed before anything else). */
+    events_seen = 0;
+    CHECK(leeward_call_stream(h, "{\"type\": \"Execute\", \"stream\": true, \"execution_id\": \"c-job\", "
+                                 "\"code\": \"print('one', flush=True)\\nprint('two')\"}", count_event, NULL,
+                              &reply) == 0 && strstr(reply, "\"execution_id\": \"c-job\"") != NULL, "call_stream, stream");
+    CHECK(events_seen >= 1 && strstr(first_event, "\"type\": \"Event\"") != NULL &&
+          strstr(first_event, "\"execution_id\": \"c-job\"") != NULL &&
+          strstr(first_event, "\"event\": \"stdout\"") != NULL && strstr(first_event, "\"b25lC") != NULL,
+          "Event frames delivered to the C callback");
     leeward_string_free(reply);
     CHECK(leeward_call_stream(h, "{\"type\": \"Ping\"}", NULL, NULL, &reply) == 0, "call_stream, NULL callback");
     leeward_string_free(reply);
