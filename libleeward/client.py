@@ -20,7 +20,7 @@ from .protocol import ErrorCode, ExecutionResult
 MAX_RESPONSE_FRAME = 256 * 1024 * 1024
 _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 # The type of the frames a streaming request gets before its response (PROTOCOL-V2.md).
-EVENT_TYPE = "Event"
+EVENT_TYPE = protocol.EVENT
 
 
 # A daemon under a burst has a full listen queue: a non-blocking connect (any socket
@@ -153,13 +153,23 @@ class Connection:
         memory_limit: int | None = None,
         env: dict[str, str] | None = None,
         stdin: bytes | None = None,
+        execution_id: str | None = None,
+        on_event: Callable[[dict], None] | None = None,
     ) -> ExecutionResult:
+        """on_event: stream the job (v2 `stream`), each Event frame to it as output arrives.
+        execution_id: the job's handle for cancel() from another connection (v2)."""
         message: dict[str, Any] = {"type": "Execute", "code": code}
         optional = {"mounts": mounts, "files": files, "timeout_secs": timeout_secs,
-                    "memory_limit": memory_limit, "env": env, "stdin": stdin}
+                    "memory_limit": memory_limit, "env": env, "stdin": stdin, "execution_id": execution_id}
         message.update({k: v for k, v in optional.items() if v is not None})
-        response = self.request(message)
+        if on_event is not None:
+            message["stream"] = True
+        response = self.request(message, on_event)
         return ExecutionResult.from_wire(response["result"])
+
+    def cancel(self, execution_id: str) -> bool:
+        """Cancels a running job or session cell of this uid; whether one was found."""
+        return bool(self.request({"type": "Cancel", "execution_id": execution_id})["found"])
 
     def request(self, message: dict, on_event: Callable[[dict], None] | None = None) -> dict:
         """Sends one request, returns the successful response map or raises LeewardError.

@@ -130,3 +130,14 @@ def test_an_id_already_running_for_the_same_uid_is_refused(shared_daemon):
         assert call(conn, {"type": "Cancel", "execution_id": "twice"})["found"] is True
     assert again["error"]["code"] == "E2003"
     assert job.result()["cancelled"] is True
+
+
+def test_the_python_client_cancels(shared_daemon):
+    marker = f"marker-{uuid.uuid4().hex}"
+    job = Job(shared_daemon, forever(marker), execution_id="from-client")
+    job.start()
+    assert job.started.wait(JOIN_SECS)
+    with shared_daemon.connect() as conn:
+        assert conn.cancel("from-client") is True
+        assert job.result()["cancelled"] is True
+        assert conn.cancel("from-client") is False

@@ -214,3 +214,12 @@ def test_a_client_that_does_not_read_stalls_its_job_not_the_daemons_memory(big_o
     assert result["exit_code"] == 0 and result["timed_out"] is False, {k: v for k, v in result.items() if k != "stdout"}
     assert streamed_bytes == len(result["stdout"]) == WRITTEN
     assert digest.digest() == hashlib.sha256(result["stdout"]).digest()
+
+
+def test_the_python_client_streams_through_on_event(daemon):
+    events: list[dict] = []
+    with daemon.connect() as conn:
+        result = conn.execute("print('a')\nimport sys; print('b', file=sys.stderr)", execution_id="client-1",
+                              on_event=events.append)
+    assert joined(events, "stdout") == result.stdout == b"a\n" and joined(events, "stderr") == result.stderr
+    assert result.execution_id == "client-1" and result.cancelled is False
