@@ -24,6 +24,7 @@ CellResult, and FileOp, answered by FileReply.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -363,14 +364,21 @@ def _bounded(text: str) -> str:
 def _decode(kind: type, body: object) -> Any:
     if not isinstance(body, dict):
         raise TypeError(f"{kind.__name__} must be a map")
-    fields = dataclasses.fields(kind)
-    names = {f.name for f in fields}
-    required = {f.name for f in fields
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    names, required, hints = _schema(kind)
     if not required <= set(body) <= names:
         raise ValueError(f"{kind.__name__} has fields {sorted(names)}")
-    hints = typing.get_type_hints(kind)
     return kind(**{name: _value(hints[name], value) for name, value in body.items()})
+
+
+@functools.cache
+def _schema(kind: type) -> tuple[frozenset[str], frozenset[str], dict[str, Any]]:
+    """(field names, required names, type hints) of a message class, worked out once:
+    get_type_hints compiles every string annotation anew on each call, which made it
+    most of the daemon's per-message cost."""
+    fields = dataclasses.fields(kind)
+    required = {f.name for f in fields
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    return frozenset(f.name for f in fields), frozenset(required), typing.get_type_hints(kind)
 
 
 def _value(hint: Any, value: object) -> Any:
