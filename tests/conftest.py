@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from libleeward.client import Connection, DaemonUnavailable
+from libleeward.protocol import ExecutionResult
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 START_WAIT_SECS = 90.0  # bound on waiting for readiness, not a speed assertion
@@ -31,6 +32,11 @@ class RunningDaemon:
     def execute(self, code: str, **options):
         with self.connect() as conn:
             return conn.execute(code, **options)
+
+    def run(self, argv: list[str], **fields) -> ExecutionResult:
+        """An argv job (PROTOCOL-V2), with any Execute fields; LeewardError if refused."""
+        with self.connect() as conn:
+            return ExecutionResult.from_wire(conn.request({"type": "Execute", "argv": argv, **fields})["result"])
 
     def alive(self) -> bool:
         if self.process.poll() is not None:

@@ -67,6 +67,14 @@ def probe(daemon, code: str, **options) -> ExecutionResult:
         return result
 
 
+def probe_argv(daemon, argv: list[str], **fields) -> ExecutionResult:
+    """probe() for a hostile program (an argv job) instead of hostile Python."""
+    with beside_canary(daemon):
+        result = daemon.run(argv, **fields)
+        print(repr(result)[:4000])
+        return result
+
+
 def refused(daemon, code: str, **options) -> LeewardError:
     """Runs a request the daemon must refuse (beside a canary); returns the error."""
     with beside_canary(daemon):

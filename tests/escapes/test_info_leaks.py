@@ -74,8 +74,9 @@ def test_host_hostname_and_domainname_are_not_visible(daemon):
 
 
 def test_users_and_groups_are_synthetic(daemon):
-    # The host's fontconfig directory is bound read-only (rootfs.ETC_DIRS): fonts, no identities.
-    host_etc = {"ld.so.cache", "localtime", "nsswitch.conf", "fonts"} & set(os.listdir("/etc"))
+    # The host's fontconfig and alternatives directories are bound read-only (rootfs.ETC_DIRS):
+    # fonts and symlinks into /usr, no identities.
+    host_etc = {"ld.so.cache", "localtime", "nsswitch.conf", "fonts", "alternatives"} & set(os.listdir("/etc"))
     code = ("import grp, os, pwd\n"
             "print([(p.pw_name, p.pw_uid) for p in pwd.getpwall()])\n"
             "print([(g.gr_name, g.gr_gid, g.gr_mem) for g in grp.getgrall()])\n"

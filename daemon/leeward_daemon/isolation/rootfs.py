@@ -20,8 +20,10 @@ OLD_ROOT = "/oldroot"
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
 ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf")
 # Host config directories bound read-only when they exist: fontconfig (matplotlib's
-# text, via freetype's users) prints "Cannot load default config file" without its own.
-ETC_DIRS = ("/etc/fonts",)
+# text, via freetype's users) prints "Cannot load default config file" without its own;
+# Debian's alternatives are how `awk`, `which`, `cc` and others on /usr/bin find their
+# program (symlinks into /usr, nothing else).
+ETC_DIRS = ("/etc/fonts", "/etc/alternatives")
 DEVICES = ("null", "zero", "full", "random", "urandom")
 # runc's default masked and read-only /proc paths: kernel memory, keys, timers and
 # scheduler internals leak host state; /proc/sys and sysrq-trigger change the host.
