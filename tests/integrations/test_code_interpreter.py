@@ -4,6 +4,7 @@ contexts, files, timeouts, kill)."""
 from __future__ import annotations
 
 import base64
+import os
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ import pytest
 from leeward import CodeInterpreter, Leeward
 from leeward.integrations.code_interpreter import Context, EntryInfo, FileType, TimeoutException
 from libleeward.build_ffi import ensure_built
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
 
@@ -219,3 +221,13 @@ def test_importing_leeward_imports_no_integration():
     lazily = subprocess.run([sys.executable, "-c", "import leeward; print(leeward.CodeInterpreter.__module__)"],
                             capture_output=True, text=True, check=True)
     assert lazily.stdout == "leeward.integrations.code_interpreter\n"
+
+
+def test_example_script(daemon, tmp_path):
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("LEEWARD_")}, "LEEWARD_SOCKET": daemon.socket_path}
+    ran = subprocess.run([sys.executable, os.path.join(REPO, "examples", "code_interpreter.py"), str(tmp_path)],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert ran.returncode == 0, ran.stderr
+    assert "stdout: 4 months loaded\n" in ran.stdout
+    assert ran.stdout.splitlines()[-1] == "answer: Sold 518 units, best month Apr."
+    assert (tmp_path / "figure0.png").read_bytes().startswith(PNG_MAGIC)

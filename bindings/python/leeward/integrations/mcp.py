@@ -39,7 +39,8 @@ session_close at the end. The working directory is /tmp."""
 def build_server(socket_path: str | None = None, *, autostart: bool = True) -> MCPServer:
     """The MCP server, its tools talking to the daemon on socket_path (None: the per-user
     default, started when none answers unless autostart is False)."""
-    server = MCPServer("leeward", instructions=INSTRUCTIONS)
+    # WARNING: a user's code failing is routine, not worth a log line per call.
+    server = MCPServer("leeward", instructions=INSTRUCTIONS, log_level="WARNING")
     LeewardTools(_connector(socket_path, autostart)).register(server)
     return server
 

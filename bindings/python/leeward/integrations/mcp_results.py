@@ -88,8 +88,10 @@ def render_text(result: ExecutionResult) -> str:
     if error and error.get("traceback") and error["traceback"] not in result.stderr:
         parts.append(error["traceback"].rstrip("\n"))
     for shown in result.results:
-        if any(mime in shown.data for mime in IMAGE_TYPES):
-            continue  # attached as an image; its text/plain is only "<Figure size ...>"
+        image = next((mime for mime in IMAGE_TYPES if mime in shown.data), None)
+        if image:  # attached as image content; its text/plain is only "<Figure size ...>"
+            parts.append(f"[{image} attached]")
+            continue
         label = "[result]" if shown.main else "[display]"
         text = shown.text if shown.text is not None else ", ".join(shown.data)
         parts.append(f"{label} {text}")
