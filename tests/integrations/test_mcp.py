@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import http.client
+import json
 import os
 import signal
 import socket
@@ -161,6 +163,27 @@ def listening_addresses(port: int) -> list[str]:
 def test_http_binds_loopback_by_default(http_server):
     port = int(http_server.rsplit(":", 1)[1].split("/")[0])
     assert listening_addresses(port) == ["0100007F"]  # 127.0.0.1, little-endian: nothing else
+
+
+def test_http_refuses_other_hosts_and_origins(http_server):
+    """A web page the user visits must not drive the local server (DNS rebinding, a
+    cross-origin POST): only loopback Host and Origin headers are served."""
+    port = int(http_server.rsplit(":", 1)[1].split("/")[0])
+    initialize = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}})
+
+    def post(**headers: str) -> int:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            connection.request("POST", "/mcp", body=initialize, headers={
+                "Content-Type": "application/json", "Accept": "application/json, text/event-stream", **headers})
+            return connection.getresponse().status
+        finally:
+            connection.close()
+
+    assert post() == 200
+    assert post(Host="attacker.example") == 421
+    assert post(Origin="http://attacker.example") == 403
 
 
 def test_a_timeout_and_daemon_refusals_are_error_results(daemon):
