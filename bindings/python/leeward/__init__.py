@@ -17,6 +17,7 @@ from libleeward.abi import VERSION as __version__  # include/leeward.h's LEEWARD
 from ._client import Leeward, Mount, parse_size
 from ._results import DisplayResult, ExecutionResult, FileContent, FileEntry, SessionState, SessionSummary
 from ._session import Session, SessionFiles
+from ._streaming import Event, Execution
 from .errors import (
     DaemonBusy,
     DaemonUnavailable,
@@ -37,6 +38,8 @@ __all__ = [
     "DaemonBusy",
     "DaemonUnavailable",
     "DisplayResult",
+    "Event",
+    "Execution",
     "ExecutionResult",
     "FileContent",
     "FileEntry",

@@ -13,6 +13,7 @@ from libleeward.abi import ErrorCode
 from . import _library
 from ._results import ExecutionResult, SessionSummary
 from ._session import Session, cell_fields
+from ._streaming import Execution, callbacks, run_with_events, stream_fields
 from .errors import DaemonUnavailable, InvalidRequest, LeewardError, from_code
 
 
@@ -75,6 +76,8 @@ class Leeward:
     def __init__(self, socket_path: str | None = None):
         self._ll = _library.lowlevel()
         self._lock = threading.Lock()
+        self._socket_path = socket_path
+        self._control: Leeward | None = None  # cancel()'s own connection: this one may be busy
         handle = self._ll.leeward_connect(None if socket_path is None else socket_path.encode())
         if not handle:
             raise self._error()
@@ -86,6 +89,9 @@ class Leeward:
     def close(self) -> None:
         with self._lock:
             handle, self._handle = self._handle, None
+            control, self._control = self._control, None
+        if control is not None:
+            control.close()
         if handle:
             self._ll.leeward_disconnect(handle)
 
@@ -117,6 +123,9 @@ class Leeward:
         memory: int | str | None = None,
         display: bool = False,
         collect: Iterable[str] = (),
+        on_stdout: Callable[[bytes], None] | None = None,
+        on_stderr: Callable[[bytes], None] | None = None,
+        execution_id: str | None = None,
     ) -> ExecutionResult:
         """Runs `code` in a fresh sandbox and returns what it did.
 
@@ -128,9 +137,22 @@ class Leeward:
                  and matplotlib figures come back in `results` (`.text`, `.html`, `.png`).
         collect: globs relative to the workdir; the matching files come back in `files`.
         (display and collect need a daemon whose Ping lists them in `features`.)
+        on_stdout / on_stderr: called with each chunk of output as it arrives, on this
+                 thread, before this returns (the chunks add up to result.stdout_bytes /
+                 stderr_bytes). A daemon that does not stream calls them once at the end.
+        execution_id: your handle for cancel() from another thread or process (1 to 64
+                 of A-Z a-z 0-9 _ -); stream() makes one for you.
         """
+        handler = callbacks(on_stdout, on_stderr)
+        if handler is not None or execution_id is not None:
+            request = self._execute_request(code, mounts, timeout, memory, display, collect)
+            request.update(stream_fields(self, execution_id, streaming=handler is not None))
+            if handler is None:
+                return ExecutionResult.from_wire(self.call(request)["result"])
+            return run_with_events(self, request, handler)
         if display or collect:
-            return self._execute_v2(code, mounts, timeout, memory, display, collect)
+            return ExecutionResult.from_wire(
+                self.call(self._execute_request(code, mounts, timeout, memory, display, collect))["result"])
         ll = self._ll
         mount_list = [_mount(m) for m in mounts]
         # A C string ends at the first NUL: refuse rather than run a truncated program.
@@ -160,10 +182,10 @@ class Leeward:
         finally:
             ll.leeward_result_free(result)
 
-    def _execute_v2(self, code: str, mounts: Iterable[MountLike], timeout: float | None,
-                    memory: int | str | None, display: bool, collect: Iterable[str]) -> ExecutionResult:
+    def _execute_request(self, code: str, mounts: Iterable[MountLike], timeout: float | None,
+                         memory: int | str | None, display: bool, collect: Iterable[str]) -> dict[str, Any]:
         """execute() with v2 fields, which leeward_execute's struct does not carry: the
-        same request through leeward_call."""
+        same request for leeward_call."""
         request: dict[str, Any] = {"type": "Execute", "code": code}
         wire_mounts = _wire_mounts(mounts)
         if wire_mounts:
@@ -171,7 +193,40 @@ class Leeward:
         if memory is not None:
             request["memory_limit"] = _memory_limit(memory)
         request.update(cell_fields(timeout=timeout, stdin=None, display=display, collect=collect))
-        return ExecutionResult.from_wire(self.call(request)["result"])
+        return request
+
+    def stream(
+        self,
+        code: str,
+        *,
+        mounts: Iterable[MountLike] = (),
+        timeout: float | None = None,
+        memory: int | str | None = None,
+        display: bool = False,
+        collect: Iterable[str] = (),
+        execution_id: str | None = None,
+    ) -> Execution:
+        """Starts `code` as execute() would and returns at once: iterate the Execution
+        for its Events as output arrives, call .result() for the result, .cancel() to
+        stop it (Ctrl-C: catch KeyboardInterrupt around the loop and cancel). Its
+        `execution_id` is known from the start. This connection is busy until the job
+        ends; cancel() uses a connection of its own."""
+        request = self._execute_request(code, mounts, timeout, memory, display, collect)
+        request.update(stream_fields(self, execution_id, streaming=True))
+        return Execution(self, request)
+
+    def cancel(self, execution_id: str) -> bool:
+        """Cancels a running job or session cell of yours by its execution_id, from any
+        thread (even while this Leeward runs that job): a one-shot job is killed, a cell
+        gets KeyboardInterrupt (then is killed after the daemon's interrupt_grace_secs).
+        True if it was running; its result then has `cancelled` True."""
+        with self._lock:
+            if self._handle is None:
+                raise DaemonUnavailable(ErrorCode.CONNECTION_CLOSED.value, "this Leeward is closed")
+            if self._control is None:
+                self._control = Leeward(self._socket_path)
+            control = self._control
+        return bool(control.call({"type": "Cancel", "execution_id": execution_id}).get("found"))
 
     def session(
         self,
