@@ -49,7 +49,11 @@ class FakeDaemon:
                 if len(header) < protocol.HEADER.size:
                     return
                 request = protocol.decode_body(conn.recv(protocol.parse_header(header), socket.MSG_WAITALL))
-                conn.sendall(protocol.encode_frame(self._answer(request)))
+                self._reply(conn, request, self._answer(request))
+
+    def _reply(self, conn: socket.socket, request: dict, reply: dict) -> None:
+        """Sends the answer (a subclass may send Event frames before it)."""
+        conn.sendall(protocol.encode_frame(reply))
 
     def _answer(self, request: dict) -> dict:
         with self._lock:

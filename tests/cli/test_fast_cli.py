@@ -41,20 +41,13 @@ class ScriptedDaemon(FakeDaemon):
         self.events = list(events)
         super().__init__(path, replies)
 
-    def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            while True:
-                header = conn.recv(protocol.HEADER.size, socket.MSG_WAITALL)
-                if len(header) < protocol.HEADER.size:
-                    return
-                request = protocol.decode_body(conn.recv(protocol.parse_header(header), socket.MSG_WAITALL))
-                reply = self._answer(request)
-                if request.get("stream"):
-                    conn.sendall(b"".join(protocol.encode_frame(e) for e in self.events))
-                if isinstance(reply, bytes):
-                    conn.sendall(len(reply).to_bytes(4, "big") + reply)
-                else:
-                    conn.sendall(protocol.encode_frame(reply))
+    def _reply(self, conn: socket.socket, request: dict, reply: dict | bytes) -> None:
+        if request.get("stream"):
+            conn.sendall(b"".join(protocol.encode_frame(e) for e in self.events))
+        if isinstance(reply, bytes):
+            conn.sendall(len(reply).to_bytes(4, "big") + reply)
+        else:
+            conn.sendall(protocol.encode_frame(reply))
 
 
 @pytest.fixture(scope="module")
