@@ -8,9 +8,10 @@ over Leeward.call.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ._results import ExecutionResult, FileContent, FileEntry
+from ._streaming import Execution, callbacks, run_with_events, stream_fields
 from .errors import SessionEnded
 
 if TYPE_CHECKING:
@@ -58,19 +59,40 @@ class Session:
         return cls(client, {"id": session_id})
 
     def run(self, code: str, *, timeout: float | None = None, stdin: bytes | str | None = None,
-            display: bool | None = None, collect: Iterable[str] = ()) -> ExecutionResult:
+            display: bool | None = None, collect: Iterable[str] = (),
+            on_stdout: Callable[[bytes], None] | None = None, on_stderr: Callable[[bytes], None] | None = None,
+            execution_id: str | None = None) -> ExecutionResult:
         """Runs `code` as the session's next cell. display (as in a notebook): the final
         expression's value is the main result (`.text`, `.html`), display() and
         matplotlib figures add more; None (the default) means on when the daemon
         offers it (Pong's features list "display"). collect: globs relative to the
         workdir whose files come back in `.files`. A cell past its timeout is
         interrupted (KeyboardInterrupt); one that ignores that ends the session
-        (`result.session.alive` is False)."""
+        (`result.session.alive` is False). on_stdout / on_stderr / execution_id: as
+        for Leeward.execute(); a cancelled cell gets KeyboardInterrupt and the session
+        lives on."""
+        handler = callbacks(on_stdout, on_stderr)
+        request = self._cell_request(code, timeout, stdin, display, collect)
+        request.update(stream_fields(self._client, execution_id, streaming=handler is not None))
+        if handler is None:
+            return ExecutionResult.from_wire(self._client.call(request)["result"])
+        return run_with_events(self._client, request, handler)
+
+    def stream(self, code: str, *, timeout: float | None = None, stdin: bytes | str | None = None,
+               display: bool | None = None, collect: Iterable[str] = (),
+               execution_id: str | None = None) -> Execution:
+        """Starts the cell and returns at once, as Leeward.stream(): iterate for Events,
+        .result(), .cancel() (KeyboardInterrupt in the cell; the session lives on)."""
+        request = self._cell_request(code, timeout, stdin, display, collect)
+        request.update(stream_fields(self._client, execution_id, streaming=True))
+        return Execution(self._client, request)
+
+    def _cell_request(self, code: str, timeout: float | None, stdin: bytes | str | None, display: bool | None,
+                      collect: Iterable[str]) -> dict[str, Any]:
         if display is None:
             display = "display" in self._client.cached_features()
-        request = {"type": "SessionExecute", "session_id": self.id, "code": code,
-                   **cell_fields(timeout=timeout, stdin=stdin, display=display, collect=collect)}
-        return ExecutionResult.from_wire(self._client.call(request)["result"])
+        return {"type": "SessionExecute", "session_id": self.id, "code": code,
+                **cell_fields(timeout=timeout, stdin=stdin, display=display, collect=collect)}
 
     def close(self) -> None:
         """Ends the session and destroys its sandbox. Idempotent; a session that has
