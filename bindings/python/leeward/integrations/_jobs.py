@@ -7,7 +7,7 @@ import asyncio
 import secrets
 from typing import Any, Callable, Sequence, TypeVar
 
-from leeward import ExecutionResult, Leeward, LeewardError
+from leeward import ExecutionResult, Leeward, LeewardError, parse_size
 from leeward._session import cell_fields
 
 # Between Cancel attempts that found nothing: the job's request may not have reached the
@@ -30,15 +30,17 @@ def shell(command: str) -> list[str]:
 
 def run_job(client: Leeward, *, code: str | None = None, argv: Sequence[str] | None = None,
             session_id: str | None = None, timeout: float | None = None, display: bool = False,
-            execution_id: str | None = None) -> ExecutionResult:
+            memory_limit: int | str | None = None, execution_id: str | None = None) -> ExecutionResult:
     """Runs Python `code` or the program `argv`, in the session `session_id` or else in a
-    fresh sandbox. Needs a daemon whose features list "argv" for argv and "cancel" for an
+    fresh sandbox (whose memory_limit may be given: a session's is set when it opens). Needs a daemon whose features list "argv" for argv and "cancel" for an
     execution_id (a daemon refuses fields it does not know)."""
     request: dict[str, Any] = {"type": "SessionExecute", "session_id": session_id} if session_id else {"type": "Execute"}
     if argv is not None:
         request["argv"] = list(argv)
     else:
         request["code"] = code
+    if memory_limit is not None and session_id is None:
+        request["memory_limit"] = parse_size(memory_limit)
     request.update(cell_fields(timeout=timeout, stdin=None, display=display, collect=()))
     if execution_id is not None:
         request["execution_id"] = execution_id

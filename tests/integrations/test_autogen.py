@@ -1,0 +1,188 @@
+"""LeewardCodeExecutor under AutoGen's own CodeExecutorAgent and PythonCodeExecutionTool,
+against a real daemon."""
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+import warnings
+
+import pytest
+
+pytest.importorskip("autogen_core")
+pytest.importorskip("autogen_agentchat")
+
+from autogen_agentchat.agents import CodeExecutorAgent
+from autogen_agentchat.messages import TextMessage
+from autogen_core import CancellationToken
+from autogen_core.code_executor import CodeBlock, CodeExecutor
+from autogen_ext.tools.code_execution import PythonCodeExecutionTool
+
+from leeward import Leeward
+from leeward.integrations.autogen import LeewardCodeExecutor
+from tests.integration import sandbox_processes
+
+FIND_SECS = 60.0  # bound on waiting for a block to start; not a speed assertion
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+def python(code: str) -> CodeBlock:
+    return CodeBlock(code=code, language="python")
+
+
+async def execute(executor: LeewardCodeExecutor, *blocks: CodeBlock):
+    return await executor.execute_code_blocks(list(blocks), CancellationToken())
+
+
+def test_python_blocks_run_in_order_and_stop_at_the_first_failure(socket_path):
+    async def scenario():
+        async with LeewardCodeExecutor(socket_path=socket_path) as executor:
+            return await execute(executor, python("print('one')"), python("print('two')\n1/0"),
+                                 python("print('never')"))
+    result = run(scenario())
+    assert result.exit_code == 1
+    assert result.output.startswith("one\ntwo\nTraceback (most recent call last):")
+    assert "ZeroDivisionError: division by zero" in result.output and "never" not in result.output
+
+
+def test_stateless_blocks_share_nothing_and_a_stateful_executor_keeps_state_until_restart(socket_path):
+    async def scenario():
+        async with LeewardCodeExecutor(socket_path=socket_path) as stateless:
+            fresh = await execute(stateless, python("x = 1"), python("print(x)"))
+        async with LeewardCodeExecutor(socket_path=socket_path, stateful=True) as stateful:
+            kept = await execute(stateful, python("x = 1"), python("x + 1"))
+            again = await execute(stateful, python("print(x * 10)"))
+            session_id = stateful.session.id
+            await stateful.restart()
+            restarted = await execute(stateful, python("x"))
+            return fresh, kept, again, restarted, session_id, stateful.session.id
+    fresh, kept, again, restarted, first, second = run(scenario())
+    assert fresh.exit_code == 1 and "NameError" in fresh.output
+    assert (kept.exit_code, kept.output) == (0, "2\n")  # the last line's value, as Jupyter shows it
+    assert (again.exit_code, again.output) == (0, "10\n")
+    assert restarted.exit_code == 1 and "NameError" in restarted.output and first != second
+    with Leeward(socket_path) as lw:
+        assert not {first, second} & {s.id for s in lw.sessions()}  # stop() and restart() closed them
+
+
+def test_code_executor_agent_runs_a_python_block(socket_path):
+    async def scenario():
+        async with LeewardCodeExecutor(socket_path=socket_path) as executor:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "no approval function": none is needed here
+                agent = CodeExecutorAgent("runner", code_executor=executor)
+            message = TextMessage(content="```python\nprint(6*7)\n```\n", source="user")
+            return await agent.on_messages([message], CancellationToken())
+    assert run(scenario()).chat_message.content == "42\n"
+
+
+def test_python_code_execution_tool(socket_path):
+    async def scenario():
+        async with LeewardCodeExecutor(socket_path=socket_path) as executor:
+            tool = PythonCodeExecutionTool(executor)
+            ok = await tool.run_json({"code": "print('tool ok')"}, CancellationToken())
+            failed = await tool.run_json({"code": "raise ValueError('no')"}, CancellationToken())
+            return ok, failed
+    ok, failed = run(scenario())
+    assert (ok.success, ok.output) == (True, "tool ok\n")
+    assert failed.success is False and "ValueError: no" in failed.output
+
+
+def test_a_block_past_its_timeout_exits_124(socket_path):
+    async def scenario():
+        async with LeewardCodeExecutor(socket_path=socket_path, timeout=1) as executor:
+            return await execute(executor, python("import time\ntime.sleep(30)"), python("print('never')"))
+    result = run(scenario())
+    assert result.exit_code == 124 and result.output.endswith("\n Timeout") and "never" not in result.output
+
+
+def test_figures_are_saved_as_output_files(socket_path, tmp_path):
+    pytest.importorskip("matplotlib")
+
+    async def scenario():
+        async with LeewardCodeExecutor(socket_path=socket_path, output_dir=tmp_path / "figures") as executor:
+            return await execute(executor, python("import matplotlib.pyplot as plt\nplt.plot([1, 4, 9])\n"
+                                                  "plt.show()\nprint('drawn')"))
+    result = run(scenario())
+    assert result.exit_code == 0 and result.output == "drawn\n"
+    assert len(result.output_files) == 1 and result.output_files[0].parent == tmp_path / "figures"
+    assert result.output_files[0].read_bytes().startswith(b"\x89PNG")
+
+
+def test_an_unknown_language_is_a_failed_block(socket_path):
+    async def scenario():
+        async with LeewardCodeExecutor(socket_path=socket_path) as executor:
+            return await execute(executor, CodeBlock(code="puts 1", language="ruby"))
+    result = run(scenario())
+    assert (result.exit_code, result.output) == (1, "unknown language ruby\n")
+
+
+def test_config_round_trip(socket_path, tmp_path):
+    executor = LeewardCodeExecutor(socket_path=socket_path, timeout=7, stateful=True, memory_limit="256M",
+                                   output_dir=tmp_path)
+    dumped = executor.dump_component()
+    assert dumped.provider == "leeward.integrations.autogen.LeewardCodeExecutor"
+    loaded = CodeExecutor.load_component(dumped)
+    assert isinstance(loaded, LeewardCodeExecutor)
+    assert loaded.dump_component().model_dump() == dumped.model_dump()
+
+    async def scenario():
+        async with loaded:
+            return await execute(loaded, python("x = 6"), python("print(x * 7)"))
+    assert run(scenario()).output == "42\n"
+    tool = PythonCodeExecutionTool.load_component(PythonCodeExecutionTool(loaded).dump_component())
+    assert tool._executor.dump_component().model_dump() == dumped.model_dump()
+
+
+def sleeper(marker: str) -> CodeBlock:
+    """Sleeps 30 s once its marker is written; notes an interrupt in `interrupted`."""
+    return python(f"import time\nx = 'kept'\nopen('/tmp/{marker}', 'w').close()\n"
+                  "try:\n    time.sleep(30)\nexcept KeyboardInterrupt:\n    interrupted = True\n    raise\n")
+
+
+async def cancel_once_running(executor: LeewardCodeExecutor, block: CodeBlock, marker: str):
+    """Runs `block`, cancels its token once its sandbox is found, and returns the exception
+    the run ended with and the sandbox's boxes and pids."""
+    token = CancellationToken()
+    running = asyncio.ensure_future(executor.execute_code_blocks([block], token))
+    deadline = asyncio.get_running_loop().time() + FIND_SECS
+    boxes, pids = sandbox_processes.find(marker)
+    while not pids and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+        boxes, pids = await asyncio.to_thread(sandbox_processes.find, marker)
+    assert pids, "the block's sandbox never showed up"
+    token.cancel()
+    try:
+        await running
+    except BaseException as ended:  # noqa: BLE001 - the test inspects it
+        return ended, boxes, pids
+    return None, boxes, pids
+
+
+def test_cancelling_a_block_ends_it_and_its_sandbox(socket_path):
+    marker = f"autogen-cancel-{uuid.uuid4().hex}"
+
+    async def scenario():
+        async with LeewardCodeExecutor(socket_path=socket_path) as executor:
+            return await cancel_once_running(executor, sleeper(marker), marker)
+    ended, boxes, pids = run(scenario())
+    assert isinstance(ended, asyncio.CancelledError)
+    # The executor waited for the job's end before raising: its processes are gone already.
+    assert not [pid for pid in pids if os.path.exists(f"/proc/{pid}")]
+    sandbox_processes.wait_until_gone(boxes, pids)
+
+
+def test_cancelling_a_stateful_block_interrupts_it_and_the_session_lives_on(socket_path):
+    marker = f"autogen-cancel-{uuid.uuid4().hex}"
+
+    async def scenario():
+        async with LeewardCodeExecutor(socket_path=socket_path, stateful=True) as executor:
+            ended, _, _ = await cancel_once_running(executor, sleeper(marker), marker)
+            after = await execute(executor, python("print(x, interrupted)"))
+            return ended, after
+    ended, after = run(scenario())
+    assert isinstance(ended, asyncio.CancelledError)
+    assert (after.exit_code, after.output) == (0, "kept True\n")
