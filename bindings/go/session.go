@@ -37,6 +37,8 @@ type RunOptions struct {
 	// expression's value is the main result) when the daemon offers "display".
 	NoDisplay bool
 	Collect   []string // globs relative to the workdir; matching files come back in Files
+	// ExecutionID names the cell for Cancel (RunStream); empty: one is made.
+	ExecutionID string
 }
 
 // Session is an open session. Its ID names it to any connection of the same user.
@@ -289,6 +291,21 @@ func (c *Client) Sessions(ctx context.Context) ([]SessionSummary, error) {
 // Run runs code as the session's next cell. A cell past its timeout is interrupted;
 // one that ignores the interrupt ends the session (Session.Alive false in the result).
 func (s *Session) Run(ctx context.Context, code string, opts *RunOptions) (*CellResult, error) {
+	request, err := s.cellRequest(ctx, code, opts)
+	if err != nil {
+		return nil, err
+	}
+	var reply struct {
+		Result CellResult `json:"result"`
+	}
+	if err := s.client.callInto(ctx, request, &reply); err != nil {
+		return nil, err
+	}
+	return &reply.Result, nil
+}
+
+// cellRequest is a SessionExecute of code with opts (nil: defaults).
+func (s *Session) cellRequest(ctx context.Context, code string, opts *RunOptions) (map[string]any, error) {
 	if opts == nil {
 		opts = &RunOptions{}
 	}
@@ -312,13 +329,7 @@ func (s *Session) Run(ctx context.Context, code string, opts *RunOptions) (*Cell
 			request["display"] = true
 		}
 	}
-	var reply struct {
-		Result CellResult `json:"result"`
-	}
-	if err := s.client.callInto(ctx, request, &reply); err != nil {
-		return nil, err
-	}
-	return &reply.Result, nil
+	return request, nil
 }
 
 // Close ends the session and destroys its sandbox. A session that already ended
