@@ -3,7 +3,6 @@ against a real daemon."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 import warnings
 
@@ -21,9 +20,7 @@ from autogen_ext.tools.code_execution import PythonCodeExecutionTool
 from leeward import Leeward
 from leeward.integrations.autogen import LeewardCodeExecutor
 from tests.integration import sandbox_processes
-
-FIND_SECS = 60.0  # bound on waiting for a block to start; not a speed assertion
-
+from tests.integrations.cancelling import alive, cancel_once_running, marked_sleep
 
 def run(coroutine):
     return asyncio.run(coroutine)
@@ -137,41 +134,18 @@ def test_config_round_trip(socket_path, tmp_path):
     assert tool._executor.dump_component().model_dump() == dumped.model_dump()
 
 
-def sleeper(marker: str) -> CodeBlock:
-    """Sleeps 30 s once its marker is written; notes an interrupt in `interrupted`."""
-    return python(f"import time\nx = 'kept'\nopen('/tmp/{marker}', 'w').close()\n"
-                  "try:\n    time.sleep(30)\nexcept KeyboardInterrupt:\n    interrupted = True\n    raise\n")
-
-
-async def cancel_once_running(executor: LeewardCodeExecutor, block: CodeBlock, marker: str):
-    """Runs `block`, cancels its token once its sandbox is found, and returns the exception
-    the run ended with and the sandbox's boxes and pids."""
-    token = CancellationToken()
-    running = asyncio.ensure_future(executor.execute_code_blocks([block], token))
-    deadline = asyncio.get_running_loop().time() + FIND_SECS
-    boxes, pids = sandbox_processes.find(marker)
-    while not pids and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.05)
-        boxes, pids = await asyncio.to_thread(sandbox_processes.find, marker)
-    assert pids, "the block's sandbox never showed up"
-    token.cancel()
-    try:
-        await running
-    except BaseException as ended:  # noqa: BLE001 - the test inspects it
-        return ended, boxes, pids
-    return None, boxes, pids
-
-
 def test_cancelling_a_block_ends_it_and_its_sandbox(socket_path):
     marker = f"autogen-cancel-{uuid.uuid4().hex}"
 
     async def scenario():
         async with LeewardCodeExecutor(socket_path=socket_path) as executor:
-            return await cancel_once_running(executor, sleeper(marker), marker)
+            token = CancellationToken()
+            return await cancel_once_running(executor.execute_code_blocks([python(marked_sleep(marker))], token),
+                                             marker, token.cancel)
     ended, boxes, pids = run(scenario())
     assert isinstance(ended, asyncio.CancelledError)
     # The executor waited for the job's end before raising: its processes are gone already.
-    assert not [pid for pid in pids if os.path.exists(f"/proc/{pid}")]
+    assert not alive(pids)
     sandbox_processes.wait_until_gone(boxes, pids)
 
 
@@ -180,7 +154,9 @@ def test_cancelling_a_stateful_block_interrupts_it_and_the_session_lives_on(sock
 
     async def scenario():
         async with LeewardCodeExecutor(socket_path=socket_path, stateful=True) as executor:
-            ended, _, _ = await cancel_once_running(executor, sleeper(marker), marker)
+            token = CancellationToken()
+            ended, _, _ = await cancel_once_running(
+                executor.execute_code_blocks([python(marked_sleep(marker))], token), marker, token.cancel)
             after = await execute(executor, python("print(x, interrupted)"))
             return ended, after
     ended, after = run(scenario())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 
@@ -11,6 +12,8 @@ from langchain_core.messages import ToolMessage
 
 from leeward import Leeward
 from leeward.integrations.langchain import LeewardPythonTool
+from tests.integration import sandbox_processes
+from tests.integrations.cancelling import alive, cancel_once_running, marked_sleep
 
 
 def thread(thread_id: str) -> dict:
@@ -96,3 +99,19 @@ def test_a_session_ended_between_calls_is_replaced_and_the_model_told(tool, sock
     assert answer.startswith("[this conversation's sandbox had ended (closed); this ran in a new one")
     assert answer.endswith("\nran")
     assert tool.thread_sessions["t"] != first
+
+
+def test_cancelling_ainvoke_ends_the_job_and_its_sandbox(tool):
+    marker = f"langchain-cancel-{uuid.uuid4().hex}"
+    ended, boxes, pids = asyncio.run(cancel_once_running(tool.ainvoke({"code": marked_sleep(marker)}), marker))
+    assert isinstance(ended, asyncio.CancelledError)
+    assert not alive(pids)  # the tool waited for the job's end before raising
+    sandbox_processes.wait_until_gone(boxes, pids)
+
+
+def test_cancelling_ainvoke_in_a_thread_interrupts_the_cell_and_the_session_lives_on(tool):
+    marker = f"langchain-cancel-{uuid.uuid4().hex}"
+    ended, _, _ = asyncio.run(cancel_once_running(
+        tool.ainvoke({"code": marked_sleep(marker)}, thread("t")), marker))
+    assert isinstance(ended, asyncio.CancelledError)
+    assert tool.invoke({"code": "print(x, interrupted)"}, thread("t")) == "kept True"
