@@ -5,13 +5,14 @@ import ctypes
 import json
 import re
 import threading
-from typing import Any, Callable, Iterable, NamedTuple, Union
+from typing import Any, Callable, Iterable, NamedTuple, Sequence, Union
 
 from libleeward import jsonwire
 from libleeward.abi import ErrorCode
 
 from . import _library
 from ._results import ExecutionResult, SessionSummary
+from ._program import Program, argv_list, program_fields
 from ._session import Session, cell_fields
 from ._streaming import Execution, callbacks, run_with_events, stream_fields
 from .errors import DaemonUnavailable, InvalidRequest, LeewardError, from_code
@@ -51,6 +52,10 @@ def _mount(item: MountLike) -> Mount:
 
 def _wire_mounts(mounts: Iterable[MountLike]) -> list[dict]:
     return [{"host": m.host, "sandbox": m.sandbox, "ro": bool(m.read_only)} for m in map(_mount, mounts)]
+
+
+def _wire_files(files: dict[str, bytes | str]) -> dict[str, bytes]:
+    return {path: data.encode() if isinstance(data, str) else bytes(data) for path, data in files.items()}
 
 
 def _memory_limit(memory: int | str) -> int:
@@ -182,11 +187,53 @@ class Leeward:
         finally:
             ll.leeward_result_free(result)
 
-    def _execute_request(self, code: str, mounts: Iterable[MountLike], timeout: float | None,
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        mounts: Iterable[MountLike] = (),
+        timeout: float | None = None,
+        memory: int | str | None = None,
+        stdin: bytes | str | None = None,
+        env: dict[str, str] | None = None,
+        files: dict[str, bytes | str] | None = None,
+        collect: Iterable[str] = (),
+        on_stdout: Callable[[bytes], None] | None = None,
+        on_stderr: Callable[[bytes], None] | None = None,
+        execution_id: str | None = None,
+    ) -> ExecutionResult:
+        """Runs a program in a fresh sandbox, with the same isolation, limits and result
+        as execute(). argv[0] is looked up on the sandbox's PATH (/usr/local/bin:/usr/bin:/bin
+        unless env sets PATH); no shell is involved, so pass ["sh", "-c", "a | b"] for one.
+
+            result = sandbox.run(["sh", "-c", "echo hi"])
+            result.stdout == "hi\n"
+
+        exit_code is the program's; 128 + N when signal N ended it (as a shell says),
+        127 when argv[0] was not found, 126 when it could not be executed; -9 when the
+        daemon killed the job (timeout). stdin: its standard input; env: variables laid
+        over the sandbox's safe set; files: {relative path: bytes or str} written to the
+        workdir (/tmp) first; mounts, timeout, memory, collect, on_stdout, on_stderr,
+        execution_id: as for execute(). Needs a daemon whose Ping lists "argv".
+        """
+        request = self._execute_request(argv_list(argv), mounts, timeout, memory, False, collect)
+        if stdin:
+            request["stdin"] = stdin.encode() if isinstance(stdin, str) else bytes(stdin)
+        if env:
+            request["env"] = dict(env)
+        if files:
+            request["files"] = _wire_files(files)
+        handler = callbacks(on_stdout, on_stderr)
+        request.update(stream_fields(self, execution_id, streaming=handler is not None))
+        if handler is None:
+            return ExecutionResult.from_wire(self.call(request)["result"])
+        return run_with_events(self, request, handler)
+
+    def _execute_request(self, program: Program, mounts: Iterable[MountLike], timeout: float | None,
                          memory: int | str | None, display: bool, collect: Iterable[str]) -> dict[str, Any]:
         """execute() with v2 fields, which leeward_execute's struct does not carry: the
-        same request for leeward_call."""
-        request: dict[str, Any] = {"type": "Execute", "code": code}
+        same request for leeward_call; `program` is code (str) or argv (a list)."""
+        request: dict[str, Any] = {"type": "Execute", **program_fields(self, program)}
         wire_mounts = _wire_mounts(mounts)
         if wire_mounts:
             request["mounts"] = wire_mounts
@@ -197,7 +244,7 @@ class Leeward:
 
     def stream(
         self,
-        code: str,
+        code: Program,
         *,
         mounts: Iterable[MountLike] = (),
         timeout: float | None = None,
@@ -206,9 +253,10 @@ class Leeward:
         collect: Iterable[str] = (),
         execution_id: str | None = None,
     ) -> Execution:
-        """Starts `code` as execute() would and returns at once: iterate the Execution
-        for its Events as output arrives, call .result() for the result, .cancel() to
-        stop it (Ctrl-C: catch KeyboardInterrupt around the loop and cancel). Its
+        """Starts `code` as execute() would (or a program: an argv list, as for run())
+        and returns at once: iterate the Execution for its Events as output arrives,
+        call .result() for the result, .cancel() to stop it (Ctrl-C: catch
+        KeyboardInterrupt around the loop and cancel). Its
         `execution_id` is known from the start. This connection is busy until the job
         ends; cancel() uses a connection of its own."""
         request = self._execute_request(code, mounts, timeout, memory, display, collect)
@@ -251,8 +299,7 @@ class Leeward:
         if wire_mounts:
             request["mounts"] = wire_mounts
         if files:
-            request["files"] = {path: data.encode() if isinstance(data, str) else bytes(data)
-                                for path, data in files.items()}
+            request["files"] = _wire_files(files)
         if env:
             request["env"] = dict(env)
         if memory_limit is not None:

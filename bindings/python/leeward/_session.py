@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+from ._program import Program, program_fields
 from ._results import ExecutionResult, FileContent, FileEntry
 from ._streaming import Execution, callbacks, run_with_events, stream_fields
 from .errors import SessionEnded
@@ -58,11 +59,14 @@ class Session:
         is sent; an unknown id fails at the first request with SessionNotFound."""
         return cls(client, {"id": session_id})
 
-    def run(self, code: str, *, timeout: float | None = None, stdin: bytes | str | None = None,
+    def run(self, code: Program, *, timeout: float | None = None, stdin: bytes | str | None = None,
             display: bool | None = None, collect: Iterable[str] = (),
             on_stdout: Callable[[bytes], None] | None = None, on_stderr: Callable[[bytes], None] | None = None,
             execution_id: str | None = None) -> ExecutionResult:
-        """Runs `code` as the session's next cell. display (as in a notebook): the final
+        """Runs `code` as the session's next cell, or a program when given an argv list
+        (`s.run(["ls", "-l"])`: in the session's sandbox and workdir, as Leeward.run();
+        its timeout sends SIGINT to the program, then the session is killed if it
+        ignores that, as for code). display (as in a notebook, code only): the final
         expression's value is the main result (`.text`, `.html`), display() and
         matplotlib figures add more; None (the default) means on when the daemon
         offers it (Pong's features list "display"). collect: globs relative to the
@@ -78,7 +82,7 @@ class Session:
             return ExecutionResult.from_wire(self._client.call(request)["result"])
         return run_with_events(self._client, request, handler)
 
-    def stream(self, code: str, *, timeout: float | None = None, stdin: bytes | str | None = None,
+    def stream(self, code: Program, *, timeout: float | None = None, stdin: bytes | str | None = None,
                display: bool | None = None, collect: Iterable[str] = (),
                execution_id: str | None = None) -> Execution:
         """Starts the cell and returns at once, as Leeward.stream(): iterate for Events,
@@ -87,11 +91,12 @@ class Session:
         request.update(stream_fields(self._client, execution_id, streaming=True))
         return Execution(self._client, request)
 
-    def _cell_request(self, code: str, timeout: float | None, stdin: bytes | str | None, display: bool | None,
+    def _cell_request(self, code: Program, timeout: float | None, stdin: bytes | str | None, display: bool | None,
                       collect: Iterable[str]) -> dict[str, Any]:
+        program = program_fields(self._client, code)
         if display is None:
-            display = "display" in self._client.cached_features()
-        return {"type": "SessionExecute", "session_id": self.id, "code": code,
+            display = "code" in program and "display" in self._client.cached_features()
+        return {"type": "SessionExecute", "session_id": self.id, **program,
                 **cell_fields(timeout=timeout, stdin=stdin, display=display, collect=collect)}
 
     def close(self) -> None:
