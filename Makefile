@@ -4,7 +4,7 @@ VENV   := .venv
 VPY    := $(VENV)/bin/python
 NODE_DIR := bindings/node
 SANDBOX_VENV := build/sandbox-venv
-export PATH := $(PATH):/usr/local/go/bin
+export PATH := $(PATH):/usr/local/go/bin:$(HOME)/.cargo/bin
 
 .PHONY: setup lib cli run test bench fuzz soak clean
 
@@ -45,6 +45,7 @@ run: setup
 test: setup
 	$(VPY) -m pytest
 	bindings/go/run-tests.sh -count=1
+	bindings/rust/run-tests.sh
 	cd tests/deploy && go test -count=1 ./...
 	cd $(NODE_DIR) && node --test
 
