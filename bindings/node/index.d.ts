@@ -1,3 +1,5 @@
+import { EventEmitter } from 'node:events';
+
 /** Stable error codes of the leeward protocol (LEEWARD_E_* of include/leeward.h). */
 export declare const codes: Readonly<{
   FRAME_EMPTY: 'E1001';
@@ -116,6 +118,42 @@ export interface RunOptions {
   display?: boolean;
   /** Globs relative to the workdir; matching files come back in `files`. */
   collect?: string[];
+  /** Names the cell for cancel(); absent = one is made (unguessable). */
+  executionId?: string;
+  /** Aborting it cancels the cell (KeyboardInterrupt; the session lives on). */
+  signal?: AbortSignal;
+}
+
+/** client.stream()'s options: a job's settings, rich output, and how to cancel it. */
+export interface StreamOptions extends RunOptions {
+  /** Bytes; absent = the daemon's default. */
+  memoryLimit?: number | bigint;
+  mounts?: Mount[];
+  /** Aborting it cancels the job (the sandbox is killed). */
+  signal?: AbortSignal;
+}
+
+/** One piece of a running job's output. */
+export type StreamEvent =
+  | { kind: 'stdout' | 'stderr'; data: Buffer; text: string; executionId: string }
+  | { kind: 'display'; data: DisplayResult; executionId: string };
+
+/**
+ * A job or cell running on a worker thread: an async iterable of its events as output arrives
+ * (iterate at once; a slow loop stalls the job, not memory) and an EventEmitter of them
+ * ('stdout' / 'stderr' with a Buffer, 'display' with a DisplayResult, 'event' with a StreamEvent).
+ */
+export declare class Execution extends EventEmitter implements AsyncIterable<StreamEvent> {
+  /** Known from the start: cancel it from anywhere with client.cancel(executionId). */
+  readonly executionId: string;
+  /** The result; `cancelled` is true when a cancel ended it. */
+  readonly result: Promise<CellResult>;
+  [Symbol.asyncIterator](): AsyncIterator<StreamEvent>;
+  /** Cancels it; resolves to true if it was running (false once over, or when the daemon cannot cancel). */
+  cancel(): Promise<boolean>;
+  on(event: 'stdout' | 'stderr', listener: (data: Buffer) => void): this;
+  on(event: 'display', listener: (result: DisplayResult) => void): this;
+  on(event: 'event', listener: (event: StreamEvent) => void): this;
 }
 
 /** One displayed value: MIME type -> value (text as string, images and PDF as Buffer, JSON as object). */
@@ -183,6 +221,8 @@ export declare class Session {
   readonly files: SessionFiles;
   /** Runs code as the next cell (cells run one at a time, in order). */
   run(code: string, options?: RunOptions): Promise<CellResult>;
+  /** Starts code as the next cell; its output as it arrives, its result, cancel(). */
+  stream(code: string, options?: RunOptions): Execution;
   /** Ends the session; one that already ended closes without an error. */
   close(): Promise<void>;
 }
@@ -223,6 +263,10 @@ export declare class Client {
   call(request: Record<string, unknown>): Record<string, any>;
   /** Like call(), on a worker thread: does not block the event loop. */
   callAsync(request: Record<string, unknown>): Promise<Record<string, any>>;
+  /** Starts code in a fresh sandbox and returns at once: its output as it arrives, its result, cancel(). */
+  stream(code: string, options?: StreamOptions): Execution;
+  /** Cancels a running job or cell of yours by execution id; resolves to true if it was running. */
+  cancel(executionId: string): Promise<boolean>;
   /** What the daemon offers beyond protocol v1 (Pong's features: "sessions", "display", ...). */
   features(): Promise<string[]>;
   /** features(), asked once per client. */

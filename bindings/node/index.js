@@ -11,7 +11,8 @@ const { Worker } = require('node:worker_threads');
 const native = require('./lib/native');
 const jsonwire = require('./lib/jsonwire');
 const { LeewardError, codes } = require('./lib/errors');
-const { CellResult, Session, openRequest } = require('./lib/session');
+const { CellResult, Session, openRequest, cellFields } = require('./lib/session');
+const { Execution } = require('./lib/streaming');
 
 const DEFAULT_THREADS = 4;
 
@@ -57,10 +58,12 @@ class WorkerPool {
     this.closed = false;
   }
 
-  submit(msg) {
+  /** onEvent(eventJson, take) for a callStream: call take() once the event is consumed. */
+  submit(msg, onEvent) {
     if (this.closed) return Promise.reject(closedError());
     return new Promise((resolve, reject) => {
-      this.queue.push({ msg: { ...msg, id: this.nextId++ }, resolve, reject });
+      const credit = onEvent ? new SharedArrayBuffer(4) : undefined;
+      this.queue.push({ msg: { ...msg, id: this.nextId++, credit }, resolve, reject, onEvent });
       this.dispatch();
     });
   }
@@ -83,6 +86,14 @@ class WorkerPool {
     const worker = new Worker(path.join(__dirname, 'lib', 'worker.js'), { workerData: this.workerData });
     const slot = { worker, job: null };
     worker.on('message', (reply) => {
+      if (reply.event !== undefined) {
+        const untaken = new Int32Array(slot.job.msg.credit);
+        slot.job.onEvent(reply.event, () => {
+          Atomics.sub(untaken, 0, 1);
+          Atomics.notify(untaken, 0);
+        });
+        return;
+      }
       const job = slot.job;
       slot.job = null;
       worker.unref(); // an idle worker does not keep the process alive
@@ -192,6 +203,34 @@ class Client {
     }
   }
 
+  /**
+   * Starts `code` in a fresh sandbox and returns an Execution at once: an async iterable
+   * and EventEmitter ('stdout', 'stderr', 'display', 'event') of its output as it
+   * arrives, with `result` (a Promise of CellResult), `executionId` and `cancel()`.
+   * options: timeoutSecs, memoryLimit, mounts, stdin, display, collect, executionId, and
+   * signal (an AbortSignal whose abort cancels the job).
+   */
+  stream(code, opts = {}) {
+    this._live();
+    native.checkString(code, 'code');
+    const request = { type: 'Execute', code, ...cellFields(opts) };
+    if (opts.mounts && opts.mounts.length > 0) {
+      request.mounts = opts.mounts.map((m) => ({ host: m.host, sandbox: m.sandbox, ro: m.readOnly !== false }));
+    }
+    if (opts.memoryLimit !== undefined && opts.memoryLimit !== null) request.memory_limit = Number(opts.memoryLimit);
+    if (opts.display) request.display = true;
+    return new Execution(this, request, opts, (wire) => new CellResult(wire));
+  }
+
+  /**
+   * Cancels a running job or session cell of yours by its execution id (from this or
+   * any other client of the same user). Resolves to true if it was running.
+   */
+  async cancel(executionId) {
+    this._live();
+    return Boolean(this.call({ type: 'Cancel', execution_id: executionId }).found);
+  }
+
   /** Resolves to what the daemon offers beyond protocol v1 (Pong's `features`); [] for a v1 daemon. */
   async features() {
     return (await this.callAsync({ type: 'Ping' })).features || [];
@@ -242,4 +281,6 @@ function version() {
   return native.load().fn.version();
 }
 
-module.exports = { connect, Client, Session, CellResult, LeewardError, codes, version, libraryPath: native.libraryPath };
+module.exports = {
+  connect, Client, Session, CellResult, Execution, LeewardError, codes, version, libraryPath: native.libraryPath,
+};

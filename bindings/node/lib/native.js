@@ -56,6 +56,7 @@ function load(file = libraryPath()) {
     details_json: 'void *',
   });
   const ResultPtr = koffi.pointer(Result);
+  const EventCallback = koffi.proto('void (const char *event_json, void *user)');
   const fn = {
     connect: lib.func('leeward_connect', Handle, ['const char *']),
     execute: lib.func('leeward_execute', ResultPtr, [Handle, 'const char *', koffi.pointer(Options)]),
@@ -68,6 +69,8 @@ function load(file = libraryPath()) {
     statusJson: lib.func('leeward_status_json', 'void *', [Handle]),
     stringFree: lib.func('leeward_string_free', 'void', ['void *']),
     call: lib.func('leeward_call', 'int', [Handle, 'const char *', koffi.out(koffi.pointer('void *'))]),
+    callStream: lib.func('leeward_call_stream', 'int',
+      [Handle, 'const char *', koffi.pointer(EventCallback), 'void *', koffi.out(koffi.pointer('void *'))]),
   };
   // The struct layouts are checked against include/leeward.h by test/abi.test.mjs.
   loaded = { file, koffi, fn, Result, types: { Mount, Options, Result } };
@@ -215,11 +218,27 @@ function status(native, handle) {
 function call(native, handle, requestJson) {
   const reply = [null];
   if (native.fn.call(handle, requestJson, reply) !== 0) throw lastError(native);
+  return takeReply(native, reply[0]);
+}
+
+/**
+ * call() through leeward_call_stream: onEvent(eventJson) runs on the calling thread for
+ * each Event frame before the reply (valid during the call only, as koffi's callback).
+ */
+function callStream(native, handle, requestJson, onEvent) {
+  const reply = [null];
+  if (native.fn.callStream(handle, requestJson, (eventJson) => onEvent(eventJson), null, reply) !== 0) {
+    throw lastError(native);
+  }
+  return takeReply(native, reply[0]);
+}
+
+function takeReply(native, ptr) {
   try {
-    return native.koffi.decode(reply[0], 'char', -1);
+    return native.koffi.decode(ptr, 'char', -1);
   } finally {
-    native.fn.stringFree(reply[0]);
+    native.fn.stringFree(ptr);
   }
 }
 
-module.exports = { libraryPath, load, connect, execute, ping, status, call, cOptions, checkString };
+module.exports = { libraryPath, load, connect, execute, ping, status, call, callStream, cOptions, checkString };

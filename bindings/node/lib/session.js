@@ -9,6 +9,7 @@
 //   await session.close();
 
 const { codes } = require('./errors');
+const { Execution } = require('./streaming');
 
 /** A cell's or a job's result: the wire protocol's result map, camelCased. */
 class CellResult {
@@ -152,10 +153,25 @@ class Session {
    * daemon offers it; the final expression's value is then `result.text`.
    */
   async run(code, opts = {}) {
+    if (opts.signal || opts.executionId) return this.stream(code, opts).result; // cancellable
+    const request = await this._cellRequest(code, opts);
+    return new CellResult((await this._client.callAsync(request)).result);
+  }
+
+  /**
+   * Starts `code` as the next cell and returns an Execution at once (as client.stream()):
+   * its events as they arrive, `result`, `cancel()` (KeyboardInterrupt in the cell; the
+   * session lives on), and options.signal's abort cancels it.
+   */
+  stream(code, opts = {}) {
+    return new Execution(this._client, this._cellRequest(code, opts), opts, (wire) => new CellResult(wire));
+  }
+
+  async _cellRequest(code, opts) {
     const request = { type: 'SessionExecute', session_id: this.id, code, ...cellFields(opts) };
     const display = opts.display === undefined ? (await this._client.cachedFeatures()).includes('display') : opts.display;
     if (display) request.display = true;
-    return new CellResult((await this._client.callAsync(request)).result);
+    return request;
   }
 
   /** Ends the session. A session that already ended closes without an error. */
@@ -168,4 +184,4 @@ class Session {
   }
 }
 
-module.exports = { CellResult, Session, SessionFiles, openRequest };
+module.exports = { CellResult, Session, SessionFiles, openRequest, cellFields };
