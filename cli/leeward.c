@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -384,17 +385,6 @@ static void on_interrupt(int signo)
     interrupted = signo;
 }
 
-/* SA_RESTART left out: the wait for the reply must wake up to send the Cancel. */
-static void catch_interrupts(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_interrupt;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
 /* Cancel{execution_id} on a second connection: the first is busy waiting for the reply. */
 static void send_cancel(const char *socket_path, const char *execution_id)
 {
@@ -416,6 +406,40 @@ static void send_cancel(const char *socket_path, const char *execution_id)
         free(reply);
     mp_writer_free(&w);
     close(fd);
+}
+
+/* Ctrl-C (or SIGTERM) is blocked from here on, and let through only inside wait_readable's
+ * ppoll: a signal that lands while an Event is being printed is then acted on at the next
+ * wait, instead of being noted by the handler just before a recv that would block until
+ * the job ends. `waiting` receives the mask to wait with. */
+static void catch_interrupts(sigset_t *waiting)
+{
+    struct sigaction sa;
+    sigset_t both;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigemptyset(&both);
+    sigaddset(&both, SIGINT);
+    sigaddset(&both, SIGTERM);
+    sigprocmask(SIG_BLOCK, &both, waiting);
+}
+
+/* Waits until fd has a reply to read, sending the Cancel once if a signal came first. */
+static void wait_readable(int fd, const sigset_t *waiting, const char *socket_path, const char *execution_id)
+{
+    static int cancel_sent;
+    struct pollfd readable = {.fd = fd, .events = POLLIN};
+    for (;;) {
+        if (interrupted && !cancel_sent) {
+            send_cancel(socket_path, execution_id);
+            cancel_sent = 1;
+        }
+        if (ppoll(&readable, 1, NULL, waiting) >= 0 || errno != EINTR)
+            return;
+    }
 }
 
 /* ------------------------------------------------------------ output */
@@ -509,7 +533,8 @@ static int run(job *j)
     mp_value features;
     mp_writer request = {0};
     uint8_t *pong;
-    int fd, cancellable, cancel_sent = 0;
+    sigset_t waiting;
+    int fd, cancellable;
 
     if (j->socket)
         snprintf(socket_path, sizeof socket_path, "%s", j->socket);
@@ -527,7 +552,7 @@ static int run(job *j)
     free(pong);
     if (cancellable) {
         new_execution_id(execution_id);
-        catch_interrupts();
+        catch_interrupts(&waiting);
     }
     build_request(j, &request, cancellable ? execution_id : NULL);
     if (lw_send_frame(fd, request.data, request.len) != 0)
@@ -538,14 +563,9 @@ static int run(job *j)
         uint8_t *body;
         size_t len;
         mp_value reply;
+        if (cancellable)
+            wait_readable(fd, &waiting, socket_path, execution_id);
         if (lw_recv_frame(fd, &body, &len) != 0) {
-            if (errno == EINTR) {
-                if (interrupted && !cancel_sent) {
-                    send_cancel(socket_path, execution_id);
-                    cancel_sent = 1;
-                }
-                continue;
-            }
             fail("E1006", "daemon connection failed: %s", errno == EPROTO ? "malformed frame" : strerror(errno));
         }
         reply = frame_value(body, len);

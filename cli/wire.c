@@ -179,9 +179,8 @@ int lw_send_frame(int fd, const uint8_t *body, size_t len)
     return 0;
 }
 
-/* Reads exactly n bytes. A signal before the first byte returns -1/EINTR (so Ctrl-C
- * can be acted on); once a frame has begun it is read to its end. */
-static int recv_exact(int fd, uint8_t *out, size_t n, int interruptible)
+/* Reads exactly n bytes. */
+static int recv_exact(int fd, uint8_t *out, size_t n)
 {
     size_t got = 0;
     while (got < n) {
@@ -191,7 +190,7 @@ static int recv_exact(int fd, uint8_t *out, size_t n, int interruptible)
             return -1;
         }
         if (r < 0) {
-            if (errno == EINTR && !(interruptible && got == 0))
+            if (errno == EINTR)
                 continue;
             return -1;
         }
@@ -205,7 +204,7 @@ int lw_recv_frame(int fd, uint8_t **body, size_t *len)
     uint8_t header[4];
     uint32_t size;
     *body = NULL;
-    if (recv_exact(fd, header, 4, 1) != 0)
+    if (recv_exact(fd, header, 4) != 0)
         return -1;
     size = (uint32_t)header[0] << 24 | (uint32_t)header[1] << 16 | (uint32_t)header[2] << 8 | header[3];
     if (size == 0 || size > LW_MAX_REPLY_FRAME) {
@@ -215,7 +214,7 @@ int lw_recv_frame(int fd, uint8_t **body, size_t *len)
     *body = malloc(size);
     if (*body == NULL)
         return -1;
-    if (recv_exact(fd, *body, size, 0) != 0) {
+    if (recv_exact(fd, *body, size) != 0) {
         free(*body);
         *body = NULL;
         return -1;

@@ -22,7 +22,7 @@ int lw_connect(const char *path, char *why, size_t why_size);
 int lw_send_frame(int fd, const uint8_t *body, size_t len);
 
 /* Receives one frame into a malloc()ed buffer; 0 on success, -1 on failure or EOF
- * (errno EINTR when a signal interrupted the wait before any byte arrived). */
+ * (errno EPROTO for a length of 0 or over LW_MAX_REPLY_FRAME). */
 int lw_recv_frame(int fd, uint8_t **body, size_t *len);
 
 #endif

@@ -54,11 +54,12 @@ def _cancellable(call: Callable[[], dict], socket_path: str | None, execution_id
         finally:
             done.set()
 
-    threading.Thread(target=work, name="leeward-call", daemon=True).start()
     cancelled = False
-    while not done.is_set():
+    threading.Thread(target=work, name="leeward-call", daemon=True).start()
+    while True:  # the try spans the whole wait: a Ctrl-C at any point of it is a Cancel
         try:
             done.wait()
+            break
         except KeyboardInterrupt:
             if cancelled:
                 os._exit(EXIT_CANCELLED)
