@@ -58,26 +58,24 @@ impl Error {
         Error::from_code(codes::INTERNAL, format!("undecodable {what}: {err}"))
     }
 
+    fn parts(&self) -> (&str, &str) {
+        match self {
+            Error::Connection { code, message }
+            | Error::Request { code, message }
+            | Error::Sandbox { code, message }
+            | Error::Session { code, message }
+            | Error::Internal { code, message } => (code, message),
+        }
+    }
+
     /// The stable code, e.g. `"E1006"`: one of the [`codes`] constants.
     pub fn code(&self) -> &str {
-        match self {
-            Error::Connection { code, .. }
-            | Error::Request { code, .. }
-            | Error::Sandbox { code, .. }
-            | Error::Session { code, .. }
-            | Error::Internal { code, .. } => code,
-        }
+        self.parts().0
     }
 
     /// The human-readable description.
     pub fn message(&self) -> &str {
-        match self {
-            Error::Connection { message, .. }
-            | Error::Request { message, .. }
-            | Error::Sandbox { message, .. }
-            | Error::Session { message, .. }
-            | Error::Internal { message, .. } => message,
-        }
+        self.parts().1
     }
 
     /// Whether the same request may succeed if sent again after a short wait: the daemon
