@@ -23,8 +23,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"runtime/cgo"
+	"time"
 	"unsafe"
 )
+
+// cancelRetry: a Cancel sent right after the job started may arrive before it; it is sent
+// again this often until the job is found or over.
+const cancelRetry = 20 * time.Millisecond
 
 // Event is one frame a streaming job sends before its result.
 type Event struct {
@@ -169,7 +174,17 @@ func (c *Client) runStreaming(ctx context.Context, request map[string]any, execu
 		go func() {
 			select {
 			case <-ctx.Done():
-				c.Cancel(context.Background(), executionID) //nolint:errcheck // the result says whether it took
+				// The request may not have reached the daemon yet: ask until found or over.
+				for {
+					if found, err := c.Cancel(context.Background(), executionID); found || err != nil {
+						return
+					}
+					select {
+					case <-done:
+						return
+					case <-time.After(cancelRetry):
+					}
+				}
 			case <-done:
 			}
 		}()

@@ -118,3 +118,17 @@ func TestNoStreamOrExecutionIDToADaemonThatDoesNotOfferThem(t *testing.T) {
 		t.Fatalf("%v", sent)
 	}
 }
+
+func TestACancelRightAfterTheStartStillFindsTheJob(t *testing.T) {
+	c := client(t)
+	needFeatures(t, c, "cancel")
+	ctx, stop := context.WithCancel(context.Background())
+	time.AfterFunc(0, stop) // likely before the request reaches the daemon
+	res, err := c.ExecuteStream(ctx, "import time\ntime.sleep(600)", &StreamOptions{Options: Options{Timeout: 2 * time.Minute}}, nil)
+	if err == context.Canceled {
+		t.Skip("cancelled before the request was sent")
+	}
+	if err != nil || !res.Cancelled {
+		t.Fatalf("%+v %v", res, err)
+	}
+}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import queue
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 # Events held for an Execution's reader; past this the job's connection stops being read
 # and the daemon stalls the job (backpressure), so memory stays bounded end to end.
 EVENT_QUEUE_MAX = 256
+# cancel() right after start may reach the daemon before the job's request: it asks
+# again, this often, until the job is found or over.
+CANCEL_RETRY_SECS = 0.02
 _END = object()
 
 
@@ -157,7 +161,11 @@ class Execution:
         has `cancelled` True. Sent on a connection of its own: this one is busy."""
         if self.execution_id is None:
             return False  # the daemon cannot cancel
-        return self._client.cancel(self.execution_id)
+        while not self._client.cancel(self.execution_id):
+            if not self._thread.is_alive():
+                return False
+            time.sleep(CANCEL_RETRY_SECS)
+        return True
 
     def __enter__(self) -> "Execution":
         return self

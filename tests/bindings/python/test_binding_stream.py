@@ -101,3 +101,10 @@ def test_a_daemon_without_stream_replays_the_output_at_the_end(fake):
     assert events == [("stdout", b"all at once\n"), ("stderr", b"e")]
     sent = daemon.of_type("Execute")
     assert all("stream" not in r and "execution_id" not in r for r in sent)  # never a field it does not know
+
+
+def test_cancel_right_after_start_still_finds_the_job(daemon):
+    with Leeward(daemon.socket_path) as lw:
+        run = lw.stream("import time\ntime.sleep(600)", timeout=120)
+        assert run.cancel() is True  # asked again until the request has arrived
+        assert run.result().cancelled is True
