@@ -165,7 +165,7 @@ class Cancel:
         _reject_unknown(message, {"type", "execution_id"})
         if "execution_id" not in message:
             raise ProtocolError(ErrorCode.MISSING_FIELD, "Cancel needs 'execution_id'")
-        return cls(parse_execution_id(message["execution_id"]))
+        return cls(parse_execution_id(_expect(message, "execution_id", str)))
 
 
 Request = Ping | Status | Execute | Cancel
