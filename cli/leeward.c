@@ -12,7 +12,8 @@
  *   OPTIONS: --socket PATH --mount HOST:SANDBOX[:rw|:ro] --timeout SECS --memory SIZE
  *            --env NAME=VALUE --stdin FILE|- --file NAME=PATH --no-stream --no-autostart
  *
- * Built with LW_PYTHON_CLI, the interpreter that runs `-m leeward` (cli/build.py). */
+ * Built with LW_PYTHON_CLI, the interpreter that runs `-m leeward` (cli/build.py); a
+ * relative one is looked up beside this program (a wheel's, see setup.py). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -76,8 +77,28 @@ static char **original_argv;
 
 /* Everything this program does not do itself is the Python CLI's, with our argv
  * unchanged: it gives the same answer it always did, help and usage errors included. */
+/* The interpreter that runs `-m leeward`. A relative LW_PYTHON_CLI (a wheel's build, see
+ * setup.py: where pip installs it is known only then) names it beside this program. */
+static char *python_cli_path(void)
+{
+    static char path[4096];
+    char self[4096];
+    ssize_t len;
+    char *slash;
+    if (LW_PYTHON_CLI[0] == '/')
+        return LW_PYTHON_CLI;
+    len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0)
+        return LW_PYTHON_CLI;
+    self[len] = '\0';
+    slash = strrchr(self, '/');
+    snprintf(path, sizeof path, "%.*s/%s", (int)(slash ? slash - self : 0), self, LW_PYTHON_CLI);
+    return path;
+}
+
 static void python_cli(void)
 {
+    char *python = python_cli_path();
     int argc = 0;
     while (original_argv[argc])
         argc++;
@@ -86,13 +107,13 @@ static void python_cli(void)
         fprintf(stderr, "leeward: out of memory\n");
         exit(EXIT_LEEWARD_ERROR);
     }
-    args[0] = LW_PYTHON_CLI;
+    args[0] = python;
     args[1] = "-m";
     args[2] = "leeward";
     for (int i = 1; i < argc; i++)
         args[2 + i] = original_argv[i];
-    execv(LW_PYTHON_CLI, args);
-    fprintf(stderr, "leeward: cannot run %s: %s\n", LW_PYTHON_CLI, strerror(errno));
+    execv(python, args);
+    fprintf(stderr, "leeward: cannot run %s: %s\n", python, strerror(errno));
     exit(EXIT_LEEWARD_ERROR);
 }
 
