@@ -75,8 +75,6 @@ static char **original_argv;
 
 /* ------------------------------------------------------------ hand-over */
 
-/* Everything this program does not do itself is the Python CLI's, with our argv
- * unchanged: it gives the same answer it always did, help and usage errors included. */
 /* The interpreter that runs `-m leeward`. A relative LW_PYTHON_CLI (a wheel's build, see
  * setup.py: where pip installs it is known only then) names it beside this program. */
 static char *python_cli_path(void)
@@ -96,6 +94,8 @@ static char *python_cli_path(void)
     return path;
 }
 
+/* Everything this program does not do itself is the Python CLI's, with our argv
+ * unchanged: it gives the same answer it always did, help and usage errors included. */
 static void python_cli(void)
 {
     char *python = python_cli_path();
