@@ -234,11 +234,7 @@ func (c *Client) OpenSession(ctx context.Context, opts *SessionOptions) (*Sessio
 	request := map[string]any{"type": "SessionOpen"}
 	if opts != nil {
 		if len(opts.Mounts) > 0 {
-			mounts := make([]map[string]any, len(opts.Mounts))
-			for i, m := range opts.Mounts {
-				mounts[i] = map[string]any{"host": m.Host, "sandbox": m.Sandbox, "ro": !m.Writable}
-			}
-			request["mounts"] = mounts
+			request["mounts"] = wireMounts(opts.Mounts)
 		}
 		if len(opts.Files) > 0 {
 			files := make(map[string]Bytes, len(opts.Files))
@@ -273,6 +269,15 @@ func (c *Client) OpenSession(ctx context.Context, opts *SessionOptions) (*Sessio
 	s := reply.Session
 	return &Session{ID: s.ID, client: c, IdleTimeout: time.Duration(s.IdleTimeout * float64(time.Second)),
 		MaxLifetime: time.Duration(s.MaxLifetime * float64(time.Second))}, nil
+}
+
+// wireMounts are mounts as the protocol's requests carry them (read-only unless Writable).
+func wireMounts(mounts []Mount) []map[string]any {
+	wire := make([]map[string]any, len(mounts))
+	for i, m := range mounts {
+		wire[i] = map[string]any{"host": m.Host, "sandbox": m.Sandbox, "ro": !m.Writable}
+	}
+	return wire
 }
 
 // AttachSession is a handle on a session opened elsewhere by the same user (another

@@ -128,11 +128,7 @@ func (c *Client) ExecuteStream(ctx context.Context, code string, opts *StreamOpt
 		request["memory_limit"] = opts.MemoryLimit
 	}
 	if len(opts.Mounts) > 0 {
-		mounts := make([]map[string]any, len(opts.Mounts))
-		for i, m := range opts.Mounts {
-			mounts[i] = map[string]any{"host": m.Host, "sandbox": m.Sandbox, "ro": !m.Writable}
-		}
-		request["mounts"] = mounts
+		request["mounts"] = wireMounts(opts.Mounts)
 	}
 	if len(opts.Stdin) > 0 {
 		request["stdin"] = Bytes(opts.Stdin)

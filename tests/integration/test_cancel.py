@@ -62,6 +62,14 @@ class Job(threading.Thread):
         return self.reply["result"]
 
 
+def running_job(daemon, execution_id: str) -> Job:
+    """A job that runs until cancelled, once it has started."""
+    job = Job(daemon, forever(f"marker-{uuid.uuid4().hex}"), execution_id=execution_id)
+    job.start()
+    assert job.started.wait(JOIN_SECS)
+    return job
+
+
 def forever(marker: str) -> str:
     """Writes its marker, forks a child that sleeps too, says so, and sleeps."""
     return (f"import os, time\nopen({marker!r}, 'w').close()\n"
@@ -121,10 +129,7 @@ def test_a_malformed_cancel_is_refused(shared_daemon, message, code):
 
 
 def test_an_id_already_running_for_the_same_uid_is_refused(shared_daemon):
-    marker = f"marker-{uuid.uuid4().hex}"
-    job = Job(shared_daemon, forever(marker), execution_id="twice")
-    job.start()
-    assert job.started.wait(JOIN_SECS)
+    job = running_job(shared_daemon, "twice")
     with shared_daemon.connect() as conn:
         again = call(conn, {"type": "Execute", "code": "1", "execution_id": "twice"})
         assert call(conn, {"type": "Cancel", "execution_id": "twice"})["found"] is True
@@ -133,10 +138,7 @@ def test_an_id_already_running_for_the_same_uid_is_refused(shared_daemon):
 
 
 def test_the_python_client_cancels(shared_daemon):
-    marker = f"marker-{uuid.uuid4().hex}"
-    job = Job(shared_daemon, forever(marker), execution_id="from-client")
-    job.start()
-    assert job.started.wait(JOIN_SECS)
+    job = running_job(shared_daemon, "from-client")
     with shared_daemon.connect() as conn:
         assert conn.cancel("from-client") is True
         assert job.result()["cancelled"] is True

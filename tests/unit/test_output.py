@@ -24,6 +24,12 @@ class RecordingSink:
         await self.caught_up.wait()
 
 
+async def _first_chunk_taken(write_end: int, sink: RecordingSink, data: bytes) -> None:
+    os.write(write_end, data)
+    while not sink.chunks:
+        await asyncio.sleep(0.001)
+
+
 def _fill(fd: int, data: bytes) -> int:
     """Writes what fits without blocking; how much that was."""
     os.set_blocking(fd, False)
@@ -58,9 +64,7 @@ def test_a_sink_that_is_behind_stops_the_reading_until_it_has_room():
         read_end, write_end = os.pipe()
         sink = RecordingSink(behind_after=1)
         collector = OutputCollector(read_end, 1 << 30, sink)
-        os.write(write_end, b"first")
-        while not sink.chunks:
-            await asyncio.sleep(0.001)
+        await _first_chunk_taken(write_end, sink, b"first")
         # Paused: the pipe is not read, so it fills and a writer would block.
         written = _fill(write_end, b"x" * (4 << 20))
         for _ in range(20):
@@ -84,9 +88,7 @@ def test_collect_reads_the_rest_even_while_the_sink_is_behind():
         read_end, write_end = os.pipe()
         sink = RecordingSink(behind_after=1)
         collector = OutputCollector(read_end, 1 << 30, sink)
-        os.write(write_end, b"one")
-        while not sink.chunks:
-            await asyncio.sleep(0.001)
+        await _first_chunk_taken(write_end, sink, b"one")
         os.write(write_end, b"two")
         os.close(write_end)
         return await collector.collect(5.0), sink
