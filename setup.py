@@ -6,6 +6,10 @@ against, installed under the environment's prefix as a C library is:
     <prefix>/lib/libleeward.so            relocatable (libleeward/build_ffi.py --relocatable)
     <prefix>/lib/pkgconfig/leeward.pc     prefix=${pcfiledir}/../..
     <prefix>/include/leeward.h
+    <prefix>/bin/leeward                  the C CLI (cli/), handing over to <prefix>/bin/python3
+
+(`leeward` is that program rather than a console script: pyproject.toml declares only
+leeward-daemon and leeward-mcp, so pip's generated script cannot overwrite it.)
 
 so `PKG_CONFIG_PATH=<prefix>/lib/pkgconfig pkg-config --libs leeward` works wherever pip
 put it. The library embeds the CPython it was built with, so the wheel is tagged for that
@@ -31,19 +35,24 @@ class BinaryDistribution(Distribution):
 
 
 class BuildPyWithLibrary(build_py):
-    """build_py, then libleeward.so and leeward.pc into build/wheel/prefix, listed as the
-    data files that land in <prefix>/lib, <prefix>/lib/pkgconfig and <prefix>/include."""
+    """build_py, then libleeward.so, leeward.pc and the C `leeward` into build/wheel/prefix,
+    listed as the data files that land in <prefix>/lib, lib/pkgconfig, include and bin."""
 
     def run(self) -> None:
         super().run()
         if self.editable_mode:
             return
-        sys.path.insert(0, str(HERE))  # libleeward.build_ffi, from this source tree
+        sys.path.insert(0, str(HERE))  # libleeward.build_ffi and cli.build, from this source tree
+        from cli import build as build_cli
         from libleeward import build_ffi
 
-        lib = Path(self.get_finalized_command("build").build_base).resolve() / "prefix" / "lib"
+        prefix = Path(self.get_finalized_command("build").build_base).resolve() / "prefix"
+        lib = prefix / "lib"
         library = build_ffi.build(lib, relocatable=True)
+        # Relative: the program runs the python3 beside it, the venv's once installed.
+        command = build_cli.build(prefix / "bin", python="python3")
         self.distribution.data_files = [
+            ("bin", [str(command)]),
             ("lib", [str(library)]),
             ("lib/pkgconfig", [str(lib / "pkgconfig" / "leeward.pc")]),
             ("include", [str(HERE / "include" / "leeward.h")]),

@@ -84,12 +84,14 @@ def test_wheel_is_for_this_interpreter_and_carries_the_c_library(wheel):
     assert wheel.name.startswith(f"leeward-0.1.0-{tag}-{tag}-linux_")
     names = zipfile.ZipFile(wheel).namelist()
     data = "leeward-0.1.0.data/data/"
-    for name in ("lib/libleeward.so", "lib/pkgconfig/leeward.pc", "include/leeward.h"):
+    for name in ("lib/libleeward.so", "lib/pkgconfig/leeward.pc", "include/leeward.h", "bin/leeward"):
         assert data + name in names
     assert not [n for n in names if n.endswith(".so") and n != data + "lib/libleeward.so"]
     entry_points = zipfile.ZipFile(wheel).read("leeward-0.1.0.dist-info/entry_points.txt").decode()
-    for script in ("leeward", "leeward-daemon", "leeward-mcp"):
+    for script in ("leeward-daemon", "leeward-mcp"):
         assert f"\n{script} = " in entry_points
+    # `leeward` is the C program: a console script of that name would overwrite it.
+    assert "\nleeward = " not in entry_points
 
 
 def test_installed_files_and_commands(venv):
@@ -97,7 +99,10 @@ def test_installed_files_and_commands(venv):
         assert (venv / path).is_file(), path
     for script in ("leeward", "leeward-daemon", "leeward-mcp"):
         assert os.access(venv / "bin" / script, os.X_OK), script
+    assert (venv / "bin" / "leeward").read_bytes()[:4] == b"\x7fELF"
     assert "--socket" in run([venv / "bin" / "leeward-daemon", "--help"]).stdout
+    # Handed over to the Python CLI, run by the venv's python3 beside the program.
+    assert "usage: leeward" in run([venv / "bin" / "leeward", "--help"]).stdout
 
 
 def test_python_packages_come_from_the_venv(venv):
