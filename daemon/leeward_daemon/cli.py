@@ -14,7 +14,7 @@ import sys
 from . import config as config_module
 from .errors import StartupError
 from .ops import logsetup, systemd
-from .pool import zygote_launch
+from .pool import sandbox_python, zygote_launch
 from .isolation import subids
 
 log = logging.getLogger("leeward_daemon")
@@ -78,9 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     logsetup.configure(cfg.log_level)
     for name in config_module.env_values(os.environ)[1]:
         log.warning("ignoring %s: %s is not a config key", name, name[len(config_module.ENV_PREFIX):].lower())
+    try:
+        python = sandbox_python.resolve(cfg.python)  # fail closed on a Python the zygote cannot use
+    except StartupError as exc:
+        print(f"leeward-daemon: {exc}", file=sys.stderr)
+        return EXIT_START_FAILED
     # The zygote first: its interpreter start-up and imports then overlap the daemon's
     # own (asyncio, the server, prometheus-client), which is why runner is imported here.
-    zygote = zygote_launch.launch()
+    zygote = zygote_launch.launch(python)
     is_warning, notice = subids.startup_notice(os.geteuid(), cfg.sandbox_uid_base, cfg.sandbox_uid_count)
     log.log(logging.WARNING if is_warning else logging.INFO, "%s", notice)
     try:

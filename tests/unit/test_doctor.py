@@ -152,6 +152,30 @@ def test_python_is_this_interpreter():
     assert check.status == OK and check.data["executable"] == sys.executable
 
 
+def test_sandbox_python_is_the_daemons_own_by_default():
+    check, python = doctor.check_sandbox_python("")
+    assert check.status == OK and check.data["own"] is True and check.data["executable"] == sys.executable
+    assert python is not None and python.own
+
+
+def test_a_sandbox_python_of_another_minor_version_fails_with_its_code(tmp_path):
+    other = tmp_path / "python"
+    other.write_text("#!/bin/sh\necho '{\"implementation\": \"cpython\", \"version\": [3, 99, 0], "
+                     "\"extension_suffix\": \".cpython-399-x86_64-linux-gnu.so\", \"prefixes\": [], \"path\": []}'\n")
+    other.chmod(0o755)
+    check, python = doctor.check_sandbox_python(str(other))
+    assert python is None and check.status == FAIL and check.data["code"] == "python_mismatch"
+    assert "3.99.0" in check.detail and "refuses to start" in check.detail
+    assert f"python{sys.version_info[0]}.{sys.version_info[1]} -m venv" in check.fix
+
+
+def test_an_unusable_sandbox_python_fails_doctor_and_skips_the_preload_check(tmp_path):
+    checks = {c.name: c for c in doctor.run(Config(python=str(tmp_path / "missing")))}
+    assert checks["sandbox_python"].status == FAIL and checks["sandbox_python"].data["code"] == "python_not_found"
+    assert checks["preload"].status == WARN and "not checked" in checks["preload"].detail
+    assert doctor.exit_status(list(checks.values())) == 1
+
+
 def test_preload_reports_what_imports_and_what_does_not():
     check = doctor.check_preload(["json", "leeward_no_such_module"])
     assert check.status == WARN

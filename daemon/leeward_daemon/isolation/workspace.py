@@ -36,7 +36,7 @@ def apply(slot: SlotContext, request: SandboxRequest, _state: object) -> None:
     sys.argv = ["-c"]
     # `python -c` puts the working directory first on the import path: modules sent
     # with `files=` import, and spawned multiprocessing children inherit the entry.
-    # The zygote's own entry (its start-up directory, from `-m`) is no business of the job.
+    # The zygote's own entry (its start-up directory, see zygote_boot.py) is no business of the job.
     if sys.path:
         sys.path[0] = ""
 

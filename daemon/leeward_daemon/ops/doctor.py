@@ -23,10 +23,13 @@ from dataclasses import dataclass, field
 from .. import config as config_module
 from .. import limits, linux
 from ..config import Config
+from ..errors import SandboxPythonUnusable
 from ..isolation import landlock, seccomp_policy, subids, uid_leases
 from ..isolation.namespaces import SLOT_FLAGS
 from ..limits import detect
 from ..limits.cgroup2 import REQUIRED as CGROUP2_REQUIRED
+from ..pool import sandbox_python
+from ..pool.sandbox_python import SandboxPython
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 MIN_PYTHON = (3, 11)
@@ -46,7 +49,11 @@ def run(cfg: Config, config_check: Check | None = None) -> list[Check]:
     with _quiet_daemon_logs():  # the backends log what doctor reports itself
         checks += [check_user_namespaces(cfg), check_sandbox_uids(cfg), check_landlock(cfg), check_seccomp(),
                    check_seccomp_notify(cfg), check_cgroup2(), check_cgroup1(), check_limits_backend(cfg), check_socket(cfg.socket_path),
-                   check_python(), check_preload(cfg.preload)]
+                   check_python()]
+        python_check, python = check_sandbox_python(cfg.python)
+        checks.append(python_check)
+        checks.append(check_preload(cfg.preload, python) if python else
+                      Check("preload", WARN, "not checked: the sandbox's Python is unusable (see sandbox_python)"))
     return checks
 
 
@@ -369,7 +376,35 @@ def check_python() -> Check:
     if sys.version_info[:2] < MIN_PYTHON:
         return Check("python", FAIL, f"{sys.executable} is Python {version}",
                      f"install leeward into a Python >= {'.'.join(map(str, MIN_PYTHON))}", data)
-    return Check("python", OK, f"{sys.executable} (Python {version}) runs the zygote and every sandbox", data=data)
+    return Check("python", OK, f"{sys.executable} (Python {version}) runs the daemon", data=data)
+
+
+# What to do about each rule of pool/sandbox_python.py.
+_SANDBOX_PYTHON_FIXES = {
+    "python_not_found": "set python to a venv directory or an interpreter's absolute path ('' for the daemon's own)",
+    "python_not_runnable": "run that interpreter by hand with -s -c pass; recreate the venv if it is broken",
+    "python_mismatch": f"recreate the venv with python{sys.version_info[0]}.{sys.version_info[1]} -m venv "
+                       "(the daemon's minor version), or install leeward into the sandbox's Python",
+}
+
+
+def check_sandbox_python(setting: str) -> tuple[Check, SandboxPython | None]:
+    """The `python` key against pool/sandbox_python.py's rules, as the daemon checks it at
+    start; also returns the interpreter when it can be used."""
+    try:
+        python = sandbox_python.resolve(setting)
+    except SandboxPythonUnusable as exc:
+        return Check("sandbox_python", FAIL, f"{exc}; the daemon refuses to start", _SANDBOX_PYTHON_FIXES[exc.code],
+                     {"code": exc.code, "setting": setting}), None
+    facts = python.facts
+    data = {"executable": python.executable, "version": facts.version_text, "prefix": facts.prefixes[0],
+            "own": python.own}
+    if python.own:
+        detail = f"{python.executable} (the daemon's own, Python {facts.version_text}) runs the zygote and every sandbox"
+    else:
+        detail = (f"{python.executable} (Python {facts.version_text}, {facts.prefixes[0]}) runs the zygote and every "
+                  f"sandbox; leeward's own modules come from {', '.join(sorted(set(python.first_modules().values())))}")
+    return Check("sandbox_python", OK, detail, data=data), python
 
 
 _IMPORT_ALL = """
@@ -385,20 +420,23 @@ print(json.dumps(found))
 """
 
 
-def check_preload(modules: list[str]) -> Check:
-    """Imports them the way the zygote does: this interpreter, -s, a scrubbed environment."""
+def check_preload(modules: list[str], python: SandboxPython | None = None) -> Check:
+    """Imports them the way the zygote does: the sandbox's Python (None: the daemon's
+    own), -s, a scrubbed environment."""
     if not modules:
         return Check("preload", OK, "nothing to preload (preload = [])")
-    env = {"PATH": "/usr/bin:/bin"}
-    if os.environ.get("PYTHONPATH"):
+    python = python or sandbox_python.resolve("")
+    env = dict(sandbox_python.SCRUBBED_ENV)
+    if python.own and os.environ.get("PYTHONPATH"):
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-    proc = subprocess.run([sys.executable, "-s", "-c", _IMPORT_ALL, *modules], capture_output=True, text=True,
+    executable = python.executable
+    proc = subprocess.run([executable, "-s", "-c", _IMPORT_ALL, *modules], capture_output=True, text=True,
                           env=env, cwd="/", timeout=300)
     try:
         found = json.loads(proc.stdout)
     except ValueError:
-        return Check("preload", FAIL, f"{sys.executable} could not run an import check: {proc.stderr.strip()[-500:]}",
-                     "reinstall leeward's Python environment")
+        return Check("preload", FAIL, f"{executable} could not run an import check: {proc.stderr.strip()[-500:]}",
+                     "reinstall the sandbox's Python environment")
     loaded = [f"{n} {v}".strip() for n, (ok, v) in found.items() if ok]
     missing = [f"{n} ({v})" for n, (ok, v) in found.items() if not ok]
     data = {"importable": [n for n, (ok, _) in found.items() if ok], "missing": [n for n, (ok, _) in found.items()
@@ -406,6 +444,6 @@ def check_preload(modules: list[str]) -> Check:
     if missing:
         return Check("preload", WARN, f"not importable: {', '.join(missing)}"
                      + (f"; importable: {', '.join(loaded)}" if loaded else ""),
-                     f"{sys.executable} -m pip install {' '.join(data['missing'])} (or drop them from preload)", data)
+                     f"{executable} -m pip install {' '.join(data['missing'])} (or drop them from preload)", data)
     return Check("preload", OK, f"importable: {', '.join(loaded)} (imported once by the zygote)", data=data)
 

@@ -1,16 +1,17 @@
-"""Starting the zygote process: a fresh exec of the interpreter with a scrubbed
-environment and one control socket. Kept apart from zygote_link.py and light on
-imports, so the daemon can start it first thing: the zygote's own interpreter start-up
-and imports then overlap the daemon's (about 80 ms each here)."""
+"""Starting the zygote process: a fresh exec of the sandbox's Python (sandbox_python.py)
+with a scrubbed environment and one control socket. Kept apart from zygote_link.py and
+light on imports, so the daemon can start it first thing: the zygote's own interpreter
+start-up and imports then overlap the daemon's (about 80 ms each here)."""
 from __future__ import annotations
 
 import os
 import socket
 import subprocess
-import sys
 from dataclasses import dataclass
 
 from ..ipc.channel import ZYGOTE_FD_ENV
+from ..sandbox import zygote_boot
+from .sandbox_python import SCRUBBED_ENV, SandboxPython
 
 DISCARD_GRACE_SECS = 5.0  # for the zygote to kill any slots it made before it is killed
 
@@ -19,6 +20,7 @@ DISCARD_GRACE_SECS = 5.0  # for the zygote to kill any slots it made before it i
 class LaunchedZygote:
     process: subprocess.Popen
     control: socket.socket  # SOCK_SEQPACKET; the zygote waits on it for its configuration
+    python: SandboxPython   # what it runs in: a restart runs the same
 
     def discard(self) -> None:
         """For a daemon that stops before (or after) using it; idempotent. EOF on the
@@ -32,14 +34,15 @@ class LaunchedZygote:
                 self.process.wait()
 
 
-def launch() -> LaunchedZygote:
+def launch(python: SandboxPython) -> LaunchedZygote:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    env = {"PATH": "/usr/bin:/bin", ZYGOTE_FD_ENV: str(theirs.fileno())}
-    if os.environ.get("PYTHONPATH"):  # a daemon run from a source tree
+    env = {**SCRUBBED_ENV, ZYGOTE_FD_ENV: str(theirs.fileno()),
+           zygote_boot.FIRST_ENV: _lines(python.first_modules()), zygote_boot.LAST_ENV: _lines(python.last_modules())}
+    if python.own and os.environ.get("PYTHONPATH"):  # a daemon run from a source tree
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     try:
         process = subprocess.Popen(
-            [sys.executable, "-s", "-m", "leeward_daemon.sandbox.zygote"], env=env, cwd="/",
+            [python.executable, "-s", "-P", zygote_boot.__file__], env=env, cwd="/",
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         )
     except BaseException:
@@ -47,4 +50,8 @@ def launch() -> LaunchedZygote:
         raise
     finally:
         theirs.close()
-    return LaunchedZygote(process, ours)
+    return LaunchedZygote(process, ours, python)
+
+
+def _lines(locations: dict[str, str]) -> str:
+    return "".join(f"{name}={directory}\n" for name, directory in locations.items())

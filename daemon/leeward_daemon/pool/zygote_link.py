@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import socket
-import sys
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
@@ -15,7 +14,7 @@ from ..config import Config
 from ..errors import IsolationUnavailable, MalformedMessage, ZygoteError
 from ..ipc import channel, messages
 from ..isolation import enforcement, order
-from ..isolation.rootfs import SYSTEM_PATHS
+from . import sandbox_python
 from .zygote_launch import LaunchedZygote, launch
 
 log = logging.getLogger(__name__)
@@ -53,20 +52,6 @@ class SlotFds:
     stderr: int
 
 
-def python_paths() -> list[str]:
-    """Host dirs the sandbox's Python needs beyond the system dirs: prefixes and sys.path."""
-    candidates = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    candidates.update(p for p in sys.path if p)
-    dirs = sorted({os.path.realpath(p) for p in candidates} | {os.path.abspath(p) for p in candidates})
-    # "/" shows up as sys.path[0] of a `python -m` started in "/": never bind the host root.
-    dirs = [d for d in dirs if d != "/" and os.path.isdir(d) and not _under(d, SYSTEM_PATHS)]
-    return [d for d in dirs if not _under(d, [o for o in dirs if o != d])]
-
-
-def _under(path: str, roots) -> bool:
-    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
-
-
 class LinkEvents(Protocol):
     """What the pool hears from the zygote. Every request for a slot is answered by
     exactly one of slot / spawn_failed / slot_lost, or by died (which answers all)."""
@@ -93,6 +78,7 @@ class ZygoteLink:
         self.limits_backend = limits_backend
         self._events = events
         self._zygote: LaunchedZygote | None = None
+        self._python: sandbox_python.SandboxPython | None = None  # the first zygote's: every restart's too
         self._sock: socket.socket | None = None  # the zygote's control socket while in use
         self._pidfd: int | None = None  # readable once the zygote is gone: noticed at once
         self._unsent = 0  # slots asked for but not yet written to the zygote (socket full)
@@ -115,10 +101,14 @@ class ZygoteLink:
     async def start(self, launched: LaunchedZygote | None = None) -> None:
         """Configures the zygote (`launched` early by the caller, else started now) and
         waits for its hello."""
-        self._zygote = launched or launch()
+        if launched is None and self._python is None:
+            self._python = sandbox_python.resolve(self._config.python)
+        self._zygote = launched or launch(self._python)
+        self._python = self._zygote.python
         ours = self._sock = self._zygote.control
         channel.send(ours, messages.Configure(
-            preload=list(self._config.preload), privileged=os.geteuid() == 0, python_paths=python_paths(),
+            preload=list(self._config.preload), privileged=os.geteuid() == 0,
+            python_paths=self._python.bound_paths(),
             tmp_size=self._config.tmp_size, uid_base=self._config.sandbox_uid_base,
             uid_count=self._config.sandbox_uid_count, limits_backend=self.limits_backend,
             pids_max=self._config.pids_max).to_wire())

@@ -1,7 +1,8 @@
 """The zygote: a single-threaded process started by a fresh exec of the Python
 interpreter (never a fork of the daemon, which has threads and secrets), with a
-scrubbed environment. It imports the preload modules once, then forks sandbox slots
-ahead of demand. It never runs untrusted code.
+scrubbed environment (its entry point is zygote_boot.py, run by the sandbox's Python).
+It imports the preload modules once, then forks sandbox slots ahead of demand. It
+never runs untrusted code.
 
 Each slot is made by a short-lived intermediate child that enters the namespaces and
 forks the slot as pid 1 of the new pid namespace, hands the daemon the slot's pidfd,
@@ -19,7 +20,6 @@ import select
 import signal
 import socket
 import struct
-import sys
 from dataclasses import dataclass
 
 import prctl
@@ -280,7 +280,3 @@ class SandboxUidBook:
                 uid = self._by_intermediate.pop(intermediate, None)
                 if uid is not None:
                     self._by_slot[slot_pid] = uid
-
-
-if __name__ == "__main__":
-    sys.exit(main())
