@@ -18,7 +18,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
-from leeward import ExecutionResult, Leeward, LeewardError
+from leeward import Leeward, LeewardError
 
 from .mcp_results import RunOutput, to_tool_result
 
@@ -123,16 +123,12 @@ class LeewardTools:
             raise ToolError("give exactly one of argv and command")
         if argv is not None and not argv:
             raise ToolError("argv must name a program")
+        program = argv if argv is not None else ["sh", "-c", command]
         with self._client() as client:
-            if "argv" not in (self._features or ()):
-                raise ToolError("this leeward daemon does not run programs (its Ping lists no \"argv\" feature)")
-            request: dict = {"type": "Execute", "argv": argv if argv is not None else ["sh", "-c", command],
-                             "timeout_secs": float(timeout_secs)}
-            if session_id is not None:
-                request.update(type="SessionExecute", session_id=session_id)
-            if stdin:
-                request["stdin"] = stdin.encode()
-            result = ExecutionResult.from_wire(client.call(request)["result"])
+            if session_id is None:
+                result = client.run(program, timeout=timeout_secs, stdin=stdin)
+            else:
+                result = client.attach(session_id).run(program, timeout=timeout_secs, stdin=stdin)
         return to_tool_result(result, session_id)
 
     def session_open(
