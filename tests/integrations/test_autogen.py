@@ -65,15 +65,29 @@ def test_stateless_blocks_share_nothing_and_a_stateful_executor_keeps_state_unti
         assert not {first, second} & {s.id for s in lw.sessions()}  # stop() and restart() closed them
 
 
-def test_code_executor_agent_runs_a_python_block(socket_path):
+def test_code_executor_agent_runs_a_python_block_and_an_sh_block(socket_path):
     async def scenario():
         async with LeewardCodeExecutor(socket_path=socket_path) as executor:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "no approval function": none is needed here
                 agent = CodeExecutorAgent("runner", code_executor=executor)
-            message = TextMessage(content="```python\nprint(6*7)\n```\n", source="user")
+            message = TextMessage(content="```python\nprint(6*7)\n```\n```sh\necho from-sh\n```", source="user")
             return await agent.on_messages([message], CancellationToken())
-    assert run(scenario()).chat_message.content == "42\n"
+    assert run(scenario()).chat_message.content == "42\nfrom-sh\n"
+
+
+def test_shell_blocks_exit_codes_and_a_stateful_session_s_files(socket_path):
+    async def scenario():
+        async with LeewardCodeExecutor(socket_path=socket_path) as stateless:
+            failed = await execute(stateless, CodeBlock("echo out; echo err >&2; exit 3", "bash"),
+                                   CodeBlock("echo never", "sh"))
+        async with LeewardCodeExecutor(socket_path=socket_path, stateful=True) as stateful:
+            shared = await execute(stateful, python("open('note.txt', 'w').write('from python')"),
+                                   CodeBlock("cat /tmp/note.txt", "shell"))
+        return failed, shared
+    failed, shared = run(scenario())
+    assert (failed.exit_code, failed.output) == (3, "out\nerr\n")
+    assert (shared.exit_code, shared.output) == (0, "11\nfrom python")  # write()'s value, then cat
 
 
 def test_python_code_execution_tool(socket_path):

@@ -32,7 +32,7 @@ from typing_extensions import Self
 
 from leeward import ExecutionResult, Leeward, Session
 
-from ._jobs import run_cancellable, run_job
+from ._jobs import run_cancellable
 
 PYTHON = ("python", "python3", "py")
 SHELLS = {"sh": "sh", "shell": "sh", "bash": "bash"}  # a block's language -> the program that runs it
@@ -141,8 +141,9 @@ class LeewardCodeExecutor(CodeExecutor, Component[LeewardCodeExecutorConfig]):
         exit_code = 0
         for block in code_blocks:
             language = block.language.lower()
-            if language not in self.SUPPORTED_LANGUAGES:
-                outputs.append(f"unknown language {block.language}\n")
+            refusal = self._refusal(language)
+            if refusal:
+                outputs.append(refusal + "\n")
                 exit_code = 1
                 break
             task = asyncio.ensure_future(self._run_block(block.code, language))
@@ -156,21 +157,30 @@ class LeewardCodeExecutor(CodeExecutor, Component[LeewardCodeExecutorConfig]):
         return LeewardCodeResult(exit_code=exit_code, output="".join(outputs), output_files=files)
 
     async def _run_block(self, code: str, language: str) -> ExecutionResult:
-        argv = None if language in PYTHON else [SHELLS[language], "-c", code]
-        if argv is not None and "argv" not in self._features:
-            raise ValueError(f"this leeward daemon does not run programs (its Ping lists no \"argv\"): "
-                             f"a {language} block needs it")
         client, session = self._client, self._session
+        program = code if language in PYTHON else [SHELLS[language], "-c", code]
+        display = language in PYTHON and "display" in self._features
 
-        def job(execution_id: str | None) -> ExecutionResult:
-            return run_job(client, code=code, argv=argv, session_id=session.id if session else None,
-                           timeout=self._timeout, display=argv is None and "display" in self._features,
-                           memory_limit=self._memory_limit, execution_id=execution_id)
+        def job(execution_id: str) -> ExecutionResult:
+            if session is not None:
+                return session.run(program, timeout=self._timeout, display=display, execution_id=execution_id)
+            if isinstance(program, str):
+                return client.execute(program, timeout=self._timeout, memory=self._memory_limit, display=display,
+                                      execution_id=execution_id)
+            return client.run(program, timeout=self._timeout, memory=self._memory_limit, execution_id=execution_id)
 
-        result = await run_cancellable(job, socket_path=self._socket_path, cancellable="cancel" in self._features)
+        result = await run_cancellable(job, client)
         if session is not None and result.session is not None and not result.session.alive:
             self._session = await asyncio.to_thread(self._open_session)  # the block ended it
         return result
+
+    def _refusal(self, language: str) -> str | None:
+        """Why a block of `language` cannot run here, told to the model as a failed block."""
+        if language not in self.SUPPORTED_LANGUAGES:
+            return f"unknown language {language}"
+        if language in SHELLS and "argv" not in self._features:
+            return f"this leeward daemon runs no programs (its Ping lists no \"argv\"), so no {language} blocks"
+        return None
 
     def _open_session(self) -> Session:
         return self._client.session(memory_limit=self._memory_limit)

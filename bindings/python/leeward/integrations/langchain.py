@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field, PrivateAttr
 
 from leeward import ExecutionResult, Leeward, Session, SessionEnded
 
-from ._jobs import daemon_features, run_cancellable, run_job
+from ._jobs import run_cancellable
 
 FIGURE_TYPES = ("image/png", "image/jpeg")
 
@@ -58,7 +58,7 @@ class LeewardPythonTool(BaseTool):
     # thread_id -> its session, each on a connection of its own so that threads run in parallel
     _sessions: dict[str, tuple[Leeward, Session]] = PrivateAttr(default_factory=dict)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-    _features: frozenset[str] | None = PrivateAttr(default=None)
+    _control: Leeward | None = PrivateAttr(default=None)  # for Cancel and the daemon's features
 
     # ---------------------------------------------------------------- BaseTool
 
@@ -68,9 +68,8 @@ class LeewardPythonTool(BaseTool):
     async def _arun(self, code: str, config: RunnableConfig) -> tuple[str, dict]:
         """As _run; cancelling the awaiting task cancels the job in the daemon."""
         thread_id = _thread_id(config)
-        features = await asyncio.to_thread(self._daemon_features)
-        outcome = await run_cancellable(lambda execution_id: self._execute(code, thread_id, execution_id),
-                                        socket_path=self.socket_path, cancellable="cancel" in features)
+        control = await asyncio.to_thread(self._control_client)
+        outcome = await run_cancellable(lambda execution_id: self._execute(code, thread_id, execution_id), control)
         return _answer(*outcome)
 
     # ---------------------------------------------------------------- sessions
@@ -80,11 +79,16 @@ class LeewardPythonTool(BaseTool):
         with self._lock:
             keys = list(self._sessions) if thread_id is None else [thread_id]
             ended = [self._sessions.pop(key) for key in keys if key in self._sessions]
+            control = None
+            if thread_id is None:  # the tool is done: its control connection goes too
+                control, self._control = self._control, None
         for client, session in ended:
             try:
                 session.close()
             finally:
                 client.close()
+        if control is not None:
+            control.close()
 
     @property
     def thread_sessions(self) -> dict[str, str]:
@@ -97,27 +101,24 @@ class LeewardPythonTool(BaseTool):
     def _execute(self, code: str, thread_id: str | None,
                  execution_id: str | None) -> tuple[ExecutionResult, str | None]:
         """The result, and a note for the model when the thread's state was lost."""
-        display = "display" in self._daemon_features()
         if thread_id is None:
-            with Leeward(self.socket_path) as client:
-                return run_job(client, code=code, timeout=self.timeout, display=display,
-                               execution_id=execution_id), None
-        client, session = self._session(thread_id)
+            display = "display" in self._control_client().cached_features()
+            with Leeward(self.socket_path) as client:  # its own connection: calls run in parallel
+                return client.execute(code, timeout=self.timeout, display=display, execution_id=execution_id), None
+        session = self._session(thread_id)
         note = None
         try:
-            result = run_job(client, code=code, session_id=session.id, timeout=self.timeout, display=display,
-                             execution_id=execution_id)
+            result = session.run(code, timeout=self.timeout, execution_id=execution_id)
         except SessionEnded as ended:  # idle or lifetime expiry since the thread's last call
             self._drop(thread_id, session)
             note = f"[this conversation's sandbox had ended ({ended.reason}); this ran in a new one, without its state]"
-            client, session = self._session(thread_id)
-            result = run_job(client, code=code, session_id=session.id, timeout=self.timeout, display=display,
-                             execution_id=execution_id)
+            session = self._session(thread_id)
+            result = session.run(code, timeout=self.timeout, execution_id=execution_id)
         if result.session is not None and not result.session.alive:
             self._drop(thread_id, session)
         return result, note
 
-    def _session(self, thread_id: str) -> tuple[Leeward, Session]:
+    def _session(self, thread_id: str) -> Session:
         with self._lock:
             if thread_id not in self._sessions:
                 client = Leeward(self.socket_path)
@@ -126,7 +127,7 @@ class LeewardPythonTool(BaseTool):
                 except BaseException:
                     client.close()
                     raise
-            return self._sessions[thread_id]
+            return self._sessions[thread_id][1]
 
     def _drop(self, thread_id: str, session: Session) -> None:
         """Forgets an ended session (unless another call has replaced it already)."""
@@ -137,10 +138,11 @@ class LeewardPythonTool(BaseTool):
             del self._sessions[thread_id]
         current[0].close()
 
-    def _daemon_features(self) -> frozenset[str]:
-        if self._features is None:
-            self._features = daemon_features(self.socket_path)
-        return self._features
+    def _control_client(self) -> Leeward:
+        with self._lock:
+            if self._control is None:
+                self._control = Leeward(self.socket_path)
+            return self._control
 
 
 def _thread_id(config: RunnableConfig | None) -> str | None:
