@@ -224,24 +224,26 @@ int mp_str_is(mp_value v, const char *text)
            && memcmp(data, text, len) == 0;
 }
 
-mp_value mp_get(mp_value map, const char *key)
+/* The window from the first item of a container of `kind` to the end, and its item
+ * count (twice the entries for a map); {NULL, NULL} when v is not a whole such value. */
+static mp_value items_of(mp_value v, enum mp_kind kind, uint64_t *count)
 {
     size_t head_len;
     uint64_t n;
-    mp_value at;
-    if (head(map, &head_len, &n) != MP_MAP || mp_next(map).p == NULL)
+    if (head(v, &head_len, &n) != kind || mp_next(v).p == NULL)
         return NONE;
-    at.p = map.p + head_len;
-    at.end = map.end;
-    for (uint64_t i = 0; i < n; i++) {
+    *count = kind == MP_MAP ? 2 * n : n;
+    return (mp_value){v.p + head_len, v.end};
+}
+
+mp_value mp_get(mp_value map, const char *key)
+{
+    uint64_t count = 0;
+    mp_value at = items_of(map, MP_MAP, &count);
+    for (uint64_t i = 0; i < count; i += 2) {
         mp_value k = mp_next(at), value;
-        if (k.p == NULL)
-            return NONE;
-        value.p = k.end;
-        value.end = at.end;
+        value = (mp_value){k.end, at.end};
         value = mp_next(value);
-        if (value.p == NULL)
-            return NONE;
         if (mp_str_is(k, key))
             return (mp_value){value.p, at.end};
         at.p = value.end;
@@ -282,20 +284,12 @@ int mp_bool(mp_value v, int fallback)
 
 int mp_array_has_str(mp_value array, const char *text)
 {
-    size_t head_len;
-    uint64_t n;
-    mp_value at;
-    if (head(array, &head_len, &n) != MP_ARRAY)
-        return 0;
-    at.p = array.p + head_len;
-    at.end = array.end;
-    for (uint64_t i = 0; i < n; i++) {
-        mp_value item = mp_next(at);
-        if (item.p == NULL)
-            return 0;
-        if (mp_str_is(item, text))
+    uint64_t count = 0;
+    mp_value at = items_of(array, MP_ARRAY, &count);
+    for (uint64_t i = 0; i < count; i++) {
+        if (mp_str_is(at, text))
             return 1;
-        at.p = item.end;
+        at.p = mp_next(at).end;
     }
     return 0;
 }
