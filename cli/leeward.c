@@ -504,6 +504,8 @@ static int report(mp_value result, int streamed)
         {"stdout_truncated", "stdout truncated"}, {"stderr_truncated", "stderr truncated"},
         {"cancelled", "cancelled"},
     };
+    if (mp_int(mp_get(result, "exit_code"), &exit_code) != 0)
+        fail("E4001", "the daemon's result has no exit_code");
     if (!streamed) {
         write_field(result, "stdout", 1);
         write_field(result, "stderr", 2);
@@ -515,8 +517,6 @@ static int report(mp_value result, int streamed)
         return EXIT_CANCELLED;
     if (mp_bool(mp_get(result, "timed_out"), 0))
         return EXIT_TIMED_OUT;
-    if (mp_int(mp_get(result, "exit_code"), &exit_code) != 0)
-        fail("E4001", "the daemon's result has no exit_code");
     if (exit_code < 0)  /* killed by signal N: the shell's 128+N */
         return 128 + (int)(-exit_code & 0x7F);
     return (int)(exit_code & 0xFF);

@@ -4,6 +4,7 @@ statuses, what it refuses, and that every other command line reaches the Python 
 from __future__ import annotations
 
 import os
+import random
 import re
 import socket
 import subprocess
@@ -180,6 +181,32 @@ def test_a_malformed_reply_fails_cleanly(binary, scripted, body):
     daemon = scripted({"Ping": V1_PONG, "Execute": [body]})
     proc = run_cli(binary, "exec", "pass", socket_path=daemon.path)
     assert proc.returncode == 125 and re.match(rb"leeward: E(1003|4001): ", proc.stderr), proc.stderr
+
+
+def test_mutated_replies_never_crash_it(binary, scripted):
+    """Bytes flipped, cut or inserted anywhere in a valid reply: the reader stays inside
+    the frame (a crash would be a negative status: killed by SIGSEGV/SIGABRT)."""
+    valid = protocol.encode_frame(result(stdout=b"out", stderr=b"err", denied_syscalls=["ptrace"]))[4:]
+    rng = random.Random(14)
+    bodies = []
+    for _ in range(150):
+        body = bytearray(valid)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(body))
+            choice = rng.random()
+            if choice < 0.6:
+                body[at] = rng.randrange(256)
+            elif choice < 0.8:
+                del body[at:at + rng.randint(1, 8)]
+            else:
+                body[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+        bodies.append(bytes(body) or b"\xc0")
+    daemon = scripted({"Ping": V1_PONG, "Execute": bodies + [bodies[-1]]})
+    for body in bodies:
+        proc = run_cli(binary, "exec", "pass", socket_path=daemon.path)
+        assert proc.returncode >= 0, body
+        if proc.returncode == 125:
+            assert proc.stderr.startswith(b"leeward: E"), (body, proc.stderr)
 
 
 def test_a_request_over_the_frame_limit_is_not_sent(binary, scripted, tmp_path):
