@@ -25,6 +25,9 @@ class SandboxSpec:
     landlock_abi: int = 0            # 0: the kernel has none (allowed only via optional_layers)
     seccomp_filter: bytes = b""      # BPF compiled once by the zygote, installed last in every job
     seccomp_notify: bool = True      # report denials by name through a user-notification listener
+    # The configured sandbox Python's bin dir, first on every job's PATH (`python3` in a
+    # program is that venv's); "" for the daemon's own Python: PATH as SAFE_ENV has it.
+    python_bin: str = ""
 
 
 @dataclass(frozen=True)

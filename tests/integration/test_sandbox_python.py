@@ -63,6 +63,19 @@ def test_jobs_run_in_the_sandbox_venvs_interpreter(venv_daemon, venv_python):
     assert found == [venv_python, SANDBOX_VENV]
 
 
+def test_a_programs_python3_is_the_sandbox_venvs(venv_daemon, venv_numpy):
+    result = venv_daemon.run(["python3", "-c", NUMPY_FACTS])
+    assert result.exit_code == 0, result.stderr.decode()
+    assert json.loads(result.stdout) == venv_numpy
+    shell = venv_daemon.run(["sh", "-c", "command -v python3; echo $PATH"])
+    assert shell.stdout.decode().split() == [f"{SANDBOX_VENV}/bin/python3", f"{SANDBOX_VENV}/bin:/usr/local/bin:/usr/bin:/bin"]
+
+
+def test_a_jobs_env_may_still_set_its_own_path(venv_daemon):
+    result = venv_daemon.run(["sh", "-c", "echo $PATH"], env={"PATH": "/usr/bin:/bin"})
+    assert result.stdout == b"/usr/bin:/bin\n"
+
+
 @pytest.mark.parametrize("module", LEEWARD_ONLY)
 def test_leewards_own_environment_is_not_importable(venv_daemon, venv_python, module):
     assert importlib.util.find_spec(module) is not None, f"{module} must be in leeward's .venv for this test"

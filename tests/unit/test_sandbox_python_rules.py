@@ -127,6 +127,12 @@ def test_bound_paths_hold_the_venv_and_leewards_runtime_but_no_system_dir(tmp_pa
     assert os.path.dirname(os.path.dirname(leeward_daemon.__file__)) not in bound
 
 
+def test_only_a_configured_python_puts_its_bin_dir_on_jobs_path(tmp_path):
+    assert sandbox_python.resolve("").bin_dir == ""
+    python = sandbox_python.SandboxPython(str(tmp_path / "venv" / "bin" / "python"), HERE, own=False)
+    assert python.bin_dir == str(tmp_path / "venv" / "bin")
+
+
 def test_the_runtime_modules_are_where_this_process_imports_them_from():
     first = sandbox_python.resolve("").first_modules()
     assert sorted(first) == sorted(OWN_MODULES)

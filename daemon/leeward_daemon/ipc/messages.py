@@ -69,6 +69,7 @@ class Configure(Message):
     uid_count: int
     limits_backend: str
     pids_max: int
+    python_bin: str = ""
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ def apply(slot: SlotContext, request: SandboxRequest, _state: object) -> None:
                                   errors="backslashreplace", line_buffering=True)
     os.environ.clear()
     os.environ.update(SAFE_ENV)
+    if slot.spec.python_bin:
+        os.environ["PATH"] = f"{slot.spec.python_bin}:{SAFE_ENV['PATH']}"
     os.environ.update(request.env)
     sys.argv = ["-c"]
     # `python -c` puts the working directory first on the import path: modules sent

@@ -85,6 +85,12 @@ class SandboxPython:
     facts: Facts
     own: bool  # the daemon's own interpreter: the zygote inherits its PYTHONPATH too (a source tree)
 
+    @property
+    def bin_dir(self) -> str:
+        """First on jobs' PATH, so a program's `python3` is this one too; "" for the
+        daemon's own, whose bin dir holds leeward's commands rather than a chosen venv's."""
+        return "" if self.own else os.path.dirname(self.executable)
+
     def first_modules(self) -> dict[str, str]:
         """OWN_MODULES -> the directory each is found in, as the daemon imports them."""
         return {name: directory for name, (directory, _) in _locations(OWN_MODULES).items()}

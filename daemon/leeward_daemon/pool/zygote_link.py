@@ -111,7 +111,7 @@ class ZygoteLink:
             python_paths=self._python.bound_paths(),
             tmp_size=self._config.tmp_size, uid_base=self._config.sandbox_uid_base,
             uid_count=self._config.sandbox_uid_count, limits_backend=self.limits_backend,
-            pids_max=self._config.pids_max).to_wire())
+            pids_max=self._config.pids_max, python_bin=self._python.bin_dir).to_wire())
         loop = asyncio.get_running_loop()
         hello = await asyncio.wait_for(loop.run_in_executor(None, self._recv_blocking, ours), START_TIMEOUT_SECS)
         if hello.error:

@@ -85,7 +85,8 @@ def _sandbox_spec(config: messages.Configure) -> SandboxSpec:
     capabilities.last_cap()  # cached for every slot: no /proc read on the request path
     return SandboxSpec(privileged=config.privileged, python_paths=tuple(config.python_paths),
                        tmp_size=config.tmp_size, landlock_abi=landlock.abi_version(),
-                       seccomp_filter=seccomp_policy.compile_policy(notify=notify), seccomp_notify=notify)
+                       seccomp_filter=seccomp_policy.compile_policy(notify=notify), seccomp_notify=notify,
+                       python_bin=config.python_bin)
 
 
 def _blank_initial_environment() -> None:
