@@ -14,19 +14,20 @@ session), files.read / write / list / exists / remove / make_dir, create / kill 
 context manager. Differences from E2B: the working directory is /tmp (not /home/user)
 and file paths must stay under /tmp; only Python runs in run_code; per-call `envs` are
 not supported (give them to the constructor); file entries carry name, type, path and
-size only; callbacks run once the cell has finished (the daemon's streaming is not used
-yet). Images (`Result.png`, `.jpeg`, `.pdf`) are base64 text, as in E2B.
+size only. Callbacks run on the calling thread as output arrives (when the daemon streams;
+else once the cell is over). Images (`Result.png`, `.jpeg`, `.pdf`) are base64 text, as in E2B.
 """
 from __future__ import annotations
 
 import base64
+import codecs
 import posixpath
 import time
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Iterable, Iterator, Literal, Optional
 
-from leeward import ExecutionResult, Leeward, LeewardError, Session
+from leeward import Event, ExecutionResult, Leeward, LeewardError, Session
 from leeward._client import MountLike
 
 WORKDIR = "/tmp"
@@ -154,26 +155,31 @@ Handler = Optional[Callable[[Any], Any]]
 
 
 class _Delivery:
-    """Builds the Execution and calls the callbacks, in E2B's order: output, results, error."""
+    """Builds the Execution from the cell's events as they arrive (the daemon streams them;
+    one that does not sends them all at the end) and calls the callbacks on the way."""
 
     def __init__(self, on_stdout: Handler, on_stderr: Handler, on_result: Handler, on_error: Handler):
         self.execution = Execution()
-        self._on_stdout, self._on_stderr = on_stdout, on_stderr
-        self._on_result, self._on_error = on_result, on_error
+        self._on_error = on_error
+        self._on_result = on_result
+        # A chunk may end inside a UTF-8 character: each stream decodes incrementally.
+        self._streams = {kind: (codecs.getincrementaldecoder("utf-8")("replace"), logs, handler, kind == "stderr")
+                         for kind, logs, handler in (("stdout", self.execution.logs.stdout, on_stdout),
+                                                     ("stderr", self.execution.logs.stderr, on_stderr))}
+
+    def event(self, event: Event) -> None:
+        if event.kind == "display":
+            result = Result.from_display(event.data.main, event.data.data)
+            self.execution.results.append(result)
+            if self._on_result:
+                self._on_result(result)
+        elif event.kind in self._streams:
+            decoder, logs, handler, is_error = self._streams[event.kind]
+            self._output(decoder.decode(bytes(event.data)), logs, handler, is_error)
 
     def finished(self, result: ExecutionResult) -> Execution:
-        now = time.time_ns()
-        for text, logs, handler, is_error in ((result.stdout, self.execution.logs.stdout, self._on_stdout, False),
-                                              (result.stderr, self.execution.logs.stderr, self._on_stderr, True)):
-            for line in text.splitlines(keepends=True):
-                logs.append(line)
-                if handler:
-                    handler(OutputMessage(line, now, is_error))
-        for shown in result.results:
-            converted = Result.from_display(shown.main, shown.data)
-            self.execution.results.append(converted)
-            if self._on_result:
-                self._on_result(converted)
+        for decoder, logs, handler, is_error in self._streams.values():
+            self._output(decoder.decode(b"", final=True), logs, handler, is_error)
         if result.error:
             self.execution.error = ExecutionError(str(result.error.get("name", "")), str(result.error.get("value", "")),
                                                   str(result.error.get("traceback", "")))
@@ -181,6 +187,13 @@ class _Delivery:
                 self._on_error(self.execution.error)
         self.execution.execution_count = result.execution_count
         return self.execution
+
+    @staticmethod
+    def _output(text: str, logs: list[str], handler: Handler, is_error: bool) -> None:
+        if text:
+            logs.append(text)
+            if handler:
+                handler(OutputMessage(text, time.time_ns(), is_error))
 
 
 class Files:
@@ -307,7 +320,11 @@ class CodeInterpreter:
             raise ValueError("per-call envs are not supported: pass envs to CodeInterpreter(envs=...)")
         session = self._session_of(context)
         delivery = _Delivery(on_stdout, on_stderr, on_result, on_error)
-        result = session.run(code, timeout=timeout or None, display=True)
+        # Leaving early (a callback raising, Ctrl-C) cancels the cell: the context lives on.
+        with session.stream(code, timeout=timeout or None, display=True) as running:
+            for event in running:
+                delivery.event(event)
+            result = running.result()
         execution = delivery.finished(result)
         if result.timed_out:
             raise TimeoutException("Execution timed out — the 'timeout' option can be used to increase this timeout")
