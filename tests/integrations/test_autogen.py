@@ -21,6 +21,7 @@ from leeward import Leeward
 from leeward.integrations.autogen import LeewardCodeExecutor
 from tests.integration import sandbox_processes
 from tests.integrations.cancelling import alive, cancel_once_running, marked_sleep
+from tests.integrations.example_scripts import run_example
 
 def run(coroutine):
     return asyncio.run(coroutine)
@@ -176,3 +177,11 @@ def test_cancelling_a_stateful_block_interrupts_it_and_the_session_lives_on(sock
     ended, after = run(scenario())
     assert isinstance(ended, asyncio.CancelledError)
     assert (after.exit_code, after.output) == (0, "kept True\n")
+
+
+def test_the_example_script(socket_path, tmp_path):
+    printed = run_example("autogen_team.py", socket_path, tmp_path).stdout
+    assert printed.startswith("executor: wrote 20 rows\nexecutor: 20\nlargest: 4.472\n")
+    [figure] = (tmp_path / "figures").iterdir()
+    assert figure.read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "values.csv").read_text().splitlines()[0] == "1,1.0"

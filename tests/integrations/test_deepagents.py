@@ -14,6 +14,7 @@ from deepagents.backends.protocol import SandboxBackendProtocol
 from leeward import Leeward
 from leeward.integrations.deepagents import LeewardSandbox
 from tests.integrations.cancelling import cancel_once_running
+from tests.integrations.example_scripts import run_example
 
 
 @pytest.fixture
@@ -76,3 +77,9 @@ def test_close_ends_the_session(socket_path):
         assert session_id in {s.id for s in lw.sessions()}
         sandbox.close()
         assert session_id not in {s.id for s in lw.sessions()}
+
+
+def test_the_example_script(socket_path, tmp_path):
+    printed = run_example("deepagents_sandbox.py", socket_path, tmp_path).stdout
+    assert printed.startswith("write_file: Updated file /tmp/cities.txt\nexecute: 4\n")
+    assert (tmp_path / "sorted.txt").read_text() == "Lima\nLisbon\nOslo\nQuito\n"

@@ -14,6 +14,7 @@ from leeward import Leeward
 from leeward.integrations.langchain import LeewardPythonTool
 from tests.integration import sandbox_processes
 from tests.integrations.cancelling import alive, cancel_once_running, marked_sleep
+from tests.integrations.example_scripts import run_example
 
 
 def thread(thread_id: str) -> dict:
@@ -115,3 +116,10 @@ def test_cancelling_ainvoke_in_a_thread_interrupts_the_cell_and_the_session_live
         tool.ainvoke({"code": marked_sleep(marker)}, thread("t")), marker))
     assert isinstance(ended, asyncio.CancelledError)
     assert tool.invoke({"code": "print(x, interrupted)"}, thread("t")) == "kept True"
+
+
+def test_the_example_script(socket_path, tmp_path):
+    printed = run_example("langchain_agent.py", socket_path, tmp_path).stdout
+    assert printed.startswith("tool: [1 figure captured]\n'thu'\ntool: days: 5\nmean: 20.84\n")
+    assert (tmp_path / "temperatures.png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "report.txt").read_text() == "days: 5\nmean: 20.84\n"

@@ -14,6 +14,7 @@ from smolagents.utils import AgentError
 
 from leeward import Leeward
 from leeward.integrations.smolagents import LeewardExecutor
+from tests.integrations.example_scripts import run_example
 
 
 class ScriptedModel(Model):
@@ -115,3 +116,9 @@ def test_a_step_that_ends_the_session_is_reported_and_the_next_step_gets_a_new_o
         assert executor.session.id != first
     finally:
         agent.cleanup()
+
+
+def test_the_example_script(socket_path, tmp_path):
+    printed = run_example("smolagents_agent.py", socket_path, tmp_path).stdout
+    assert printed.startswith("answer: total=285 chart_bytes=")
+    assert (tmp_path / "squares.png").read_bytes().startswith(b"\x89PNG")

@@ -90,6 +90,19 @@ class LeewardPythonTool(BaseTool):
         if control is not None:
             control.close()
 
+    def session(self, thread_id: str) -> Session:
+        """The session of `thread_id`, opened if it has none: its `files` reads and writes
+        what the thread's code sees (put inputs there before a run, fetch outputs after)."""
+        with self._lock:
+            if thread_id not in self._sessions:
+                client = Leeward(self.socket_path)
+                try:
+                    self._sessions[thread_id] = client, client.session(**self.session_options)
+                except BaseException:
+                    client.close()
+                    raise
+            return self._sessions[thread_id][1]
+
     @property
     def thread_sessions(self) -> dict[str, str]:
         """thread_id -> the id of its open session."""
@@ -105,29 +118,18 @@ class LeewardPythonTool(BaseTool):
             display = "display" in self._control_client().cached_features()
             with Leeward(self.socket_path) as client:  # its own connection: calls run in parallel
                 return client.execute(code, timeout=self.timeout, display=display, execution_id=execution_id), None
-        session = self._session(thread_id)
+        session = self.session(thread_id)
         note = None
         try:
             result = session.run(code, timeout=self.timeout, execution_id=execution_id)
         except SessionEnded as ended:  # idle or lifetime expiry since the thread's last call
             self._drop(thread_id, session)
             note = f"[this conversation's sandbox had ended ({ended.reason}); this ran in a new one, without its state]"
-            session = self._session(thread_id)
+            session = self.session(thread_id)
             result = session.run(code, timeout=self.timeout, execution_id=execution_id)
         if result.session is not None and not result.session.alive:
             self._drop(thread_id, session)
         return result, note
-
-    def _session(self, thread_id: str) -> Session:
-        with self._lock:
-            if thread_id not in self._sessions:
-                client = Leeward(self.socket_path)
-                try:
-                    self._sessions[thread_id] = client, client.session(**self.session_options)
-                except BaseException:
-                    client.close()
-                    raise
-            return self._sessions[thread_id][1]
 
     def _drop(self, thread_id: str, session: Session) -> None:
         """Forgets an ended session (unless another call has replaced it already)."""
