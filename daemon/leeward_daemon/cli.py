@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in config_module.env_values(os.environ)[1]:
         log.warning("ignoring %s: %s is not a config key", name, name[len(config_module.ENV_PREFIX):].lower())
     try:
-        python = sandbox_python.resolve(cfg.python)  # fail closed on a Python the zygote cannot use
+        # Rule 1 now; the rest is checked before the zygote is configured (fail closed).
+        python = sandbox_python.Resolving(cfg.python)
     except StartupError as exc:
         print(f"leeward-daemon: {exc}", file=sys.stderr)
         return EXIT_START_FAILED

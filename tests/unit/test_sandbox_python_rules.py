@@ -96,7 +96,8 @@ def test_python_mismatch(tmp_path, change):
     with pytest.raises(SandboxPythonUnusable) as exc:
         sandbox_python.resolve(fake_python(tmp_path, facts_as_probe_prints(other)))
     assert code_of(exc) == "python_mismatch"
-    assert other.describe() in str(exc.value) and HERE.describe() in str(exc.value)
+    required = f"{HERE.implementation} {HERE.version[0]}.{HERE.version[1]} ({HERE.extension_suffix})"
+    assert other.describe() in str(exc.value) and f"must be {required} like" in str(exc.value)
 
 
 def test_a_matching_interpreter_elsewhere_is_accepted(tmp_path):
@@ -104,6 +105,17 @@ def test_a_matching_interpreter_elsewhere_is_accepted(tmp_path):
                                 prefixes=(str(tmp_path),) * 4, path=(str(tmp_path / "site"),))
     python = sandbox_python.resolve(fake_python(tmp_path, facts_as_probe_prints(other)))
     assert not python.own and python.facts == other
+
+
+def test_resolving_checks_rule_1_at_once_and_the_probes_rules_when_asked(tmp_path):
+    with pytest.raises(SandboxPythonUnusable, match="^python_not_found: "):
+        sandbox_python.Resolving(str(tmp_path / "missing"))
+    other = dataclasses.replace(HERE, version=(HERE.version[0], HERE.version[1] + 1, 0))
+    resolving = sandbox_python.Resolving(fake_python(tmp_path, facts_as_probe_prints(other)))
+    assert resolving.executable == str(tmp_path / "python") and not resolving.own  # the zygote may start
+    for _ in range(2):  # the probe's answer is kept: a restart gets the same
+        with pytest.raises(SandboxPythonUnusable, match="^python_mismatch: "):
+            resolving.result()
 
 
 # ---------------------------------------------------------------- what reaches the sandbox
@@ -134,11 +146,11 @@ def test_only_a_configured_python_puts_its_bin_dir_on_jobs_path(tmp_path):
 
 
 def test_the_runtime_modules_are_where_this_process_imports_them_from():
-    first = sandbox_python.resolve("").first_modules()
+    first = sandbox_python.first_modules()
     assert sorted(first) == sorted(OWN_MODULES)
     import leeward_daemon
     assert first["leeward_daemon"] == os.path.dirname(os.path.dirname(leeward_daemon.__file__))
-    last = sandbox_python.resolve("").last_modules()
+    last = sandbox_python.last_modules()
     assert sorted(last) == sorted(DEPENDENCY_MODULES)
     assert last["_prctl"] == os.path.dirname(importlib.util.find_spec("_prctl").origin)
 

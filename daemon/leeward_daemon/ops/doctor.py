@@ -403,7 +403,7 @@ def check_sandbox_python(setting: str) -> tuple[Check, SandboxPython | None]:
         detail = f"{python.executable} (the daemon's own, Python {facts.version_text}) runs the zygote and every sandbox"
     else:
         detail = (f"{python.executable} (Python {facts.version_text}, {facts.prefixes[0]}) runs the zygote and every "
-                  f"sandbox; leeward's own modules come from {', '.join(sorted(set(python.first_modules().values())))}")
+                  f"sandbox; leeward's own modules come from {', '.join(sorted(set(sandbox_python.first_modules().values())))}")
     return Check("sandbox_python", OK, detail, data=data), python
 
 

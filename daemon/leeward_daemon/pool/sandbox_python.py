@@ -91,13 +91,6 @@ class SandboxPython:
         daemon's own, whose bin dir holds leeward's commands rather than a chosen venv's."""
         return "" if self.own else os.path.dirname(self.executable)
 
-    def first_modules(self) -> dict[str, str]:
-        """OWN_MODULES -> the directory each is found in, as the daemon imports them."""
-        return {name: directory for name, (directory, _) in _locations(OWN_MODULES).items()}
-
-    def last_modules(self) -> dict[str, str]:
-        return {name: directory for name, (directory, _) in _locations(DEPENDENCY_MODULES).items()}
-
     def bound_paths(self) -> list[str]:
         """Host dirs the sandbox needs beyond the system dirs, outermost only: the
         interpreter's, and the runtime packages' own dirs (a submodule may be imported
@@ -111,15 +104,50 @@ class SandboxPython:
         return [d for d in dirs if not _under(d, [o for o in dirs if o != d])]
 
 
+class Resolving:
+    """A `python` value on its way to a SandboxPython: rule 1 is checked at once, rules
+    2 and 3 by a probe that runs while the caller starts the zygote with `executable`
+    (so the daemon's start waits for one interpreter start-up, not two in a row)."""
+
+    def __init__(self, setting: str):
+        self.own = not setting
+        self.executable = sys.executable if self.own else executable_for(setting)
+        self._probe = None if self.own else _start_probe(self.executable)
+        self._outcome: SandboxPython | SandboxPythonUnusable | None = None
+
+    def result(self) -> SandboxPython:
+        """Waits for the probe (once); SandboxPythonUnusable names the rule broken."""
+        if self._outcome is None:
+            try:
+                self._outcome = self._check()
+            except SandboxPythonUnusable as exc:
+                self._outcome = exc
+        if isinstance(self._outcome, SandboxPythonUnusable):
+            raise self._outcome
+        return self._outcome
+
+    def _check(self) -> SandboxPython:
+        if self._probe is None:
+            return SandboxPython(self.executable, Facts.of_this_interpreter(), own=True)
+        facts = _finish_probe(self.executable, self._probe)
+        check_compatible(self.executable, facts, Facts.of_this_interpreter())
+        return SandboxPython(self.executable, facts, own=False)
+
+
 def resolve(setting: str) -> SandboxPython:
     """The sandbox's Python for the `python` key's value; SandboxPythonUnusable names
     the rule it breaks."""
-    if not setting:
-        return SandboxPython(sys.executable, Facts.of_this_interpreter(), own=True)
-    executable = executable_for(setting)
-    facts = probe(executable)
-    check_compatible(executable, facts, Facts.of_this_interpreter())
-    return SandboxPython(executable, facts, own=False)
+    return Resolving(setting).result()
+
+
+def first_modules() -> dict[str, str]:
+    """OWN_MODULES -> the directory each is found in, as the daemon imports them."""
+    return {name: directory for name, (directory, _) in _locations(OWN_MODULES).items()}
+
+
+def last_modules() -> dict[str, str]:
+    """DEPENDENCY_MODULES -> their directories, for those installed with the daemon."""
+    return {name: directory for name, (directory, _) in _locations(DEPENDENCY_MODULES).items()}
 
 
 def executable_for(setting: str) -> str:
@@ -140,19 +168,35 @@ def executable_for(setting: str) -> str:
 
 def probe(executable: str) -> Facts:
     """Rule 2: runs the interpreter once, as the zygote will be run, for its facts."""
+    return _finish_probe(executable, _start_probe(executable))
+
+
+def _start_probe(executable: str) -> subprocess.Popen | SandboxPythonUnusable:
     try:
-        proc = subprocess.run([executable, "-s", "-c", _FACTS], capture_output=True, text=True, cwd="/",
-                              env=SCRUBBED_ENV, timeout=PROBE_TIMEOUT_SECS)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SandboxPythonUnusable("python_not_runnable", f"{executable} cannot be run: {exc}") from None
+        return subprocess.Popen([executable, "-s", "-c", _FACTS], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, text=True, cwd="/", env=SCRUBBED_ENV)
+    except OSError as exc:
+        return SandboxPythonUnusable("python_not_runnable", f"{executable} cannot be run: {exc}")
+
+
+def _finish_probe(executable: str, started: subprocess.Popen | SandboxPythonUnusable) -> Facts:
+    if isinstance(started, SandboxPythonUnusable):
+        raise started
     try:
-        found = json.loads(proc.stdout)
+        stdout, stderr = started.communicate(timeout=PROBE_TIMEOUT_SECS)
+    except subprocess.TimeoutExpired:
+        started.kill()
+        started.communicate()
+        raise SandboxPythonUnusable("python_not_runnable", f"{executable} did not report itself within "
+                                    f"{PROBE_TIMEOUT_SECS:g}s") from None
+    try:
+        found = json.loads(stdout)
         return Facts(found["implementation"], tuple(found["version"]), found["extension_suffix"],
                      tuple(found["prefixes"]), tuple(found["path"]))
     except (ValueError, KeyError, TypeError):
-        said = (proc.stderr.strip() or proc.stdout.strip())[-500:]
+        said = (stderr.strip() or stdout.strip())[-500:]
         raise SandboxPythonUnusable("python_not_runnable", f"{executable} did not report itself "
-                                    f"(exit status {proc.returncode}): {said}") from None
+                                    f"(exit status {started.returncode}): {said}") from None
 
 
 def check_compatible(executable: str, sandbox: Facts, daemon: Facts) -> None:
@@ -160,10 +204,11 @@ def check_compatible(executable: str, sandbox: Facts, daemon: Facts) -> None:
     same = (sandbox.implementation == daemon.implementation and sandbox.version[:2] == daemon.version[:2]
             and sandbox.extension_suffix == daemon.extension_suffix)
     if not same:
+        minor = f"{daemon.version[0]}.{daemon.version[1]}"
         raise SandboxPythonUnusable(
             "python_mismatch", f"{executable} is {sandbox.describe()}; the sandbox's Python must be "
-            f"{daemon.describe()} like the daemon's {sys.executable} (make the venv with python"
-            f"{daemon.version[0]}.{daemon.version[1]} -m venv, or install leeward into that Python)")
+            f"{daemon.implementation} {minor} ({daemon.extension_suffix}) like the daemon's {sys.executable} "
+            f"(make the venv with python{minor} -m venv, or install leeward into that Python)")
 
 
 def _locations(names: tuple[str, ...]) -> dict[str, tuple[str, str | None]]:

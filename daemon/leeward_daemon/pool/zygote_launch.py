@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..ipc.channel import ZYGOTE_FD_ENV
 from ..sandbox import zygote_boot
-from .sandbox_python import SCRUBBED_ENV, SandboxPython
+from . import sandbox_python
 
 DISCARD_GRACE_SECS = 5.0  # for the zygote to kill any slots it made before it is killed
 
@@ -20,7 +20,7 @@ DISCARD_GRACE_SECS = 5.0  # for the zygote to kill any slots it made before it i
 class LaunchedZygote:
     process: subprocess.Popen
     control: socket.socket  # SOCK_SEQPACKET; the zygote waits on it for its configuration
-    python: SandboxPython   # what it runs in: a restart runs the same
+    python: sandbox_python.Resolving  # what it runs in (its probe may still run): a restart runs the same
 
     def discard(self) -> None:
         """For a daemon that stops before (or after) using it; idempotent. EOF on the
@@ -34,10 +34,13 @@ class LaunchedZygote:
                 self.process.wait()
 
 
-def launch(python: SandboxPython) -> LaunchedZygote:
+def launch(python: sandbox_python.Resolving) -> LaunchedZygote:
+    """Starts the zygote in `python` before its probe has answered: the link checks the
+    answer before it configures the zygote (an unusable one is discarded unconfigured)."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    env = {**SCRUBBED_ENV, ZYGOTE_FD_ENV: str(theirs.fileno()),
-           zygote_boot.FIRST_ENV: _lines(python.first_modules()), zygote_boot.LAST_ENV: _lines(python.last_modules())}
+    env = {**sandbox_python.SCRUBBED_ENV, ZYGOTE_FD_ENV: str(theirs.fileno()),
+           zygote_boot.FIRST_ENV: _lines(sandbox_python.first_modules()),
+           zygote_boot.LAST_ENV: _lines(sandbox_python.last_modules())}
     if python.own and os.environ.get("PYTHONPATH"):  # a daemon run from a source tree
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     try:

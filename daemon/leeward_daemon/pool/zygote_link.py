@@ -78,7 +78,7 @@ class ZygoteLink:
         self.limits_backend = limits_backend
         self._events = events
         self._zygote: LaunchedZygote | None = None
-        self._python: sandbox_python.SandboxPython | None = None  # the first zygote's: every restart's too
+        self._python: sandbox_python.Resolving | None = None  # the first zygote's: every restart's too
         self._sock: socket.socket | None = None  # the zygote's control socket while in use
         self._pidfd: int | None = None  # readable once the zygote is gone: noticed at once
         self._unsent = 0  # slots asked for but not yet written to the zygote (socket full)
@@ -102,17 +102,19 @@ class ZygoteLink:
         """Configures the zygote (`launched` early by the caller, else started now) and
         waits for its hello."""
         if launched is None and self._python is None:
-            self._python = sandbox_python.resolve(self._config.python)
+            self._python = sandbox_python.Resolving(self._config.python)
         self._zygote = launched or launch(self._python)
         self._python = self._zygote.python
+        loop = asyncio.get_running_loop()
+        # SandboxPythonUnusable (a StartupError) on the first start only: the answer is kept.
+        python = await loop.run_in_executor(None, self._python.result)
         ours = self._sock = self._zygote.control
         channel.send(ours, messages.Configure(
             preload=list(self._config.preload), privileged=os.geteuid() == 0,
-            python_paths=self._python.bound_paths(),
+            python_paths=python.bound_paths(),
             tmp_size=self._config.tmp_size, uid_base=self._config.sandbox_uid_base,
             uid_count=self._config.sandbox_uid_count, limits_backend=self.limits_backend,
-            pids_max=self._config.pids_max, python_bin=self._python.bin_dir).to_wire())
-        loop = asyncio.get_running_loop()
+            pids_max=self._config.pids_max, python_bin=python.bin_dir).to_wire())
         hello = await asyncio.wait_for(loop.run_in_executor(None, self._recv_blocking, ours), START_TIMEOUT_SECS)
         if hello.error:
             raise IsolationUnavailable(f"the zygote cannot prepare the isolation layers: {hello.error}")
