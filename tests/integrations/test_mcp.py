@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 
+import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.types import ImageContent, TextContent
@@ -280,3 +281,37 @@ def test_run_command(daemon):
                 await client.call_tool("session_close", {"session_id": session_id})
 
     asyncio.run(scenario())
+
+
+def test_a_cancelled_call_interrupts_its_cell(daemon):
+    """The client gives up on a call: the cell is interrupted in the daemon (it never
+    reaches its last line) and the session is free at once for the next call, instead of
+    busy until the abandoned cell ends."""
+    async def scenario():
+        async with Client(build_server(daemon.socket_path)) as client:
+            session_id = (await client.call_tool("session_open", {})).structured_content["session_id"]
+            try:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(client.call_tool, "run_python", {
+                        "session_id": session_id, "timeout_secs": 120,
+                        "code": "import time\ntime.sleep(60)\nfinished = True"})
+                    await wait_until_busy(client, session_id)
+                    group.cancel_scope.cancel()
+                after = await client.call_tool("run_python", {"session_id": session_id,
+                                                              "code": "'finished' in globals()"})
+                assert not after.is_error, text_of(after)
+                assert after.structured_content["result"] == "False"
+            finally:
+                await client.call_tool("session_close", {"session_id": session_id})
+
+    asyncio.run(scenario())
+
+
+async def wait_until_busy(client: Client, session_id: str) -> None:
+    deadline = time.monotonic() + START_WAIT_SECS
+    while time.monotonic() < deadline:
+        listed = (await client.call_tool("session_list", {})).structured_content["sessions"]
+        if any(s["session_id"] == session_id and s["busy"] for s in listed):
+            return
+        await anyio.sleep(0.05)
+    raise AssertionError(f"the session was not busy within {START_WAIT_SECS}s")

@@ -12,17 +12,25 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import secrets
+import threading
 from typing import Annotated, Callable, Iterator, Literal
 
+import anyio
+import anyio.to_thread
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
-from leeward import Leeward, LeewardError
+from leeward import ExecutionResult, Leeward, LeewardError
 
 from .mcp_results import RunOutput, to_tool_result
 
 Connect = Callable[[], Leeward]
+
+# Between Cancel attempts that found nothing: the job's request may not have reached the
+# daemon yet when the call is cancelled.
+CANCEL_RETRY_SECS = 0.05
 
 Code = Annotated[str, Field(description="Python source; the value of a final expression is returned, "
                                         "matplotlib figures come back as images")]
@@ -96,20 +104,54 @@ class LeewardTools:
         except LeewardError as exc:
             raise ToolError(f"leeward: {exc}") from exc
 
-    def run_python(self, code: Code, timeout_secs: Timeout = 30.0,
-                   session_id: OptionalSessionId = None) -> Annotated[CallToolResult, RunOutput]:
+    async def _cancellable(self, job: Callable[[Leeward, str | None], ExecutionResult]) -> ExecutionResult:
+        """Runs `job` on a worker thread. When the MCP client cancels the call, the job is
+        cancelled in the daemon too (a one-shot sandbox killed, a session cell interrupted)
+        rather than left running where nobody waits for it."""
+        execution_id = secrets.token_urlsafe(16)  # unguessable: Cancel finds jobs by it
+        over = threading.Event()
+
+        def work() -> ExecutionResult:
+            try:
+                with self._client() as client:
+                    return job(client, execution_id if "cancel" in (self._features or ()) else None)
+            finally:
+                over.set()
+
+        try:
+            return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._cancel, execution_id, over)
+            raise
+
+    def _cancel(self, execution_id: str, over: threading.Event) -> None:
+        """Sends Cancel until the daemon finds the job (the request may not have reached
+        it yet) or the job is over, then waits for its end: its sandbox is gone after."""
+        try:
+            with self._connect() as client:
+                while not client.cancel(execution_id) and not over.wait(CANCEL_RETRY_SECS):
+                    pass
+        except LeewardError:
+            return  # the daemon went away (and the job with it), or it cannot cancel
+        over.wait()
+
+    async def run_python(self, code: Code, timeout_secs: Timeout = 30.0,
+                         session_id: OptionalSessionId = None) -> Annotated[CallToolResult, RunOutput]:
         """Run Python code in an isolated leeward sandbox (no network, no host files).
         Returns stdout/stderr, the value of the final expression, and plots as images;
         an exception is reported with its traceback. Pass session_id to keep state."""
-        with self._client() as client:
+
+        def job(client: Leeward, execution_id: str | None) -> ExecutionResult:
             display = "display" in (self._features or ())
             if session_id is None:
-                result = client.execute(code, timeout=timeout_secs, display=display)
-            else:
-                result = client.attach(session_id).run(code, timeout=timeout_secs, display=display)
-        return to_tool_result(result, session_id)
+                return client.execute(code, timeout=timeout_secs, display=display, execution_id=execution_id)
+            return client.attach(session_id).run(code, timeout=timeout_secs, display=display,
+                                                 execution_id=execution_id)
 
-    def run_command(
+        return to_tool_result(await self._cancellable(job), session_id)
+
+    async def run_command(
         self,
         argv: Annotated[list[str] | None, Field(description="the program and its arguments, e.g. [\"ls\", \"-l\"]")] = None,
         command: Annotated[str | None, Field(description="a shell command line, run as sh -c COMMAND")] = None,
@@ -124,12 +166,14 @@ class LeewardTools:
         if argv is not None and not argv:
             raise ToolError("argv must name a program")
         program = argv if argv is not None else ["sh", "-c", command]
-        with self._client() as client:
+
+        def job(client: Leeward, execution_id: str | None) -> ExecutionResult:
             if session_id is None:
-                result = client.run(program, timeout=timeout_secs, stdin=stdin)
-            else:
-                result = client.attach(session_id).run(program, timeout=timeout_secs, stdin=stdin)
-        return to_tool_result(result, session_id)
+                return client.run(program, timeout=timeout_secs, stdin=stdin, execution_id=execution_id)
+            return client.attach(session_id).run(program, timeout=timeout_secs, stdin=stdin,
+                                                 execution_id=execution_id)
+
+        return to_tool_result(await self._cancellable(job), session_id)
 
     def session_open(
         self,
