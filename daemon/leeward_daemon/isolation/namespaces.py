@@ -10,6 +10,57 @@ SLOT_FLAGS = (linux.CLONE_NEWNS | linux.CLONE_NEWNET | linux.CLONE_NEWIPC
               | linux.CLONE_NEWUTS | linux.CLONE_NEWPID)
 
 
+class SlotForker:
+    """Forks slots straight from the zygote, as pid 1 of a new pid namespace each, when
+    the zygote is root of the host's user namespace (a root daemon).
+
+    unshare(CLONE_NEWPID) only decides where the caller's next child goes, and a second
+    one fails (EINVAL) until the caller is set back to its own pid namespace with
+    setns(), which needs CAP_SYS_ADMIN over that namespace: so this is for a root zygote
+    only. It saves an intermediate process per slot (its fork of the zygote's large
+    address space, and that copy's teardown) while keeping glibc's and CPython's fork
+    handlers (OpenBLAS stops its threads, random state is reseeded): a raw clone(2)
+    with namespace flags would skip them. Everywhere else, `enter_slot_namespaces` in an
+    intermediate child. The slot unshares its other namespaces itself (`enter_slot_rest`).
+    """
+
+    def __init__(self) -> None:
+        self._own_pid_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+
+    @classmethod
+    def if_possible(cls) -> "SlotForker | None":
+        """A forker when this process may create pid namespaces and set itself back,
+        tried once here (nothing forked), else None."""
+        try:
+            forker = cls()
+            forker._restore()  # a no-op that needs the same rights: fails before anything changed
+            linux.unshare(linux.CLONE_NEWPID)
+            forker._restore()
+        except OSError:
+            return None
+        return forker
+
+    def fork(self) -> int:
+        """os.fork(), the child as pid 1 of a new pid namespace."""
+        linux.unshare(linux.CLONE_NEWPID)
+        try:
+            pid = os.fork()
+        except BaseException:
+            self._restore()
+            raise
+        if pid != 0:
+            self._restore()
+        return pid
+
+    def _restore(self) -> None:
+        linux.setns(self._own_pid_namespace, linux.CLONE_NEWPID)
+
+
+def enter_slot_rest() -> None:
+    """In a slot forked by SlotForker (pid 1, root): its other namespaces."""
+    linux.unshare(SLOT_FLAGS & ~linux.CLONE_NEWPID)
+
+
 def enter_slot_namespaces(own_user_namespace: bool) -> None:
     """Called in the slot's parent; the next fork() becomes pid 1 of the new pid ns.
 

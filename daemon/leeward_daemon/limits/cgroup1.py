@@ -64,7 +64,8 @@ class Cgroup1Backend:
     def open_box(self, box_id: str) -> Cgroup1Box:
         """A box that already exists, e.g. one a killed daemon left behind."""
         check_box_id(box_id)
-        return Cgroup1Box({c: os.path.join(g, box_id) for c, g in self._groups.items()})
+        return Cgroup1Box({c: os.path.join(g, box_id) for c, g in self._groups.items()},
+                          tuple(os.path.join(g, box_id) for g in self.group_dirs))
 
     def box_ids(self) -> list[str]:
         """Every box under the group, in any hierarchy (a crash can leave a box half made)."""
@@ -72,9 +73,11 @@ class Cgroup1Backend:
 
 
 class Cgroup1Box:
-    def __init__(self, dirs: Mapping[str, str]):
+    def __init__(self, dirs: Mapping[str, str], paths: tuple[str, ...]):
+        """`dirs`: each controller's directory; `paths`: each distinct one once (the
+        backend knows which hierarchies are co-mounted: no path resolved per box)."""
         self.dirs = dict(dirs)
-        self.paths = tuple(_distinct(self.dirs.values()))
+        self.paths = paths
         self._started = False
         self._oom_kills_at_start = 0
         self._cpu_ns_at_start = 0

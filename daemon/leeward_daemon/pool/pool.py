@@ -7,6 +7,7 @@ import asyncio
 import collections
 import logging
 import os
+import select
 import signal
 import threading
 import time
@@ -15,6 +16,7 @@ from .. import limits
 from ..config import Config
 from ..errors import ChannelClosed, DaemonBusy, MalformedMessage, RequestFailed, SandboxUnavailable, ShuttingDown
 from ..ipc import messages
+from ..limits.base import KILL_TIMEOUT_SECS
 from ..limits.stale import remove_stale_boxes, slot_box_id
 from .handle import Slot
 from .zygote_launch import LaunchedZygote
@@ -164,11 +166,12 @@ class Pool:
         return slot
 
     def _discard(self, slot: Slot) -> None:
+        exited = None if slot.closed else os.dup(slot.pidfd)
         slot.kill()
         slot.close()
         self._by_pid.pop(slot.pid, None)
-        # Removing a cgroup may wait for its last process to be reaped: off the loop.
-        asyncio.get_running_loop().run_in_executor(None, _destroy_quietly, slot.box)
+        # Removing a cgroup waits for its last process to be gone: off the loop.
+        asyncio.get_running_loop().run_in_executor(None, _destroy_once_exited, slot.box, exited)
 
     def _replenish(self) -> None:
         """Asks for what the target and the waiters lack, never more than max_building
@@ -355,6 +358,21 @@ class _LinkEvents:
 
     def restarted(self) -> None:
         self._pool._replenish()
+
+
+def _destroy_once_exited(box: limits.Box, exited: int | None) -> None:
+    """In a worker thread. `exited`, a pidfd of the slot, is readable once pid 1 has
+    exited, which the kernel allows only after every other process of its pid namespace
+    is gone: the box is empty then, and removing it is one pass instead of rounds of
+    freeze, kill and sleep against a sandbox still exiting."""
+    if exited is not None:
+        try:
+            poller = select.poll()
+            poller.register(exited, select.POLLIN)
+            poller.poll(KILL_TIMEOUT_SECS * 1000)  # then destroy() kills whatever is left
+        finally:
+            os.close(exited)
+    _destroy_quietly(box)
 
 
 def _destroy_quietly(box: limits.Box) -> None:

@@ -4,10 +4,12 @@ scrubbed environment (its entry point is zygote_boot.py, run by the sandbox's Py
 It imports the preload modules once, then forks sandbox slots ahead of demand. It
 never runs untrusted code.
 
-Each slot is made by a short-lived intermediate child that enters the namespaces and
-forks the slot as pid 1 of the new pid namespace, hands the daemon the slot's pidfd,
-control socket and output pipes over the zygote's channel, and exits. The zygote is a
-child subreaper, so slots become its children and it reports their exit statuses.
+A root zygote forks each slot itself, as pid 1 of a new pid namespace
+(namespaces.SlotForker), and hands the daemon the slot's pidfd, control socket and
+output pipes over its channel. Otherwise each slot is made by a short-lived
+intermediate child that enters the namespaces, forks the slot, hands it over the same
+way and exits. The zygote is a child subreaper, so slots become its children either
+way and it reports their exit statuses.
 """
 from __future__ import annotations
 
@@ -71,8 +73,9 @@ def main() -> None:
     # would write to (and so copy) nearly every page the slot shares with the zygote.
     gc.freeze()
     channel.send(control, messages.Hello(os.getpid(), preloaded, spec.landlock_abi, spec.seccomp_notify).to_wire())
+    forker = namespaces.SlotForker.if_possible() if config.privileged else None
     try:
-        _serve(control, spec, book)
+        _serve(control, spec, book, forker)
     finally:
         _kill_slots()
 
@@ -113,7 +116,8 @@ def _preload(modules: list[str]) -> list[str]:
     return loaded
 
 
-def _serve(control: socket.socket, spec: SandboxSpec, book: "SandboxUidBook | None") -> None:
+def _serve(control: socket.socket, spec: SandboxSpec, book: "SandboxUidBook | None",
+           forker: namespaces.SlotForker | None) -> None:
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
@@ -135,7 +139,10 @@ def _serve(control: socket.socket, spec: SandboxSpec, book: "SandboxUidBook | No
             except MalformedMessage:
                 continue
             for _ in range(spawn.count):
-                _spawn(control, spec, sequence, book)
+                if forker is not None:
+                    _fork_slot(control, spec, sequence, book, forker)
+                else:
+                    _spawn(control, spec, sequence, book)
                 sequence += 1
 
 
@@ -171,6 +178,55 @@ def _report_exits(control: socket.socket, book: "SandboxUidBook | None") -> None
         if book is not None:
             book.exited(pid)
         channel.send(control, messages.Exited(pid, status).to_wire())
+
+
+def _fork_slot(control: socket.socket, spec: SandboxSpec, sequence: int, book: "SandboxUidBook | None",
+               forker: namespaces.SlotForker) -> None:
+    """A root zygote's slot: its own child, no intermediate (see namespaces.SlotForker)."""
+    try:
+        uid = book.take() if book is not None else None
+    except UidLeaseError as exc:
+        channel.send(control, messages.SpawnFailed(str(exc)).to_wire())
+        return
+    daemon_end, slot_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    booked = False
+    try:
+        pid = forker.fork()
+        if pid == 0:
+            _become_slot(dataclasses.replace(spec, outside_uid=uid, outside_gid=uid), slot_end, out_w, err_w)
+        if book is not None:
+            book.spawned(pid, uid)  # given back once the slot is reaped
+            booked = True
+        pidfd = os.pidfd_open(pid)
+        try:
+            made = messages.SlotMade(sequence, pid, None if book is None else book.host_uid(uid))
+            channel.send(control, made.to_wire(), [pidfd, daemon_end.fileno(), out_r, err_r])
+        finally:
+            os.close(pidfd)
+    except OSError as exc:
+        # A slot forked but not handed over finds its channel's far end closed, and exits.
+        if book is not None and not booked:
+            book.give_back(uid)
+        try:
+            channel.send(control, messages.SpawnFailed(f"{type(exc).__name__}: {exc}").to_wire())
+        except OSError:
+            pass
+    finally:
+        for fd in (out_r, out_w, err_r, err_w):
+            os.close(fd)
+        daemon_end.close()
+        slot_end.close()
+
+
+def _become_slot(spec: SandboxSpec, ctl: socket.socket, out_w: int, err_w: int) -> None:
+    """The child of SlotForker.fork: pid 1 of its pid namespace. Never returns."""
+    try:
+        namespaces.enter_slot_rest()
+        slot.run(spec, ctl, out_w, err_w)
+    finally:
+        os._exit(slot.EXIT_SETUP_FAILED)  # slot.run exits by itself; never back into the zygote's loop
 
 
 def _spawn(control: socket.socket, spec: SandboxSpec, sequence: int, book: "SandboxUidBook | None") -> None:
@@ -236,9 +292,10 @@ class SandboxUidBook:
     """Which uid of the lease each live slot holds: a uid goes back to the free queue
     only once its slot (pid 1 of its pid namespace: all of the sandbox) was reaped.
 
-    A slot is the zygote's grandchild: the intermediate that forked it records
-    (intermediate pid, slot pid) on a pipe before it exits, so by the time the zygote
-    can reap either of them the record is there to read."""
+    A root zygote's slot is its own child. Any other slot is the zygote's grandchild:
+    the intermediate that forked it records (intermediate pid, slot pid) on a pipe
+    before it exits, so by the time the zygote can reap either of them the record is
+    there to read."""
     lease: uid_leases.UidLease
     first: int
     host_offset: int
@@ -258,8 +315,13 @@ class SandboxUidBook:
         self._read_records()  # frees the pipe for records to come
         return self._uids.take()
 
-    def spawned(self, intermediate: int, uid: int) -> None:
-        self._by_intermediate[intermediate] = uid
+    def spawned(self, child: int, uid: int) -> None:
+        """`child`: the slot itself (a root zygote's), or the intermediate that forks it."""
+        self._by_intermediate[child] = uid
+
+    def give_back(self, uid: int) -> None:
+        """A uid taken for a slot that was never made."""
+        self._uids.give_back(uid)
 
     def slot_started(self, slot_pid: int) -> None:
         """In the intermediate. A record is far below PIPE_BUF: written whole or not at all."""
