@@ -321,7 +321,7 @@ class CodeInterpreter:
         session = self._session_of(context)
         delivery = _Delivery(on_stdout, on_stderr, on_result, on_error)
         # Leaving early (a callback raising, Ctrl-C) cancels the cell: the context lives on.
-        with session.stream(code, timeout=timeout or None, display=True) as running:
+        with session.stream(code, timeout=timeout or None) as running:  # display: when offered
             for event in running:
                 delivery.event(event)
             result = running.result()
