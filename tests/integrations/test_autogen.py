@@ -80,14 +80,14 @@ def test_code_executor_agent_runs_a_python_block_and_an_sh_block(socket_path):
 def test_shell_blocks_exit_codes_and_a_stateful_session_s_files(socket_path):
     async def scenario():
         async with LeewardCodeExecutor(socket_path=socket_path) as stateless:
-            failed = await execute(stateless, CodeBlock("echo out; echo err >&2; exit 3", "bash"),
+            failed = await execute(stateless, CodeBlock("echo err >&2; sleep 0.5; echo out; exit 3", "bash"),
                                    CodeBlock("echo never", "sh"))
         async with LeewardCodeExecutor(socket_path=socket_path, stateful=True) as stateful:
             shared = await execute(stateful, python("open('note.txt', 'w').write('from python')"),
                                    CodeBlock("cat /tmp/note.txt", "shell"))
         return failed, shared
     failed, shared = run(scenario())
-    assert (failed.exit_code, failed.output) == (3, "out\nerr\n")
+    assert (failed.exit_code, failed.output) == (3, "err\nout\n")  # as written (the pause: see deepagents' test)
     assert (shared.exit_code, shared.output) == (0, "11\nfrom python")  # write()'s value, then cat
 
 
@@ -185,3 +185,25 @@ def test_the_example_script(socket_path, tmp_path):
     [figure] = (tmp_path / "figures").iterdir()
     assert figure.read_bytes().startswith(b"\x89PNG")
     assert (tmp_path / "values.csv").read_text().splitlines()[0] == "1,1.0"
+
+
+def test_a_stateful_executor_replaces_an_ended_session_and_says_so(socket_path):
+    ignores_interrupt = "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(30)"
+
+    async def scenario():
+        async with LeewardCodeExecutor(socket_path=socket_path, stateful=True, timeout=1) as executor:
+            await execute(executor, python("x = 1"))
+            first = executor.session.id
+            with Leeward(socket_path) as other:  # as the daemon's idle expiry would
+                other.attach(first).close()
+            replaced = await execute(executor, python("print('x' in globals())"))
+            second = executor.session.id
+            killed = await execute(executor, python(ignores_interrupt))
+            after = await execute(executor, python("print('after')"))
+            return first, replaced, second, killed, after, executor.session.id
+    first, replaced, second, killed, after, third = run(scenario())
+    assert replaced.output == ("[the session had ended (closed); this block ran in a new one, without its state]\n"
+                               "False\n")
+    assert killed.exit_code == 124 and "The session ended (timeout): its state is lost" in killed.output
+    assert (after.exit_code, after.output) == (0, "after\n")
+    assert len({first, second, third}) == 3

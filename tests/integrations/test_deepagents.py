@@ -34,9 +34,11 @@ def test_upload_count_lines_download(sandbox):
     assert (missing.content, missing.error) == (None, "file_not_found")
 
 
-def test_a_failing_command_is_a_response_with_both_streams_and_its_exit_code(sandbox):
-    response = sandbox.execute("echo out; echo err >&2; exit 5")
-    assert (response.exit_code, response.output) == (5, "out\nerr\n")
+def test_a_failing_command_is_a_response_with_both_streams_as_written_and_its_exit_code(sandbox):
+    # The pause only gives the daemon time to pass the first line on before the second
+    # exists; the order is what is checked.
+    response = sandbox.execute("echo first >&2; sleep 0.5; echo second; exit 5")
+    assert (response.exit_code, response.output) == (5, "first\nsecond\n")
 
 
 def test_a_command_past_its_timeout_exits_124(sandbox):

@@ -9,6 +9,7 @@ import pytest
 pytest.importorskip("langchain_core")
 
 from langchain_core.messages import ToolMessage
+from langchain_core.tools import ToolException
 
 from leeward import Leeward
 from leeward.integrations.langchain import LeewardPythonTool
@@ -123,3 +124,11 @@ def test_the_example_script(socket_path, tmp_path):
     assert printed.startswith("tool: [1 figure captured]\n'thu'\ntool: days: 5\nmean: 20.84\n")
     assert (tmp_path / "temperatures.png").read_bytes().startswith(b"\x89PNG")
     assert (tmp_path / "report.txt").read_text() == "days: 5\nmean: 20.84\n"
+
+
+def test_a_daemon_refusal_is_a_tool_exception_the_model_can_be_shown(socket_path, tmp_path):
+    gone = str(tmp_path / "no-daemon.sock")
+    with pytest.raises(ToolException, match="leeward: E1006"):
+        LeewardPythonTool(socket_path=gone).invoke({"code": "1"})
+    shown = LeewardPythonTool(socket_path=gone, handle_tool_error=True).invoke({"code": "1"})
+    assert shown.startswith("leeward: E1006")

@@ -6,7 +6,7 @@ import asyncio
 import secrets
 from typing import Callable, TypeVar
 
-from leeward import Leeward, LeewardError
+from leeward import ExecutionResult, Leeward, LeewardError
 
 # Between Cancel attempts that found nothing: the job's request may not have reached the
 # daemon yet when the task is cancelled.
@@ -53,3 +53,13 @@ def _send_cancel(control: Leeward, execution_id: str) -> bool:
         return control.cancel(execution_id)
     except LeewardError:
         return False  # the daemon went away: so did the job
+
+
+def interleaved(run: Callable[..., ExecutionResult]) -> tuple[ExecutionResult, str]:
+    """Runs `run(on_stdout=..., on_stderr=...)` and returns its result with stdout and
+    stderr as one text in the order the program wrote them, as a terminal shows them (a
+    daemon that streams sends each chunk as it comes; one that does not, stdout then
+    stderr at the end)."""
+    chunks: list[bytes] = []
+    result = run(on_stdout=chunks.append, on_stderr=chunks.append)
+    return result, b"".join(chunks).decode("utf-8", "replace")

@@ -23,16 +23,17 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from functools import partial
+from typing import Callable, ClassVar
 
 from autogen_core import CancellationToken, Component
 from autogen_core.code_executor import CodeBlock, CodeExecutor, CodeResult
 from pydantic import BaseModel
 from typing_extensions import Self
 
-from leeward import ExecutionResult, Leeward, Session
+from leeward import ExecutionResult, Leeward, Session, SessionEnded
 
-from ._jobs import run_cancellable
+from ._jobs import interleaved, run_cancellable
 
 PYTHON = ("python", "python3", "py")
 SHELLS = {"sh": "sh", "shell": "sh", "bash": "bash"}  # a block's language -> the program that runs it
@@ -148,31 +149,50 @@ class LeewardCodeExecutor(CodeExecutor, Component[LeewardCodeExecutorConfig]):
                 break
             task = asyncio.ensure_future(self._run_block(block.code, language))
             cancellation_token.link_future(task)
-            result = await task
-            exit_code, output = _exit_and_output(result)
-            outputs.append(output)
+            result, streams, note = await task
+            exit_code, output = _exit_and_output(result, streams)
+            outputs.append(note + output)
             files += self._save_figures(result)
             if exit_code != 0:
                 break
         return LeewardCodeResult(exit_code=exit_code, output="".join(outputs), output_files=files)
 
-    async def _run_block(self, code: str, language: str) -> ExecutionResult:
-        client, session = self._client, self._session
+    async def _run_block(self, code: str, language: str) -> tuple[ExecutionResult, str, str]:
+        """The block's result, its stdout and stderr as one text, and a note for the model
+        when the session's state was lost before it ran."""
         program = code if language in PYTHON else [SHELLS[language], "-c", code]
         display = language in PYTHON and "display" in self._features
 
-        def job(execution_id: str) -> ExecutionResult:
-            if session is not None:
-                return session.run(program, timeout=self._timeout, display=display, execution_id=execution_id)
+        def job(execution_id: str) -> tuple[ExecutionResult, str]:
+            run = self._runner(program, display, execution_id)
             if isinstance(program, str):
-                return client.execute(program, timeout=self._timeout, memory=self._memory_limit, display=display,
-                                      execution_id=execution_id)
-            return client.run(program, timeout=self._timeout, memory=self._memory_limit, execution_id=execution_id)
+                # Python's stdout is block-buffered in a sandbox (no terminal): in arrival
+                # order its prints would land after its traceback, so stdout goes first.
+                result = run()
+                return result, result.stdout + result.stderr
+            return interleaved(run)
 
-        result = await run_cancellable(job, client)
-        if session is not None and result.session is not None and not result.session.alive:
+        try:
+            (result, streams), note = await run_cancellable(job, self._client), ""
+        except SessionEnded as ended:  # idle or lifetime expiry since the last block
+            self._session = await asyncio.to_thread(self._open_session)
+            result, streams = await run_cancellable(job, self._client)
+            note = f"[the session had ended ({ended.reason}); this block ran in a new one, without its state]\n"
+        if result.session is not None and not result.session.alive:
             self._session = await asyncio.to_thread(self._open_session)  # the block ended it
-        return result
+        return result, streams, note
+
+    def _runner(self, program: str | list[str], display: bool, execution_id: str) -> Callable[..., ExecutionResult]:
+        """The binding's call that runs the block: in the session when stateful, else in a
+        fresh sandbox."""
+        if self._session is not None:
+            return partial(self._session.run, program, timeout=self._timeout, display=display,
+                           execution_id=execution_id)
+        if isinstance(program, str):
+            return partial(self._client.execute, program, timeout=self._timeout, memory=self._memory_limit,
+                           display=display, execution_id=execution_id)
+        return partial(self._client.run, program, timeout=self._timeout, memory=self._memory_limit,
+                       execution_id=execution_id)
 
     def _refusal(self, language: str) -> str | None:
         """Why a block of `language` cannot run here, told to the model as a failed block."""
@@ -212,12 +232,14 @@ class LeewardCodeExecutor(CodeExecutor, Component[LeewardCodeExecutorConfig]):
                    memory_limit=config.memory_limit, output_dir=config.output_dir)
 
 
-def _exit_and_output(result: ExecutionResult) -> tuple[int, str]:
-    """A block's exit code and output as AutoGen's executors give them: stdout, stderr
+def _exit_and_output(result: ExecutionResult, streams: str) -> tuple[int, str]:
+    """A block's exit code and output as AutoGen's executors give them: stdout and stderr
     (a traceback included), then the value of the last line (as Jupyter shows it)."""
-    output = result.stdout + result.stderr
+    output = streams
     if result.text is not None:
         output += result.text + "\n"
+    if result.session is not None and not result.session.alive:
+        output += f"\n The session ended ({result.session.end_reason}): its state is lost"
     if result.timed_out:
         return TIMEOUT_EXIT_CODE, output + "\n Timeout"
     if result.oom_killed:

@@ -14,6 +14,7 @@ read-write mount); anything else is refused as `invalid_path`. No network.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from deepagents.backends.protocol import (
@@ -31,7 +32,7 @@ from libleeward.abi import ErrorCode
 
 from leeward import ExecutionResult, InvalidRequest, Leeward, LeewardError, Session, SessionEnded
 
-from ._jobs import run_cancellable, shell
+from ._jobs import interleaved, run_cancellable, shell
 
 # The OS's words in a refused file request (all E2005) -> deepagents' error codes.
 _FILE_ERRORS = (("No such file", FILE_NOT_FOUND), ("Is a directory", IS_DIRECTORY),
@@ -84,8 +85,8 @@ class LeewardSandbox(BaseSandbox):
         try:
             # deepagents' 0 means "no timeout" where a backend has one; leeward always
             # bounds a job, so 0 (like None) means the default.
-            return _response(self._session.run(shell(command), timeout=timeout or self._timeout,
-                                               execution_id=execution_id))
+            return _response(*interleaved(partial(self._session.run, shell(command), timeout=timeout or self._timeout,
+                                                  execution_id=execution_id)))
         except SessionEnded as ended:  # an earlier command ended it, or idle expiry
             return ExecuteResponse(output=f"[the sandbox has ended ({ended.reason}): its files are gone]")
 
@@ -126,9 +127,8 @@ class LeewardSandbox(BaseSandbox):
         self.close()
 
 
-def _response(result: ExecutionResult) -> ExecuteResponse:
-    """stdout then stderr (the protocol keeps them apart), and why it ended if not by itself."""
-    output = result.stdout + result.stderr
+def _response(result: ExecutionResult, output: str) -> ExecuteResponse:
+    """The command's output (stdout and stderr as written), and why it ended if not by itself."""
     exit_code = result.exit_code
     if result.timed_out:
         output, exit_code = output + "\n[timed out]", 124

@@ -11,20 +11,23 @@ Without a thread_id each call runs in a fresh sandbox. With one (LangGraph passe
 conversation's `config["configurable"]["thread_id"]`), the calls of that thread run as
 cells of one leeward session, so variables, imports and /tmp files carry over; another
 thread never sees them. A user's code failing is an answer (the traceback in the text),
-never an exception. The artifact (ToolMessage.artifact) carries the whole result,
-figures as PNG bytes included.
+never an exception; the daemon refusing (no daemon, too many sessions) is LangChain's
+ToolException. The artifact (ToolMessage.artifact) carries the whole result, figures as
+PNG bytes included. A thread's session lasts until close(thread_id) or close(), or the
+daemon's idle timeout; the daemon caps each user's open sessions (max_sessions_per_uid).
 """
 from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from langchain_core.runnables import RunnableConfig
-from langchain_core.tools import BaseTool
+from langchain_core.tools import BaseTool, ToolException
 from pydantic import BaseModel, Field, PrivateAttr
 
-from leeward import ExecutionResult, Leeward, Session, SessionEnded
+from leeward import ExecutionResult, Leeward, LeewardError, Session, SessionEnded
 
 from ._jobs import run_cancellable
 
@@ -63,13 +66,16 @@ class LeewardPythonTool(BaseTool):
     # ---------------------------------------------------------------- BaseTool
 
     def _run(self, code: str, config: RunnableConfig) -> tuple[str, dict]:
-        return _answer(*self._execute(code, _thread_id(config), None))
+        with _daemon_errors():
+            return _answer(*self._execute(code, _thread_id(config), None))
 
     async def _arun(self, code: str, config: RunnableConfig) -> tuple[str, dict]:
         """As _run; cancelling the awaiting task cancels the job in the daemon."""
         thread_id = _thread_id(config)
-        control = await asyncio.to_thread(self._control_client)
-        outcome = await run_cancellable(lambda execution_id: self._execute(code, thread_id, execution_id), control)
+        with _daemon_errors():
+            control = await asyncio.to_thread(self._control_client)
+            outcome = await run_cancellable(lambda execution_id: self._execute(code, thread_id, execution_id),
+                                            control)
         return _answer(*outcome)
 
     # ---------------------------------------------------------------- sessions
@@ -145,6 +151,16 @@ class LeewardPythonTool(BaseTool):
             if self._control is None:
                 self._control = Leeward(self.socket_path)
             return self._control
+
+
+@contextmanager
+def _daemon_errors() -> Iterator[None]:
+    """The daemon refusing or failing (not the user's code, whose errors are answers) as
+    LangChain's ToolException, which handle_tool_error=True turns into the tool's answer."""
+    try:
+        yield
+    except LeewardError as failed:
+        raise ToolException(f"leeward: {failed}") from failed
 
 
 def _thread_id(config: RunnableConfig | None) -> str | None:

@@ -42,6 +42,7 @@ def _present(name):
 print(_json.dumps([_n for _n in {names!r} if not _present(_n)]))
 del _md, _iu, _json, _present
 """
+STATE_LOST = "every variable is lost; the next step starts in a new one with the tools defined again."
 
 
 class LeewardExecutor(RemotePythonExecutor):
@@ -76,14 +77,19 @@ class LeewardExecutor(RemotePythonExecutor):
         super().__init__(list(additional_imports or []), logger or AgentLogger(LogLevel.INFO), allow_pickle)
         self.timeout = timeout
         self._session_options = session_options
-        self._client = Leeward(socket_path)
-        self._session: Session | None = self._client.session(**session_options)
         # Cells smolagents sends to set a session up (tool stubs, variables): replayed
         # into a new session when a step ends the old one.
         self._setup_cells: list[str] = []
         self._recording = False
         self.missing_packages: list[str] = []
-        self.installed_packages = self.install_packages(self.additional_imports)
+        self._session: Session | None = None
+        self._client = Leeward(socket_path)
+        try:
+            self._session = self._client.session(**session_options)
+            self.installed_packages = self.install_packages(self.additional_imports)
+        except BaseException:
+            self.cleanup()
+            raise
 
     @property
     def session(self) -> Session:
@@ -96,14 +102,14 @@ class LeewardExecutor(RemotePythonExecutor):
     # ---------------------------------------------------------------- smolagents' contract
 
     def run_code_raise_errors(self, code: str) -> CodeOutput:
+        session = self.session  # a new one, set up again, if the last step ended the old one
         if self._recording:
             self._setup_cells.append(code)
         try:
-            result = self.session.run(code, timeout=self.timeout, display=True)
+            result = session.run(code, timeout=self.timeout)
         except SessionEnded as ended:  # between steps: idle or lifetime expiry
             self._session = None
-            raise AgentError(f"The sandbox ended ({ended.reason}) before this step ran: every variable "
-                             "is lost; the next step starts in a new one with the tools defined again.",
+            raise AgentError(f"The sandbox ended ({ended.reason}) before this step ran: {STATE_LOST}",
                              self.logger) from ended
         if result.session is not None and not result.session.alive:
             self._session = None  # the next step opens a new one
@@ -157,7 +163,7 @@ class LeewardExecutor(RemotePythonExecutor):
 
     def _replay_setup(self) -> None:
         for code in self._setup_cells:
-            self._session.run(code, timeout=self.timeout, display=True)
+            self._session.run(code, timeout=self.timeout)
 
 
 def _distribution_name(authorized: str) -> str:
@@ -191,5 +197,4 @@ def _endings(result: ExecutionResult) -> Iterable[str]:
     if result.oom_killed:
         yield "The step ran out of memory and was killed."
     if result.session is not None and not result.session.alive:
-        yield (f"The sandbox ended ({result.session.end_reason}): every variable is lost; "
-               "the next step starts in a new one with the tools defined again.")
+        yield f"The sandbox ended ({result.session.end_reason}): {STATE_LOST}"
