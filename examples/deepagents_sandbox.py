@@ -12,10 +12,9 @@ import os
 import sys
 
 from deepagents import create_deep_agent
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, ToolMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import ToolMessage
 
+from langchain_agent import ScriptedChatModel  # examples/langchain_agent.py, beside this script
 from leeward.integrations.deepagents import LeewardSandbox
 
 CALLS = [
@@ -24,29 +23,10 @@ CALLS = [
 ]
 
 
-class ScriptedChatModel(BaseChatModel):
-    """Makes each scripted tool call in turn, then answers; as an LLM would."""
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted"
-
-    def bind_tools(self, tools, **kwargs):
-        return self
-
-    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
-        done = sum(isinstance(m, ToolMessage) for m in messages)
-        if done < len(CALLS):
-            name, args = CALLS[done]
-            reply = AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"call-{done + 1}"}])
-        else:
-            reply = AIMessage(content="Sorted 4 cities into /tmp/sorted.txt.")
-        return ChatResult(generations=[ChatGeneration(message=reply)])
-
-
 def main(output_dir: str = ".") -> int:
     with LeewardSandbox() as sandbox:  # the daemon at $LEEWARD_SOCKET, or the per-user default
-        agent = create_deep_agent(model=ScriptedChatModel(), backend=sandbox)
+        model = ScriptedChatModel(calls=CALLS, answer="Sorted 4 cities into /tmp/sorted.txt.")
+        agent = create_deep_agent(model=model, backend=sandbox)
         state = agent.invoke({"messages": [{"role": "user", "content": "Sort these cities: Lisbon Oslo Quito Lima"}]})
         [sorted_file] = sandbox.download_files(["/tmp/sorted.txt"])
     for message in state["messages"]:

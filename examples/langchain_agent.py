@@ -36,9 +36,10 @@ STEPS = [
 
 
 class ScriptedChatModel(BaseChatModel):
-    """Calls the tool with each step's code, then answers; as an LLM would."""
+    """Makes each scripted tool call in turn, then answers; as an LLM would."""
 
-    steps: list[str]
+    calls: list[tuple[str, dict]]  # (tool name, its arguments)
+    answer: str
 
     @property
     def _llm_type(self) -> str:
@@ -49,17 +50,19 @@ class ScriptedChatModel(BaseChatModel):
 
     def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
         done = sum(isinstance(m, ToolMessage) for m in messages)
-        if done < len(self.steps):
-            reply = AIMessage(content="", tool_calls=[{"name": "leeward_python", "id": f"step-{done + 1}",
-                                                        "args": {"code": self.steps[done]}}])
+        if done < len(self.calls):
+            name, args = self.calls[done]
+            reply = AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"call-{done + 1}"}])
         else:
-            reply = AIMessage(content="Thursday was the warmest day; the report is in report.txt.")
+            reply = AIMessage(content=self.answer)
         return ChatResult(generations=[ChatGeneration(message=reply)])
 
 
 def main(output_dir: str = ".") -> int:
     tool = LeewardPythonTool()  # the daemon at $LEEWARD_SOCKET, or the per-user default
-    agent = create_agent(ScriptedChatModel(steps=STEPS), [tool], checkpointer=InMemorySaver())
+    model = ScriptedChatModel(calls=[(tool.name, {"code": code}) for code in STEPS],
+                              answer="Thursday was the warmest day; the report is in report.txt.")
+    agent = create_agent(model, [tool], checkpointer=InMemorySaver())
     config = {"configurable": {"thread_id": "weather"}}  # the tool keys its session by this
     try:
         state = agent.invoke({"messages": [{"role": "user", "content": "Which day was warmest? Write a report."}]},
