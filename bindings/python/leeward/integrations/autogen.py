@@ -6,15 +6,18 @@
 
     async with LeewardCodeExecutor(stateful=True) as executor:
         agent = CodeExecutorAgent("runner", code_executor=executor)
+        ...
 
 Blocks run in order and stop at the first that exits non-zero. By default each block runs
 in a fresh sandbox, as AutoGen's command-line executors run each in a fresh process;
 `stateful=True` runs them all as cells of one session, as its Jupyter executor does, so
 variables and /tmp files carry over (restart() starts a new, empty one). Figures a
 Python block draws are saved as PNG files in `output_dir` and listed in the result's
-`output_files`. A block past `timeout` exits 124 (" Timeout" appended to its output);
-cancelling the CancellationToken cancels the block in the daemon and raises
-CancelledError once its sandbox is gone.
+`output_files`. A block past `timeout` exits 124 (" Timeout" appended to its output).
+Cancelling the CancellationToken cancels the block in the daemon and raises
+CancelledError once it has ended: a fresh sandbox is gone by then; a session's cell gets
+KeyboardInterrupt and the session lives on. A session that ended (idle expiry, a block
+that ignored its timeout) is replaced by a new one, and the output says its state is lost.
 """
 from __future__ import annotations
 
