@@ -62,6 +62,16 @@ def test_code_agent_keeps_state_between_steps_and_returns_the_final_answer(socke
     assert session_id not in open_sessions(socket_path)
 
 
+def test_additional_args_reach_the_sandbox_as_variables(socket_path):
+    executor = LeewardExecutor([], quiet(), socket_path=socket_path)
+    agent = CodeAgent(tools=[], model=ScriptedModel(["final_answer(n * 10)"]), executor=executor,
+                      verbosity_level=LogLevel.OFF)
+    try:
+        assert agent.run("multiply", additional_args={"n": 4}) == 40
+    finally:
+        agent.cleanup()
+
+
 def test_a_step_error_is_an_agent_error_with_the_traceback_and_the_run_goes_on(socket_path):
     executor = LeewardExecutor([], quiet(), socket_path=socket_path)
     model = ScriptedModel(["print('before')\n1/0", "final_answer('recovered')"])
