@@ -29,6 +29,8 @@ sys.path[:0] = [REPO, BENCH]
 
 import baselines  # noqa: E402
 import cpu  # noqa: E402
+import memory  # noqa: E402
+import targets  # noqa: E402
 from libleeward.client import Connection, DaemonUnavailable  # noqa: E402
 from tests.conftest import start_daemon  # noqa: E402
 
@@ -184,9 +186,9 @@ def print_cpu(runs: dict[str, cpu.Breakdown], clients: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=400)
-    parser.add_argument("--baseline-runs", type=int, default=60)
-    parser.add_argument("--seconds", type=float, default=8.0, help="of each throughput window")
+    parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--baseline-runs", type=int, default=40)
+    parser.add_argument("--seconds", type=float, default=6.0, help="of each throughput window")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args()
@@ -204,7 +206,9 @@ def main() -> None:
                 rows.append(("leeward, back to back", time_calls(lambda: execute_hello(conn), args.runs)))
                 rows += [(f"{name} (raw protocol)", samples)
                          for name, samples in session_cells(conn, args.runs).items()]
-            cli = cli_rows(daemon.socket_path, args.baseline_runs)
+                time.sleep(1.0)  # the pool back to its idle target
+                idle_uss = memory.idle_slot_uss_mib(zygote_pid)
+            cli = cli_rows(daemon.socket_path, args.baseline_runs // 2)
             rows += list(cli.items()) if isinstance(cli, dict) else [("leeward CLI", cli)]
             leeward_cpu = saturate(leeward_client(daemon.socket_path), args.clients, args.seconds,
                                    (daemon.process.pid, zygote_pid))
@@ -226,12 +230,20 @@ def main() -> None:
     print_latency(rows, statistics.median(bare_samples))
     print_cpu({"leeward": leeward_cpu, "bare python3 -c": bare_cpu}, args.clients)
 
+    print(f"\nidle sandbox unique memory (USS, median of the ready slots): "
+          + (f"{idle_uss:.1f} MiB" if idle_uss is not None else "(no idle slot seen)"))
+
     python_pass = statistics.median(time_calls(baselines.runner(baselines.python_argv(
         baselines.SYSTEM_PYTHON, "pass")), 20))
     print(f"\ndaemon start to first result (bare `/usr/bin/python3 -c pass`: {python_pass:.1f} ms)")
+    startups = {}
     for label, preload in (("default preload (numpy, pandas)", None), ("no preload", "")):
-        startup = statistics.median(daemon_startup_ms(preload) for _ in range(3))
-        print(f"  {label:<34} {startup:>7.0f} ms  {startup / python_pass:>5.1f}x")
+        startups[label] = statistics.median(daemon_startup_ms(preload) for _ in range(3))
+        print(f"  {label:<34} {startups[label]:>7.0f} ms  {startups[label] / python_pass:>5.1f}x")
+
+    print("\nissue 16's targets, judged on this run:")
+    print(targets.report(targets.judge(dict(rows), leeward_cpu, bare_cpu, startups["default preload (numpy, pandas)"],
+                                       python_pass, idle_uss)))
 
 
 if __name__ == "__main__":
