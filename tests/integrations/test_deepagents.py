@@ -83,5 +83,6 @@ def test_close_ends_the_session(socket_path):
 
 def test_the_example_script(socket_path, tmp_path):
     printed = run_example("deepagents_sandbox.py", socket_path, tmp_path).stdout
-    assert printed.startswith("write_file: Updated file /tmp/cities.txt\nexecute: 4\n")
+    assert printed.startswith("write_file: Updated file /tmp/cities.txt\nexecute: 4\nexecute: Tool result too large")
+    assert "saved in the filesystem at this path: /tmp/large_tool_results/call-3" in printed  # not under /
     assert (tmp_path / "sorted.txt").read_text() == "Lima\nLisbon\nOslo\nQuito\n"

@@ -4,13 +4,15 @@
     from leeward.integrations.deepagents import LeewardSandbox
 
     with LeewardSandbox() as sandbox:
-        agent = create_deep_agent(model=model, backend=sandbox)
+        agent = create_deep_agent(model=model, backend=sandbox.backend())
 
 The agent's shell commands (`execute`, run as `sh -c COMMAND`) and its file tools
 (ls/read/write/edit/grep/glob, which deepagents' BaseSandbox builds on `execute` and
 the uploads) all work in one session, so files persist between them. The workspace is
 the sandbox's /tmp: paths are relative to it, or absolute under it (or under a
-read-write mount); anything else is refused as `invalid_path`. No network.
+read-write mount); anything else is refused as `invalid_path`. No network. backend()
+wraps the sandbox so that deepagents puts the large tool results it offloads in /tmp too
+(by default it writes them under /, which a sandbox cannot).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from deepagents.backends.protocol import (
     FileDownloadResponse,
     FileUploadResponse,
 )
+from deepagents.backends.composite import CompositeBackend
 from deepagents.backends.sandbox import BaseSandbox
 
 from libleeward.abi import ErrorCode
@@ -33,6 +36,8 @@ from libleeward.abi import ErrorCode
 from leeward import ExecutionResult, InvalidRequest, Leeward, LeewardError, Session, SessionEnded
 
 from ._jobs import interleaved, run_cancellable, shell
+
+WORKDIR = "/tmp"  # a session's working directory, the one writable place besides rw mounts
 
 # The OS's words in a refused file request (all E2005) -> deepagents' error codes.
 _FILE_ERRORS = (("No such file", FILE_NOT_FOUND), ("Is a directory", IS_DIRECTORY),
@@ -71,6 +76,12 @@ class LeewardSandbox(BaseSandbox):
     @property
     def session(self) -> Session:
         return self._session
+
+    def backend(self) -> CompositeBackend:
+        """This sandbox as the backend to give create_deep_agent: deepagents offloads large
+        tool results (and conversation history) under its artifacts root, "/" unless the
+        backend is a CompositeBackend that says otherwise; here it is the workspace."""
+        return CompositeBackend(default=self, routes={}, artifacts_root=WORKDIR)
 
     # ---------------------------------------------------------------- commands
 
