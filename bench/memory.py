@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-
-def children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as fh:
-            return [int(p) for p in fh.read().split()]
-    except FileNotFoundError:
-        return []
+from tests.reliability.leaks import children
 
 
 def uss_bytes(pid: int) -> int | None:
