@@ -13,7 +13,7 @@ import pytest
 from leeward import CodeInterpreter, Leeward
 from leeward.integrations.code_interpreter import Context, EntryInfo, FileType, TimeoutException
 from libleeward.build_ffi import ensure_built
-from tests.conftest import REPO
+from tests.conftest import REPO, start_daemon
 
 pytestmark = pytest.mark.integration
 
@@ -69,6 +69,17 @@ sandbox.kill()
 @pytest.fixture(scope="module", autouse=True)
 def library():
     ensure_built()
+
+
+@pytest.fixture(scope="module")
+def patient_daemon(tmp_path_factory):
+    """A daemon that gives an interrupted cell a minute to return: within the default
+    second a loaded machine may not get there, and the session would end instead."""
+    directory = tmp_path_factory.mktemp("patient")
+    (directory / "config.toml").write_text("interrupt_grace_secs = 60.0\n")
+    running = start_daemon(str(directory), "--config", str(directory / "config.toml"))
+    yield running
+    running.stop()
 
 
 @pytest.fixture
@@ -150,10 +161,10 @@ def test_callbacks_and_results(sandbox):
     assert [e.name for e in errors] == ["KeyError"]
 
 
-def test_callbacks_run_while_the_cell_runs(sandbox, socket_env):
+def test_callbacks_run_while_the_cell_runs(patient_daemon):
     """A callback that raises on the first output leaves run_code at once and cancels the
     cell: the cell never reaches its last line, and the context lives on."""
-    with Leeward(socket_env) as client:
+    with Leeward(patient_daemon.socket_path) as client:
         if "stream" not in client.features():
             pytest.skip("the daemon does not stream output")
 
@@ -163,10 +174,11 @@ def test_callbacks_run_while_the_cell_runs(sandbox, socket_env):
     def stop(message):
         raise Enough(message.line)
 
-    with pytest.raises(Enough):
-        sandbox.run_code("import time\nprint('started', flush=True)\ntime.sleep(60)\nfinished = True",
-                         on_stdout=stop, timeout=120)
-    assert sandbox.run_code("'finished' in globals()").text == "False"
+    with CodeInterpreter(patient_daemon.socket_path) as sandbox:
+        with pytest.raises(Enough):
+            sandbox.run_code("import time\nprint('started', flush=True)\ntime.sleep(60)\nfinished = True",
+                             on_stdout=stop, timeout=120)
+        assert sandbox.run_code("'finished' in globals()").text == "False"
 
 
 def test_contexts_are_separate_states(sandbox):
@@ -206,10 +218,11 @@ def test_files(sandbox):
     assert not sandbox.files.exists("data/out.txt")
 
 
-def test_a_timeout_raises(sandbox):
-    with pytest.raises(TimeoutException):
-        sandbox.run_code("import time\nwhile True: time.sleep(0.01)", timeout=1)
-    assert sandbox.run_code("1 + 1").text == "2"
+def test_a_timeout_raises(patient_daemon):
+    with CodeInterpreter(patient_daemon.socket_path) as sandbox:
+        with pytest.raises(TimeoutException):
+            sandbox.run_code("import time\nwhile True: time.sleep(0.01)", timeout=1)
+        assert sandbox.run_code("1 + 1").text == "2"  # interrupted, the context lives on
 
 
 def test_what_is_not_supported_says_so(sandbox):

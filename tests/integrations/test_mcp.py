@@ -22,6 +22,7 @@ from mcp.types import ImageContent, TextContent
 
 from leeward.integrations.mcp import build_server
 from libleeward.build_ffi import ensure_built
+from tests.conftest import start_daemon
 from tests.host import host_pids
 
 pytestmark = pytest.mark.integration
@@ -36,6 +37,17 @@ START_WAIT_SECS = 60.0  # bound on waiting for the HTTP server, not a speed asse
 @pytest.fixture(scope="module", autouse=True)
 def library():
     ensure_built()
+
+
+@pytest.fixture(scope="module")
+def patient_daemon(tmp_path_factory):
+    """A daemon that gives an interrupted cell a minute to return: within the default
+    second a loaded machine may not get there, and the session would end instead."""
+    directory = tmp_path_factory.mktemp("patient")
+    (directory / "config.toml").write_text("interrupt_grace_secs = 60.0\n")
+    running = start_daemon(str(directory), "--config", str(directory / "config.toml"))
+    yield running
+    running.stop()
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -283,12 +295,12 @@ def test_run_command(daemon):
     asyncio.run(scenario())
 
 
-def test_a_cancelled_call_interrupts_its_cell(daemon):
+def test_a_cancelled_call_interrupts_its_cell(patient_daemon):
     """The client gives up on a call: the cell is interrupted in the daemon (it never
     reaches its last line) and the session is free at once for the next call, instead of
     busy until the abandoned cell ends."""
     async def scenario():
-        async with Client(build_server(daemon.socket_path)) as client:
+        async with Client(build_server(patient_daemon.socket_path)) as client:
             session_id = (await client.call_tool("session_open", {})).structured_content["session_id"]
             try:
                 async with anyio.create_task_group() as group:
