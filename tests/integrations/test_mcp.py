@@ -248,7 +248,8 @@ def test_session_files_round_trip(daemon):
 
 def test_stdio_starts_a_daemon_when_none_answers(tmp_path):
     sock = str(tmp_path / "run" / "leeward.sock")
-    params = StdioServerParameters(command=SERVER[0], args=SERVER[1:], env=child_env(LEEWARD_SOCKET=sock, LEEWARD_AUTOSTART_TIMEOUT="120"))
+    params = StdioServerParameters(command=SERVER[0], args=SERVER[1:],
+                                   env=child_env(LEEWARD_SOCKET=sock, LEEWARD_AUTOSTART_TIMEOUT="120"))
 
     async def scenario():
         async with Client(params) as client:
