@@ -23,6 +23,7 @@ import signal
 import sys
 import threading
 import traceback
+from typing import Callable
 
 import prctl
 
@@ -58,14 +59,15 @@ def run_cell(run: Run, namespace: dict) -> cell.CellOutcome:
                          results_max=run.results_max, repr_max=run.repr_max)
 
 
-def run_argv(run: Run, *, interruptible: bool = False) -> int:
+def run_argv(run: Run, *, interruptible: bool = False, started: Callable[[int], None] | None = None) -> int:
     """Runs the run's program, on the sandbox's PATH, with this process's stdin, stdout,
     stderr, working directory and environment, in a process group of its own, and
     returns its exit status as a shell reports it (128 + N for death by signal N; 127
     or 126, with a line on stderr, when it cannot be started).
 
     interruptible (a session's cell): the SIGINT a timed-out cell gets is passed on to
-    the program's process group, as a terminal's ^C reaches its foreground job."""
+    the program's process group, as a terminal's ^C reaches its foreground job.
+    started: told the program's pid, which is also its process group's id."""
     child: list[int] = []
     interrupted = False
 
@@ -87,6 +89,8 @@ def run_argv(run: Run, *, interruptible: bool = False) -> int:
             cell.safe_write(sys.stderr, f"leeward: {run.argv[0]}: {exc.strerror or exc}\n")
             _safe_flush(sys.stderr)
             return EXIT_NOT_FOUND if isinstance(exc, FileNotFoundError) else EXIT_CANNOT_EXECUTE
+        if started is not None:
+            started(child[0])
         if interrupted:  # the interrupt came while the program was being started
             _signal_group(child[0], signal.SIGINT)
         _, status = os.waitpid(child[0], 0)

@@ -51,11 +51,33 @@ class _HoldingPipes:
                     break  # the cell's pipe is past its cap: the rest is dropped, as in one-shot
 
 
+class _ProgramGroups:
+    """The process groups of the argv cells run so far. A program's background children
+    outlive it and, orphaned, become this process's children: each would stay a zombie
+    holding one of the session's pids for good unless reaped here. Only these groups: a
+    Python cell's own subprocesses are in this process's group, theirs to wait for."""
+
+    def __init__(self) -> None:
+        self._groups: set[int] = set()
+
+    def add(self, pgid: int) -> None:
+        self._groups.add(pgid)
+
+    def reap(self) -> None:
+        for pgid in list(self._groups):
+            try:
+                while os.waitpid(-pgid, os.WNOHANG)[0]:
+                    pass
+            except ChildProcessError:
+                self._groups.discard(pgid)  # nothing of that group is left to wait for
+
+
 def serve(ctl: socket.socket) -> None:
     """Never returns: the daemon ends a session by killing its sandbox."""
     holding = _HoldingPipes()
     holding.install()  # the open's output pipes close here: the daemon sees their EOF
     namespace = cell.new_main_namespace()
+    programs = _ProgramGroups()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a cell's timeout interrupts only a cell
     while True:
         try:
@@ -64,7 +86,8 @@ def serve(ctl: socket.socket) -> None:
         except (ChannelClosed, MalformedMessage, OSError):
             os._exit(0)
         if isinstance(said, messages.Cell):
-            reply = _cell(said.run, fds, holding, namespace)
+            programs.reap()  # what earlier programs left behind and has ended since
+            reply = _cell(said.run, fds, holding, namespace, programs)
         else:
             for fd in fds:
                 os.close(fd)
@@ -75,7 +98,8 @@ def serve(ctl: socket.socket) -> None:
             os._exit(0)
 
 
-def _cell(run, fds: list[int], holding: _HoldingPipes, namespace: dict) -> messages.CellResult:
+def _cell(run, fds: list[int], holding: _HoldingPipes, namespace: dict,
+          programs: _ProgramGroups) -> messages.CellResult:
     if len(fds) != 2:
         for fd in fds:
             os.close(fd)
@@ -87,7 +111,7 @@ def _cell(run, fds: list[int], holding: _HoldingPipes, namespace: dict) -> messa
     holding.drain()
     workspace.deliver(run)
     if run.argv:  # a program, as a child: a timed-out cell's interrupt is passed on to it
-        outcome = cell.CellOutcome(runner.run_argv(run, interruptible=True), error=None)
+        outcome = cell.CellOutcome(runner.run_argv(run, interruptible=True, started=programs.add), error=None)
         return _finish(messages.CellResult(outcome.exit_code, None, rich_output.report(run, outcome)), holding)
     try:
         signal.signal(signal.SIGINT, signal.default_int_handler)

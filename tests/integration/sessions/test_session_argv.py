@@ -78,3 +78,19 @@ def test_both_or_neither_is_e2009(shared_daemon, fields):
         reply = call(conn, {"type": "SessionExecute", "session_id": sid, **fields})
         ok(conn, {"type": "SessionClose", "session_id": sid})
     assert reply["error"]["code"] == "E2009"
+
+
+def test_what_programs_leave_running_is_reaped_but_a_python_cells_child_is_its_own(shared_daemon):
+    # Each cell leaves a background process that ends at once: orphaned, it is the
+    # session process's child, and unreaped it would hold one of the 64 pids for good.
+    zombies = ("import os\n"
+               "print(sum(open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()[0] == 'Z'\n"
+               "          for p in os.listdir('/proc') if p.isdigit()))")
+    with shared_daemon.connect() as conn:
+        sid = open_session(conn)
+        cell(conn, sid, "import subprocess\nmine = subprocess.Popen(['sh', '-c', 'exit 3'])")
+        statuses = {argv_cell(conn, sid, ["sh", "-c", "true & exit 0"])["exit_code"] for _ in range(80)}
+        after = cell(conn, sid, zombies + "\nprint(mine.wait())")
+        ok(conn, {"type": "SessionClose", "session_id": sid})
+    assert statuses == {0}
+    assert after["stdout"] == b"1\n3\n", after  # the one zombie left is the Python cell's, with its status
