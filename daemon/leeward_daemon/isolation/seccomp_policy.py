@@ -48,6 +48,15 @@ host process, and some kernel state hangs off the inode, not the mount:
   fchmod/fchmodat/fchmodat2 is refused and reported, so a job cannot leave a setuid
   file in a rw mount for host code to run.
 
+Programs (argv jobs) need nothing more. Measured 2026-11-30 with `strace -f` on a
+workload of sh, bash, coreutils, grep, sed, awk, tar, gzip/xz/bzip2, python3 (threads,
+subprocess, multiprocessing, sqlite3) and node (child_process, worker_threads): every
+syscall they made is allowlisted or passes its gate (ioctl TCGETS/TIOCGPGRP/TIOCGWINSZ/
+FIONBIO/FICLONE, fcntl F_DUPFD*/F_GETFD/F_SETFD/F_GETFL/F_SETFL, socket and socketpair
+AF_UNIX, clone without namespace flags after clone3's ENOSYS, fadvise64 SEQUENTIAL);
+tests/integration/test_argv.py runs that workload in a sandbox with no refusal. The one
+addition is PR_SET_DUMPABLE to 0 (below), which the slot uses for itself.
+
 Notification is reporting, never a decision: `DenialReporter` only ever answers an errno,
 never SECCOMP_USER_NOTIF_FLAG_CONTINUE, and the job may not call seccomp(2) itself, so it
 cannot install a listener of its own.
