@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 
 import pytest
@@ -94,6 +95,10 @@ def test_the_same_uid_cancels_from_another_connection_and_nothing_is_left(shared
     sandbox_processes.wait_until_gone(boxes, pids)
     with shared_daemon.connect() as conn:  # it is over: the id finds nothing any more
         assert call(conn, {"type": "Cancel", "execution_id": "cancel-me"})["found"] is False
+    deadline = time.monotonic() + JOIN_SECS  # the log line follows the reply: bound the wait
+    while " cancelled=1" not in shared_daemon.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert " cancelled=1" in shared_daemon.log()  # the request's log line says so
 
 
 def test_another_uid_finds_nothing_and_the_job_runs_on(shared_daemon):

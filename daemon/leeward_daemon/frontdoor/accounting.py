@@ -64,6 +64,8 @@ def account(metrics: Metrics, record: RequestRecord) -> None:
     if record.result is not None:
         result = record.result
         extra = f" job={failure_reason(result) or 'success'} exit_code={result.exit_code}"
+        if result.cancelled:
+            extra += " cancelled=1"
         record.details.update(stdout_bytes=len(result.stdout), stderr_bytes=len(result.stderr),
                               memory_peak=result.memory_peak, cpu_time_us=result.cpu_time_us,
                               denied_syscalls=result.denied_syscalls)
