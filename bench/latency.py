@@ -240,6 +240,11 @@ def main() -> None:
     for label, preload in (("default preload (numpy, pandas)", None), ("no preload", "")):
         startups[label] = statistics.median(daemon_startup_ms(preload) for _ in range(3))
         print(f"  {label:<34} {startups[label]:>7.0f} ms  {startups[label] / python_pass:>5.1f}x")
+    # What bounds the first figure: the zygote imports the preload before it forks a slot.
+    preload_import = statistics.median(time_calls(baselines.runner(baselines.python_argv(
+        baselines.VENV_PYTHON, "import numpy, pandas")), 5, warmup=1))
+    print(f"  {'(the preload alone: venv python -c import numpy, pandas)':<34} {preload_import:>7.0f} ms  "
+          f"{preload_import / python_pass:>5.1f}x")
 
     print("\nissue 16's targets, judged on this run:")
     print(targets.report(targets.judge(dict(rows), leeward_cpu, bare_cpu, startups["default preload (numpy, pandas)"],
