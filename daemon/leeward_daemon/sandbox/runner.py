@@ -39,7 +39,8 @@ EXIT_CANNOT_EXECUTE = 126
 SIGNAL_EXIT_BASE = 128
 # The program starts with every signal at its default and none blocked: this Python
 # ignores SIGPIPE and SIGXFSZ, and a session's process ignores SIGINT between cells,
-# and ignored signals would stay ignored across execve (`yes | head` would never end).
+# and ignored signals would stay ignored across execve (`yes | head` would end with an
+# EPIPE complaint on stderr instead of quietly).
 _DEFAULT_SIGNALS = frozenset(signal.valid_signals()) - {signal.SIGKILL, signal.SIGSTOP}
 
 
