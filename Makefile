@@ -67,4 +67,4 @@ soak: setup
 	$(VPY) bench/soak.py --minutes $${SOAK_MINUTES:-10}
 
 clean:
-	rm -rf $(VENV) build *.egg-info $(NODE_DIR)/node_modules
+	rm -rf $(VENV) build *.egg-info $(NODE_DIR)/node_modules bindings/rust/target
