@@ -106,6 +106,20 @@ def bare_client(argv: list[str]):
     return factory
 
 
+def saturate_without_preload(args) -> cpu.Breakdown:
+    """The throughput window again with an empty preload: a smaller zygote to fork
+    (fork cost grows with the zygote's anonymous memory: numpy and pandas are most of it)."""
+    with tempfile.TemporaryDirectory(prefix="leeward-bench-") as directory:
+        daemon = start_daemon(directory, "--metrics-port", "0", "--set", "preload=", workers=args.workers)
+        try:
+            with Connection(daemon.socket_path) as conn:
+                zygote_pid = conn.request({"type": "Status"})["zygote"]["pid"]
+            return saturate(leeward_client(daemon.socket_path), args.clients, args.seconds,
+                            (daemon.process.pid, zygote_pid))
+        finally:
+            daemon.stop()
+
+
 def session_cells(conn: Connection, runs: int) -> dict[str, list[float]]:
     """Cells in one live session: no new sandbox per execution."""
     session_id = conn.request({"type": "SessionOpen"})["session"]["id"]
@@ -180,8 +194,8 @@ def print_cpu(runs: dict[str, cpu.Breakdown], clients: int) -> None:
         print(f"{'  ' + component:<30}" + "".join(f"{runs[n].components.get(component, 0.0):>24.2f}" for n in names))
     print(f"{'  total CPU ms / execution':<30}" + "".join(f"{runs[n].total:>24.2f}" for n in names))
     base = runs[names[-1]]
-    print(f"leeward / bare python3 -c: throughput {runs[names[0]].rate / base.rate:.2f}x, "
-          f"CPU per execution {runs[names[0]].total / base.total:.2f}x")
+    print(f"{'throughput / bare':<30}" + "".join(f"{runs[n].rate / base.rate:>23.2f}x" for n in names))
+    print(f"{'CPU per execution / bare':<30}" + "".join(f"{runs[n].total / base.total:>23.2f}x" for n in names))
 
 
 def main() -> None:
@@ -225,10 +239,12 @@ def main() -> None:
         why = "not installed" if argv is None else baselines.works(argv)
         rows.append((name, f"({why})" if why else time_calls(baselines.runner(argv), args.baseline_runs)))
     bare_cpu = saturate(bare_client(bare), args.clients, args.seconds)
+    unloaded_cpu = saturate_without_preload(args)
 
     print()
     print_latency(rows, statistics.median(bare_samples))
-    print_cpu({"leeward": leeward_cpu, "bare python3 -c": bare_cpu}, args.clients)
+    print_cpu({"leeward": leeward_cpu, "leeward, preload = []": unloaded_cpu, "bare python3 -c": bare_cpu},
+              args.clients)
 
     print(f"\nidle sandbox unique memory (USS, median of the ready slots): "
           + (f"{idle_uss:.1f} MiB" if idle_uss is not None else "(no idle slot seen)"))
