@@ -210,7 +210,9 @@ def test_files(sandbox):
     assert sandbox.files.read("data/in.csv", format="bytes") == bytearray(b"a,b\n1,2\n")
     assert b"".join(sandbox.files.read("data/in.csv", format="stream")) == b"a,b\n1,2\n"
     listed = sandbox.files.list(".", depth=2)
-    assert EntryInfo(name="data", type=FileType.DIR, path="/tmp/data", size=listed[0].size) in listed
+    # By path, not position: a checkout under /tmp puts its own (bound) directory there too.
+    data_size = next(entry.size for entry in listed if entry.path == "/tmp/data")
+    assert EntryInfo(name="data", type=FileType.DIR, path="/tmp/data", size=data_size) in listed
     assert EntryInfo(name="out.txt", type=FileType.FILE, path="/tmp/data/out.txt", size=8) in listed
     assert all(entry.path != "/tmp/data/in.csv" for entry in sandbox.files.list("."))
     assert sandbox.files.exists("data/out.txt") and not sandbox.files.exists("data/nope")
