@@ -166,7 +166,7 @@ class Pool:
         return slot
 
     def _discard(self, slot: Slot) -> None:
-        exited = None if slot.closed else os.dup(slot.pidfd)
+        exited = None if slot.closed else _dup_or_none(slot.pidfd)
         slot.kill()
         slot.close()
         self._by_pid.pop(slot.pid, None)
@@ -358,6 +358,14 @@ class _LinkEvents:
 
     def restarted(self) -> None:
         self._pool._replenish()
+
+
+def _dup_or_none(fd: int) -> int | None:
+    """None when the daemon is out of fds: the box is then removed at once (kill rounds)."""
+    try:
+        return os.dup(fd)
+    except OSError:
+        return None
 
 
 def _destroy_once_exited(box: limits.Box, exited: int | None) -> None:
