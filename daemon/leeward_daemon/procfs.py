@@ -60,15 +60,32 @@ def exit_status_if_exiting(process: int) -> int | None:
     space down): PF_EXITING with no mm means exit_code is final. Only for a sole
     remaining thread not yet a zombie: a group leader that exited before its other
     threads shows its own code, while the process's status is the last thread's.
-    exit_code reads as 0 to a reader without ptrace-read access; the daemon has it: it
-    is root, or it owns the sandbox's user namespace, and without an mm no dumpable
-    flag is consulted."""
+    exit_code reads as 0 to a reader without ptrace access, and on this kernel (6.18) a
+    non-dumpable task stays out of reach of a non-root daemon even without an mm (an
+    argv job's pid 1 makes itself non-dumpable: sandbox/runner.py): a 0 counts only
+    when the daemon may trace the task, else the pidfd tells."""
     stat = _read_stat("stat", process)
     if stat is None or stat.state in ("Z", "X", "x") or stat.threads != 1:
         return None
     if stat.flags & PF_EXITING and stat.vsize == 0:
+        if stat.exit_code == 0 and not _traceable(process):
+            return None  # a hidden status, not a 0
         return stat.exit_code
     return None
+
+
+def _traceable(process: int) -> bool:
+    """Whether the daemon passes the ptrace access check on the process: reading its
+    `personality` needs that check and nothing else."""
+    try:
+        fd = os.open("personality", os.O_RDONLY | os.O_CLOEXEC, dir_fd=process)
+        try:
+            os.read(fd, 64)
+        finally:
+            os.close(fd)
+        return True
+    except OSError:  # EPERM/EACCES: not ours to read; ESRCH: gone meanwhile
+        return False
 
 
 def _read_stat(path: str, dir_fd: int | None) -> Stat | None:

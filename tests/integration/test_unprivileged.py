@@ -136,6 +136,14 @@ def test_timeout_works_unprivileged(user_daemon):
     assert user_daemon.execute("print('ok')").stdout == b"ok\n"
 
 
+def test_programs_run_unprivileged_and_cannot_reach_the_pid_1_reporting_them(user_daemon):
+    # The program has the daemon's own uid here, as pid 1 has: non-dumpable pid 1 is what
+    # keeps the program out of its /proc files (sandbox/runner.py).
+    result = user_daemon.run(["sh", "-c", "id -u; cat /proc/1/environ; kill -TERM $$"])
+    assert result.stdout == b"1000\n" and b"/proc/1/environ: Permission denied" in result.stderr, result
+    assert result.exit_code == 128 + 15
+
+
 def _daemon_pid(daemon) -> int:
     # runuser forks the daemon as its child
     children = subprocess.run(["pgrep", "-P", str(daemon.process.pid)], capture_output=True, text=True).stdout.split()
