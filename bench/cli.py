@@ -7,8 +7,9 @@ bench/latency.py (`make bench`) calls measure_cli() with its daemon instead.
 
 Rows besides the CLI and the baseline, the evidence for how the CLI is built
 (cli/leeward.c): libleeward.so's generic entry point called from a 20-line C program (the
-C ABI route: an embedded CPython starts in every process), and `python3 -I -S -c pass`,
-the floor of any CPython start. Not a test: nothing here passes or fails on speed.
+C ABI route: an embedded CPython starts in every process); `python3 -I -S -c pass`, the
+floor of any CPython start; and the raw protocol round trip, which every client adds to
+its own start. Not a test: nothing here passes or fails on speed.
 """
 from __future__ import annotations
 
@@ -20,11 +21,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Callable
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from baselines import SYSTEM_PYTHON, VENV_PYTHON  # noqa: E402
+from libleeward.client import Connection  # noqa: E402
 
 HELLO = "print('hello')"
 # pandas is preloaded by the daemon's zygote (config `preload`); on the host it is imported
@@ -50,21 +53,22 @@ int main(int argc, char **argv) {
 """
 
 
-def run_once(argv: list[str], env: dict | None = None) -> float:
-    started = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    return (time.perf_counter() - started) * 1000.0
+def process(argv: list[str], env: dict | None = None) -> Callable[[], None]:
+    """A call that runs `argv` to completion and checks it worked."""
+    return lambda: subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
 
 
-def interleaved(rows: dict[str, tuple[list[str], dict | None]], runs: int, warmup: int = 3) -> dict[str, list[float]]:
-    """Each row's samples, the rows run one after another in each of `runs` rounds."""
+def interleaved(rows: dict[str, Callable[[], None]], runs: int, warmup: int = 3) -> dict[str, list[float]]:
+    """Each row's samples in ms, the rows called one after another in each of `runs` rounds."""
     for _ in range(warmup):
-        for argv, env in rows.values():
-            run_once(argv, env)
+        for call in rows.values():
+            call()
     samples: dict[str, list[float]] = {name: [] for name in rows}
     for _ in range(runs):
-        for name, (argv, env) in rows.items():
-            samples[name].append(run_once(argv, env))
+        for name, call in rows.items():
+            started = time.perf_counter()
+            call()
+            samples[name].append((time.perf_counter() - started) * 1000.0)
     return samples
 
 
@@ -95,21 +99,24 @@ def measure_cli(socket_path: str, runs: int = 30, pandas_runs: int = 10) -> dict
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEEWARD_")}
     env["LEEWARD_SOCKET"] = socket_path
     cli = cli_binary()
-    with tempfile.TemporaryDirectory(prefix="leeward-bench-cli-") as directory:
+    with tempfile.TemporaryDirectory(prefix="leeward-bench-cli-") as directory, Connection(socket_path) as conn:
         rows = {
-            "python3 -c (same run)": ([SYSTEM_PYTHON, "-c", HELLO], None),
-            "leeward exec (CLI)": ([cli, "exec", HELLO], env),
-            "leeward exec (Python CLI)": ([VENV_PYTHON, "-m", "leeward", "exec", HELLO], env),
-            "python3 -I -S -c pass (any CPython's floor)": ([SYSTEM_PYTHON, "-I", "-S", "-c", "pass"], None),
+            "python3 -c (same run)": process([SYSTEM_PYTHON, "-c", HELLO]),
+            "leeward exec (CLI)": process([cli, "exec", HELLO], env),
+            "leeward exec (Python CLI)": process([VENV_PYTHON, "-m", "leeward", "exec", HELLO], env),
+            "python3 -I -S -c pass (any CPython's floor)": process([SYSTEM_PYTHON, "-I", "-S", "-c", "pass"]),
+            # What every client pays after its own start: with CPython's floor, the least
+            # an embedded-CPython CLI could take.
+            "raw protocol round trip (in-process)": lambda: conn.request({"type": "Execute", "code": HELLO}),
         }
         cabi = cabi_program(directory)
         if cabi is not None:
             request = '{"type": "Execute", "code": "print(\'hello\')"}'
-            rows["libleeward.so leeward_call from C"] = ([cabi, socket_path, request], env)
+            rows["libleeward.so leeward_call from C"] = process([cabi, socket_path, request], env)
         samples = interleaved(rows, runs)
     samples.update(interleaved({
-        "pandas groupby, leeward exec (CLI)": ([cli, "exec", PANDAS], env),
-        "pandas groupby, python -c (venv)": ([VENV_PYTHON, "-c", PANDAS], None),
+        "pandas groupby, leeward exec (CLI)": process([cli, "exec", PANDAS], env),
+        "pandas groupby, python -c (venv)": process([VENV_PYTHON, "-c", PANDAS]),
     }, pandas_runs, warmup=1))
     return samples
 
@@ -127,6 +134,9 @@ def report(samples: dict[str, list[float]]) -> str:
         against = "python -c" if name.startswith("pandas") else "python3 -c"
         lines.append(f"{name:<46} {p50[name]:>8.2f} {min(values):>8.2f} {len(values):>5}  "
                      f"{p50[name] / reference:.2f}x {against}")
+    floor = p50["python3 -I -S -c pass (any CPython's floor)"] + p50["raw protocol round trip (in-process)"]
+    lines.append(f"an embedded-CPython CLI cannot beat CPython's floor + the round trip: {floor:.2f} ms, "
+                 f"{floor / base:.2f}x python3 -c")
     speedup = pandas_base / p50["pandas groupby, leeward exec (CLI)"]
     lines.append(f"pandas job: the CLI is {speedup:.1f}x faster than python -c")
     return "\n".join(lines)
