@@ -3,9 +3,10 @@
  * itself; everything else (help, --json, --display, --collect, sessions, status,
  * doctor, usage errors, starting a daemon when none answers) is handed, by exec, to
  * the Python CLI (bindings/python/leeward/cli.py), which is the reference for every
- * message and rule. Why not libleeward.so's C ABI on the hot path: starting any
- * embedded CPython costs ~0.75x a whole `python3 -c` before a byte is sent (README,
- * "The fast CLI"), and the target is the whole round trip within 1.0x.
+ * message and rule. Why not libleeward.so's C ABI on the hot path: the target is the
+ * whole run within 1.0x a bare `python3 -c`, and any embedded CPython's start alone
+ * (`python3 -I -S -c pass`) is 0.6-0.8x of it; with the daemon's round trip (~0.5x) that
+ * is over 1.0x before anything is imported. bench/cli.py measures all three.
  *
  *   leeward exec [OPTIONS] CODE | - | -f FILE
  *   leeward run  [OPTIONS] -- CMD [ARGS...]
