@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from cli.build import ensure_built
+from leeward import parse_size
 from libleeward import protocol
 from tests.bindings.fake_daemon import FakeDaemon
 
@@ -97,6 +98,13 @@ def test_exec_sends_every_option_as_the_protocol_names_it(binary, scripted, tmp_
                    {"host": "/srv/out", "sandbox": "/out", "ro": False}],
         "env": {"A": "b=c", "EMPTY": ""}, "files": {"in.csv": b"a,b\x00\n"}, "stdin": b"line\n",
         "timeout_secs": 2.5, "memory_limit": 1 << 30}]
+
+
+@pytest.mark.parametrize("size", ["1024", "512k", "256M", "256m", "1G", "1.5GiB", "3KB", "2t", "7b", " 64 M "])
+def test_sizes_are_read_as_the_python_binding_reads_them(binary, scripted, size):
+    daemon = scripted({"Ping": V1_PONG, "Execute": result()})
+    assert run_cli(binary, "exec", "--memory", size, "pass", socket_path=daemon.path).returncode == 0
+    assert daemon.of_type("Execute")[0]["memory_limit"] == parse_size(size)
 
 
 def test_code_from_a_script_or_stdin_and_stdin_from_ours(binary, scripted, tmp_path):
@@ -238,7 +246,8 @@ def test_help_lists_the_new_flags_with_examples(binary):
 
 @pytest.mark.parametrize("args", [
     ["exec", "--memory", "lots", "x"], ["exec", "--timeout", "0", "x"], ["exec", "--mount", "/a:/b:rx", "x"],
-    ["exec", "--file", "noequals", "x"], ["exec", "--bogus", "x"],
+    ["exec", "--file", "noequals", "x"], ["exec", "--bogus", "x"], ["exec", "--memory", "0", "x"],
+    ["exec", "--memory", "1x", "x"], ["exec", "--memory", "-1", "x"], ["exec", "--timeout", "nan", "x"],
 ])
 def test_usage_errors_are_the_python_clis(binary, args):
     proc = run_cli(binary, *args, "--no-autostart")
