@@ -4,6 +4,7 @@ cells streamed and cancelled."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -38,6 +39,17 @@ def test_run_sends_argv_once_offered(scripted):
     assert (proc.returncode, proc.stdout) == (4, "hi\n"), proc.stderr
     assert daemon.of_type("Execute") == [{"type": "Execute", "argv": ["sh", "-c", "echo hi; exit 4", "--x"],
                                           "timeout_secs": 5.0}]
+
+
+def test_run_streams_and_names_the_job_when_offered(scripted, tmp_path):
+    events = [{"type": "Event", "execution_id": "x", "event": "stdout", "data": b"a\n"}]
+    daemon = scripted({"Ping": pong("argv", "stream", "cancel"),
+                       "Execute": result(stdout=b"a\n", files={"a.txt": b"a"})}, events)
+    proc = leeward("run", "--collect", "*.txt", "--out", str(tmp_path / "out"), "--", "echo", "a", socket=daemon.path)
+    assert (proc.returncode, proc.stdout) == (0, "a\n"), proc.stderr  # printed once, from the event
+    assert (tmp_path / "out" / "a.txt").read_bytes() == b"a"
+    sent, = daemon.of_type("Execute")
+    assert sent["stream"] is True and re.fullmatch(r"[0-9a-f]{32}", sent["execution_id"])
 
 
 @pytest.mark.parametrize("replies,code", [({"Ping": pong("stream")}, "E2010"), ({}, "E1005")])

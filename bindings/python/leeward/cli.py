@@ -359,7 +359,8 @@ def _run_job(args: argparse.Namespace, program: dict) -> int:
             raise InvalidRequest(ErrorCode.FEATURE_DISABLED.value, "the daemon does not run commands "
                                  "(no \"argv\" in its features)")
         request = _job_request(args, program)
-        if _interactive() and not args.json:
+        # `run` has asked for the features already: streaming and cancel cost it nothing more.
+        if (_interactive() or "argv" in program) and not args.json:
             reply, streamed = call_live(sandbox, args.socket, request, stream=not args.no_stream)
         else:
             reply, streamed = sandbox.call(request), False
