@@ -8,6 +8,8 @@ fresh job afterwards must work and find a clean sandbox.
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -81,6 +83,22 @@ def refused(daemon, code: str, **options) -> LeewardError:
         with pytest.raises(LeewardError) as info:
             daemon.execute(code, **options)
     return info.value
+
+
+def probe_beside_job(daemon, probe_dir: str, job_code: str, code: str) -> tuple[ExecutionResult, ExecutionResult]:
+    """Starts `job_code` as a job of its own, then probes with `code` while it runs; both
+    see the host's `probe_dir` at /shared (where the job says it is ready; it must end
+    once /shared/done exists, written after the probe). Returns (job's result, probe's)."""
+    shared = [{"host": probe_dir, "sandbox": "/shared", "ro": False}]
+    outcome = {}
+    job = threading.Thread(target=lambda: outcome.update(result=daemon.execute(job_code, mounts=shared)))
+    job.start()
+    try:
+        result = probe(daemon, code, mounts=shared)
+    finally:
+        open(os.path.join(probe_dir, "done"), "w").close()
+        job.join(120)
+    return outcome["result"], result
 
 
 def filled_until_full(daemon, path: str) -> tuple[str, int]:

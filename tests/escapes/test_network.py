@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 
 import pytest
 
-from ._probe import ATTEMPT_PRELUDE, SYSCALL_PRELUDE, lines, outcomes, probe
+from ._probe import ATTEMPT_PRELUDE, SYSCALL_PRELUDE, lines, outcomes, probe, probe_beside_job
 
 pytestmark = pytest.mark.integration
 
@@ -122,7 +121,6 @@ def test_abstract_unix_socket_of_a_concurrent_job_is_unreachable(daemon, probe_d
     """Job A listens on an abstract name and says so in a shared mount; job B, running
     at the same time, cannot connect to it."""
     name = f"\0leeward-xjob-{os.urandom(6).hex()}"
-    shared = [{"host": probe_dir, "sandbox": "/shared", "ro": False}]
     listener_code = ("import socket, time\n"
                      "s = socket.socket(socket.AF_UNIX)\n"
                      f"s.bind({name!r}); s.listen(8); s.settimeout(0.1)\n"
@@ -132,27 +130,20 @@ def test_abstract_unix_socket_of_a_concurrent_job_is_unreachable(daemon, probe_d
                      "    try: s.accept(); accepted += 1\n"
                      "    except socket.timeout: pass\n"
                      "print('accepted', accepted)\n")
-    outcome = {}
-    listener = threading.Thread(target=lambda: outcome.update(a=daemon.execute(listener_code, mounts=shared)))
-    listener.start()
-    try:
-        code = ("import os, socket, time, errno\n"
-                "deadline = time.monotonic() + 60\n"
-                "while not os.path.exists('/shared/ready') and time.monotonic() < deadline: time.sleep(0.05)\n"
-                "print('ready', os.path.exists('/shared/ready'))\n"
-                "s = socket.socket(socket.AF_UNIX)\n"
-                "try:\n"
-                f"    s.connect({name!r}); print('connected')\n"
-                "except OSError as e:\n"
-                "    print(errno.errorcode[e.errno])\n"
-                "open('/shared/done', 'w').close()\n")
-        result = probe(daemon, code, mounts=shared)
-    finally:
-        open(os.path.join(probe_dir, "done"), "w").close()
-        listener.join(120)
+    code = ("import os, socket, time, errno\n"
+            "deadline = time.monotonic() + 60\n"
+            "while not os.path.exists('/shared/ready') and time.monotonic() < deadline: time.sleep(0.05)\n"
+            "print('ready', os.path.exists('/shared/ready'))\n"
+            "s = socket.socket(socket.AF_UNIX)\n"
+            "try:\n"
+            f"    s.connect({name!r}); print('connected')\n"
+            "except OSError as e:\n"
+            "    print(errno.errorcode[e.errno])\n"
+            "open('/shared/done', 'w').close()\n")
+    listener, result = probe_beside_job(daemon, probe_dir, listener_code, code)
     assert lines(result)[0] == "ready True"
     assert lines(result)[1] in ("ECONNREFUSED", "EPERM"), result
-    assert outcome["a"].stdout == b"accepted 0\n", outcome["a"]
+    assert listener.stdout == b"accepted 0\n", listener
 
 
 def test_well_known_host_unix_sockets_are_absent(daemon):

@@ -9,14 +9,12 @@ performance lever bench/README weighed and rejected for that reason)."""
 from __future__ import annotations
 
 import os
-import threading
 
-from ._probe import lines, probe
+from ._probe import lines, probe_beside_job
 
 
 def test_a_concurrent_sandbox_s_abstract_names_are_neither_taken_nor_listed(daemon, probe_dir):
     name = f"\0leeward-netns-{os.urandom(6).hex()}"
-    shared = [{"host": probe_dir, "sandbox": "/shared", "ro": False}]
     holder_code = ("import os, socket, time\n"
                    "s = socket.socket(socket.AF_UNIX)\n"
                    f"s.bind({name!r}); s.listen(1)\n"
@@ -24,23 +22,15 @@ def test_a_concurrent_sandbox_s_abstract_names_are_neither_taken_nor_listed(daem
                    "open('/shared/bound', 'w').close()\n"
                    "deadline = time.monotonic() + 60\n"
                    "while not os.path.exists('/shared/done') and time.monotonic() < deadline: time.sleep(0.05)\n")
-    outcome = {}
-    holder = threading.Thread(target=lambda: outcome.update(a=daemon.execute(holder_code, mounts=shared)))
-    holder.start()
-    try:
-        code = ("import os, socket, time, errno\n"
-                "deadline = time.monotonic() + 60\n"
-                "while not os.path.exists('/shared/bound') and time.monotonic() < deadline: time.sleep(0.05)\n"
-                "print('bound', os.path.exists('/shared/bound'))\n"
-                f"print('listed', {name[1:]!r} in open('/proc/net/unix').read())\n"
-                "try:\n"
-                f"    socket.socket(socket.AF_UNIX).bind({name!r}); print('bind OK')\n"
-                "except OSError as e:\n"
-                "    print('bind', errno.errorcode[e.errno])\n"
-                "open('/shared/done', 'w').close()\n")
-        result = probe(daemon, code, mounts=shared)
-    finally:
-        open(os.path.join(probe_dir, "done"), "w").close()
-        holder.join(120)
-    assert outcome["a"].stdout == b"listed by its holder True\n", outcome["a"]  # the probe can see a name
+    code = ("import os, socket, time, errno\n"
+            "deadline = time.monotonic() + 60\n"
+            "while not os.path.exists('/shared/bound') and time.monotonic() < deadline: time.sleep(0.05)\n"
+            "print('bound', os.path.exists('/shared/bound'))\n"
+            f"print('listed', {name[1:]!r} in open('/proc/net/unix').read())\n"
+            "try:\n"
+            f"    socket.socket(socket.AF_UNIX).bind({name!r}); print('bind OK')\n"
+            "except OSError as e:\n"
+            "    print('bind', errno.errorcode[e.errno])\n")
+    holder, result = probe_beside_job(daemon, probe_dir, holder_code, code)
+    assert holder.stdout == b"listed by its holder True\n", holder  # the probe can see a name
     assert lines(result) == ["bound True", "listed False", "bind OK"], result
