@@ -31,12 +31,13 @@ class SlotForker:
     def if_possible(cls) -> "SlotForker | None":
         """A forker when this process may create pid namespaces and set itself back,
         tried once here (nothing forked), else None."""
+        forker = cls()
         try:
-            forker = cls()
             forker._restore()  # a no-op that needs the same rights: fails before anything changed
             linux.unshare(linux.CLONE_NEWPID)
             forker._restore()
         except OSError:
+            os.close(forker._own_pid_namespace)
             return None
         return forker
 
