@@ -76,6 +76,22 @@ def test_a_jobs_env_may_still_set_its_own_path(venv_daemon):
     assert result.stdout == b"/usr/bin:/bin\n"
 
 
+def test_a_venv_reached_through_a_symlink_is_found_inside_by_the_same_path(tmp_path_factory, venv_numpy):
+    link = tmp_path_factory.mktemp("linked-venv") / "ds"
+    link.symlink_to(SANDBOX_VENV)
+    running = start_daemon(str(tmp_path_factory.mktemp("linked-daemon")), "--metrics-port", "0", "--set",
+                           f"python={link}", workers=1)
+    try:
+        spawned = job_json(running, "import subprocess, sys\n"
+                           f"print(subprocess.run([sys.executable, '-c', {NUMPY_FACTS!r}], capture_output=True,"
+                           " text=True, check=True).stdout)")
+        program = running.run(["python3", "-c", NUMPY_FACTS])
+    finally:
+        running.stop()
+    assert spawned == [venv_numpy[0], str(link / venv_numpy[1][len(SANDBOX_VENV) + 1:])]
+    assert program.exit_code == 0 and json.loads(program.stdout)[0] == venv_numpy[0], program.stderr.decode()
+
+
 @pytest.mark.parametrize("module", LEEWARD_ONLY)
 def test_leewards_own_environment_is_not_importable(venv_daemon, venv_python, module):
     assert importlib.util.find_spec(module) is not None, f"{module} must be in leeward's .venv for this test"

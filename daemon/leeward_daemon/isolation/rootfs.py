@@ -25,6 +25,7 @@ ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf")
 # program (symlinks into /usr, nothing else).
 ETC_DIRS = ("/etc/fonts", "/etc/alternatives")
 DEVICES = ("null", "zero", "full", "random", "urandom")
+MAX_LINK_HOPS = 40  # as the kernel's path walk (ELOOP past it)
 # runc's default masked and read-only /proc paths: kernel memory, keys, timers and
 # scheduler internals leak host state; /proc/sys and sysrq-trigger change the host.
 # Beyond runc: the kernel's command line and build config (config.gz) describe the host
@@ -95,13 +96,21 @@ def _remount(target: str, *, read_only: bool) -> None:
     linux.mount(None, target, None, flags)
 
 
-def _bind_host_path(path: str) -> None:
-    host = OLD_ROOT + path
-    if os.path.islink(host):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        if not os.path.lexists(path):
-            os.symlink(os.readlink(host), path)
+def _bind_host_path(path: str, hops: int = 0) -> None:
+    link = _first_link(path)
+    if link is not None:
+        # Kept a link, as on the host, and the path followed one hop (a venv reached
+        # through a symlinked directory is found inside under the same name). Not read
+        # through: after the pivot an absolute link resolves in the new root.
+        target = os.readlink(OLD_ROOT + link)
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        if not os.path.lexists(link):
+            os.symlink(target, link)
+        if hops < MAX_LINK_HOPS:
+            _bind_host_path(os.path.normpath(os.path.join(os.path.dirname(link), target) + path[len(link):]),
+                            hops + 1)
         return
+    host = OLD_ROOT + path
     if not os.path.isdir(host) or os.path.ismount(path):
         return
     os.makedirs(path, exist_ok=True)
@@ -109,6 +118,16 @@ def _bind_host_path(path: str) -> None:
     # Every submount too: a remount changes only the top mount of a recursive bind, and a
     # host mount below /usr or a Python prefix would stay writable.
     linux.mount_setattr(path, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, recursive=True)
+
+
+def _first_link(path: str) -> str | None:
+    """The outermost of `path`'s ancestors (or `path` itself) that is a symlink on the host."""
+    parts = path.strip("/").split("/")
+    for depth in range(1, len(parts) + 1):
+        prefix = "/" + "/".join(parts[:depth])
+        if os.path.islink(OLD_ROOT + prefix):
+            return prefix
+    return None
 
 
 def _tmpfs(target: str, size: int, mode: str) -> None:
