@@ -27,7 +27,9 @@ requirements in pyproject.toml). Nothing else of leeward's environment is import
 a job; a job can import these few modules (they are already loaded in the zygote).
 
 Every directory the interpreter reads (its prefixes and sys.path) and the runtime
-packages' own directories are bound read-only into every sandbox (isolation/rootfs.py).
+packages' own directories are bound read-only into every sandbox, at the same paths (a
+symlink on the way stays a symlink: isolation/rootfs.py). A configured Python's bin
+directory is first on jobs' PATH, so a program's `python3` is that venv's too.
 """
 from __future__ import annotations
 
