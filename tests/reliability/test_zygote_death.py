@@ -107,6 +107,9 @@ def test_a_waiting_request_fails_at_once_naming_the_zygotes_death(tmp_path, no_m
         except LeewardError as exc:
             answers.append(exc)
 
+    # The busy request needs the one sandbox made before the stop (a loaded machine may
+    # not have made it yet when the daemon first answers).
+    assert leaks.poll(lambda: status(running)["pool"]["idle"] == 1)
     os.kill(zygote, signal.SIGSTOP)  # no sandbox can be built: the next request waits
     stopped = leaks.Process.of(zygote)
     busy = threading.Thread(target=request, args=("import time; time.sleep(3)",), daemon=True)
