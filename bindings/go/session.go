@@ -237,11 +237,7 @@ func (c *Client) OpenSession(ctx context.Context, opts *SessionOptions) (*Sessio
 			request["mounts"] = wireMounts(opts.Mounts)
 		}
 		if len(opts.Files) > 0 {
-			files := make(map[string]Bytes, len(opts.Files))
-			for name, data := range opts.Files {
-				files[name] = data
-			}
-			request["files"] = files
+			request["files"] = wireFiles(opts.Files)
 		}
 		if len(opts.Env) > 0 {
 			request["env"] = opts.Env
@@ -276,6 +272,15 @@ func wireMounts(mounts []Mount) []map[string]any {
 	wire := make([]map[string]any, len(mounts))
 	for i, m := range mounts {
 		wire[i] = map[string]any{"host": m.Host, "sandbox": m.Sandbox, "ro": !m.Writable}
+	}
+	return wire
+}
+
+// wireFiles are files as the protocol's requests carry them (bytes, not strings).
+func wireFiles(files map[string][]byte) map[string]Bytes {
+	wire := make(map[string]Bytes, len(files))
+	for name, data := range files {
+		wire[name] = data
 	}
 	return wire
 }
@@ -315,15 +320,7 @@ func (s *Session) cellRequest(ctx context.Context, code string, opts *RunOptions
 		opts = &RunOptions{}
 	}
 	request := map[string]any{"type": "SessionExecute", "session_id": s.ID, "code": code}
-	if opts.Timeout > 0 {
-		request["timeout_secs"] = opts.Timeout.Seconds()
-	}
-	if len(opts.Stdin) > 0 {
-		request["stdin"] = Bytes(opts.Stdin)
-	}
-	if len(opts.Collect) > 0 {
-		request["collect"] = opts.Collect
-	}
+	addCellFields(request, opts)
 	if !opts.NoDisplay {
 		// A v2 field goes only to a daemon that offers it (it refuses unknown fields).
 		display, err := s.client.offers(ctx, "display")
@@ -335,6 +332,19 @@ func (s *Session) cellRequest(ctx context.Context, code string, opts *RunOptions
 		}
 	}
 	return request, nil
+}
+
+// addCellFields sets the fields a code cell and a program cell share, each only when set.
+func addCellFields(request map[string]any, opts *RunOptions) {
+	if opts.Timeout > 0 {
+		request["timeout_secs"] = opts.Timeout.Seconds()
+	}
+	if len(opts.Stdin) > 0 {
+		request["stdin"] = Bytes(opts.Stdin)
+	}
+	if len(opts.Collect) > 0 {
+		request["collect"] = opts.Collect
+	}
 }
 
 // Close ends the session and destroys its sandbox. A session that already ended
