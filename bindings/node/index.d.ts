@@ -129,9 +129,16 @@ export interface StreamOptions extends RunOptions {
   /** Bytes; absent = the daemon's default. */
   memoryLimit?: number | bigint;
   mounts?: Mount[];
+  /** Written to the workdir (/tmp) first: relative path -> content (a string is written as UTF-8). */
+  files?: Record<string, Buffer | Uint8Array | string>;
+  /** Laid over the sandbox's safe environment (PATH here changes where argv[0] is looked up). */
+  env?: Record<string, string>;
   /** Aborting it cancels the job (the sandbox is killed). */
   signal?: AbortSignal;
 }
+
+/** client.run()'s options: stream()'s, but a program has no display results. */
+export type ProgramOptions = Omit<StreamOptions, 'display'>;
 
 /** One piece of a running job's output. */
 export type StreamEvent =
@@ -219,10 +226,13 @@ export declare class Session {
   readonly idleTimeoutSecs: number | null;
   readonly maxLifetimeSecs: number | null;
   readonly files: SessionFiles;
-  /** Runs code as the next cell (cells run one at a time, in order). */
-  run(code: string, options?: RunOptions): Promise<CellResult>;
-  /** Starts code as the next cell; its output as it arrives, its result, cancel(). */
-  stream(code: string, options?: RunOptions): Execution;
+  /**
+   * Runs code as the next cell (cells run one at a time, in order), or a program when given
+   * an argv array: in the session's sandbox and workdir (display does not apply).
+   */
+  run(code: string | string[], options?: RunOptions): Promise<CellResult>;
+  /** Starts code (or an argv program) as the next cell; its output as it arrives, its result, cancel(). */
+  stream(code: string | string[], options?: RunOptions): Execution;
   /** Ends the session; one that already ended closes without an error. */
   close(): Promise<void>;
 }
@@ -263,8 +273,18 @@ export declare class Client {
   call(request: Record<string, unknown>): Record<string, any>;
   /** Like call(), on a worker thread: does not block the event loop. */
   callAsync(request: Record<string, unknown>): Promise<Record<string, any>>;
-  /** Starts code in a fresh sandbox and returns at once: its output as it arrives, its result, cancel(). */
-  stream(code: string, options?: StreamOptions): Execution;
+  /**
+   * Starts code (or a program: an argv array) in a fresh sandbox and returns at once: its
+   * output as it arrives, its result, cancel().
+   */
+  stream(code: string | string[], options?: StreamOptions): Execution;
+  /**
+   * Runs a program in a fresh sandbox: argv[0] is looked up on the sandbox's PATH, no shell
+   * unless you run one (['sh', '-c', 'a | b']). exitCode is the program's (128 + N: signal N;
+   * 127: not found; 126: not executable). Rejects with LeewardError E2010 when the daemon's
+   * Ping does not list "argv".
+   */
+  run(argv: string[], options?: ProgramOptions): Promise<CellResult>;
   /** Cancels a running job or cell of yours by execution id; resolves to true if it was running. */
   cancel(executionId: string): Promise<boolean>;
   /** What the daemon offers beyond protocol v1 (Pong's features: "sessions", "display", ...). */

@@ -11,8 +11,9 @@ const { Worker } = require('node:worker_threads');
 const native = require('./lib/native');
 const jsonwire = require('./lib/jsonwire');
 const { LeewardError, codes } = require('./lib/errors');
-const { CellResult, Session, openRequest, cellFields } = require('./lib/session');
+const { CellResult, Session, openRequest, cellFields, filesAndEnv } = require('./lib/session');
 const { Execution } = require('./lib/streaming');
+const { programFields, runnable } = require('./lib/program');
 
 const DEFAULT_THREADS = 4;
 
@@ -45,6 +46,17 @@ function publicResult(raw) {
 // A client-side connection failure: E1006, as in every binding.
 function closedError() {
   return new LeewardError(codes.CONNECTION_CLOSED, 'client is closed');
+}
+
+/** A one-shot Execute of `program` (code or argv) with stream()'s and run()'s options, each only when set. */
+function executeRequest(program, opts) {
+  const request = { type: 'Execute', ...programFields(program), ...cellFields(opts), ...filesAndEnv(opts) };
+  if (opts.mounts && opts.mounts.length > 0) {
+    request.mounts = opts.mounts.map((m) => ({ host: m.host, sandbox: m.sandbox, ro: m.readOnly !== false }));
+  }
+  if (opts.memoryLimit !== undefined && opts.memoryLimit !== null) request.memory_limit = Number(opts.memoryLimit);
+  if (opts.display) request.display = true;
+  return request;
 }
 
 /** A pool of worker threads, each with its own connection to the daemon. */
@@ -204,22 +216,37 @@ class Client {
   }
 
   /**
-   * Starts `code` in a fresh sandbox and returns an Execution at once: an async iterable
-   * and EventEmitter ('stdout', 'stderr', 'display', 'event') of its output as it
-   * arrives, with `result` (a Promise of CellResult), `executionId` and `cancel()`.
-   * options: timeoutSecs, memoryLimit, mounts, stdin, display, collect, executionId, and
-   * signal (an AbortSignal whose abort cancels the job).
+   * Starts `code` in a fresh sandbox (or a program: an argv array, as for run()) and
+   * returns an Execution at once: an async iterable and EventEmitter ('stdout', 'stderr',
+   * 'display', 'event') of its output as it arrives, with `result` (a Promise of
+   * CellResult), `executionId` and `cancel()`. options: timeoutSecs, memoryLimit, mounts,
+   * stdin, env, files, display, collect, executionId, and signal (an AbortSignal whose
+   * abort cancels the job).
    */
   stream(code, opts = {}) {
     this._live();
-    native.checkString(code, 'code');
-    const request = { type: 'Execute', code, ...cellFields(opts) };
-    if (opts.mounts && opts.mounts.length > 0) {
-      request.mounts = opts.mounts.map((m) => ({ host: m.host, sandbox: m.sandbox, ro: m.readOnly !== false }));
+    const request = executeRequest(code, opts);
+    return new Execution(this, runnable(this, request), opts, (wire) => new CellResult(wire));
+  }
+
+  /**
+   * Runs a program (argv: an array of strings, argv[0] looked up on the sandbox's PATH; no
+   * shell unless you run one) in a fresh sandbox; resolves to its CellResult. exitCode is
+   * the program's: 128 + N when signal N ended it, 127 when argv[0] was not found. options
+   * as for stream() but display; signal's abort kills it (`result.cancelled`). Rejects with
+   * LeewardError E2010 when the daemon does not run programs.
+   */
+  run(argv, opts = {}) {
+    try {
+      this._live();
+      if (!Array.isArray(argv)) throw new TypeError('run() takes an argv array; for Python code use executeAsync()');
+      if (opts.signal || opts.executionId) return this.stream(argv, opts).result; // cancellable
+      return runnable(this, executeRequest(argv, opts))
+        .then((request) => this.callAsync(request))
+        .then((reply) => new CellResult(reply.result));
+    } catch (err) {
+      return Promise.reject(err);
     }
-    if (opts.memoryLimit !== undefined && opts.memoryLimit !== null) request.memory_limit = Number(opts.memoryLimit);
-    if (opts.display) request.display = true;
-    return new Execution(this, request, opts, (wire) => new CellResult(wire));
   }
 
   /**

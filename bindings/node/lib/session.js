@@ -10,6 +10,7 @@
 
 const { codes } = require('./errors');
 const { Execution } = require('./streaming');
+const { programFields, runnable } = require('./program');
 
 /** A cell's or a job's result: the wire protocol's result map, camelCased. */
 class CellResult {
@@ -88,17 +89,24 @@ function cellFields(opts) {
   return fields;
 }
 
+/** `files` (a string is written as UTF-8) and `env` of a SessionOpen or an Execute, each only when set. */
+function filesAndEnv(opts) {
+  const fields = {};
+  if (opts.files && Object.keys(opts.files).length > 0) {
+    fields.files = Object.fromEntries(Object.entries(opts.files)
+      .map(([name, data]) => [name, typeof data === 'string' ? Buffer.from(data) : data]));
+  }
+  if (opts.env && Object.keys(opts.env).length > 0) fields.env = { ...opts.env };
+  return fields;
+}
+
 /** The SessionOpen request for openSession(opts). */
 function openRequest(opts = {}) {
   const request = { type: 'SessionOpen' };
   if (opts.mounts && opts.mounts.length > 0) {
     request.mounts = opts.mounts.map((m) => ({ host: m.host, sandbox: m.sandbox, ro: m.readOnly !== false }));
   }
-  if (opts.files && Object.keys(opts.files).length > 0) {
-    request.files = Object.fromEntries(Object.entries(opts.files)
-      .map(([name, data]) => [name, typeof data === 'string' ? Buffer.from(data) : data]));
-  }
-  if (opts.env && Object.keys(opts.env).length > 0) request.env = { ...opts.env };
+  Object.assign(request, filesAndEnv(opts));
   if (opts.memoryLimit !== undefined && opts.memoryLimit !== null) request.memory_limit = Number(opts.memoryLimit);
   secondsField(request, 'idle_timeout_secs', opts.idleTimeoutSecs, 'idleTimeoutSecs');
   secondsField(request, 'max_lifetime_secs', opts.maxLifetimeSecs, 'maxLifetimeSecs');
@@ -149,8 +157,10 @@ class Session {
   }
 
   /**
-   * Runs `code` as the session's next cell. display: undefined (default) means on when the
-   * daemon offers it; the final expression's value is then `result.text`.
+   * Runs `code` as the session's next cell, or a program when given an argv array
+   * (`session.run(['ls', '-l'])`: in the session's sandbox and workdir; past its timeout it
+   * gets SIGINT). display (code only): undefined (default) means on when the daemon offers
+   * it; the final expression's value is then `result.text`.
    */
   async run(code, opts = {}) {
     if (opts.signal || opts.executionId) return this.stream(code, opts).result; // cancellable
@@ -168,10 +178,12 @@ class Session {
   }
 
   async _cellRequest(code, opts) {
-    const request = { type: 'SessionExecute', session_id: this.id, code, ...cellFields(opts) };
-    const display = opts.display === undefined ? (await this._client.cachedFeatures()).includes('display') : opts.display;
+    const request = { type: 'SessionExecute', session_id: this.id, ...programFields(code), ...cellFields(opts) };
+    const display = opts.display === undefined
+      ? request.code !== undefined && (await this._client.cachedFeatures()).includes('display')
+      : opts.display;
     if (display) request.display = true;
-    return request;
+    return runnable(this._client, request);
   }
 
   /** Ends the session. A session that already ended closes without an error. */
@@ -184,4 +196,4 @@ class Session {
   }
 }
 
-module.exports = { CellResult, Session, SessionFiles, openRequest, cellFields };
+module.exports = { CellResult, Session, SessionFiles, openRequest, cellFields, filesAndEnv };
