@@ -246,6 +246,30 @@ typedef void (*LeewardEventCallback)(const char *event_json, void *user);
 int leeward_call_stream(LeewardHandle *handle, const char *request_json, LeewardEventCallback on_event,
                         void *user, char **reply_json);
 
+/* Programs, streaming and cancel through leeward_call / leeward_call_stream
+ * (protocol v2; each field only when the daemon's Ping lists its feature in
+ * "features", since the daemon refuses an unknown field with E2004):
+ *
+ *   "argv": ["sh", "-c", "echo hi"]   (feature "argv") runs a program instead of
+ *       Python, in an Execute or a SessionExecute: exactly one of "code" and "argv"
+ *       (else E2009). argv[0] is looked up on the sandbox's PATH; exit_code is the
+ *       program's, 128 + N when signal N ended it, 127 when argv[0] was not found.
+ *   "stream": true   (feature "stream") sends Event frames before the reply; only
+ *       leeward_call_stream delivers them (leeward_call drops them). Their stdout /
+ *       stderr chunks add up to the result's.
+ *   "execution_id": "job-1"   (feature "cancel"; 1 to 64 of [A-Za-z0-9_-], made by
+ *       the daemon if absent) names the job; the result and every event echo it.
+ *   {"type": "Cancel", "execution_id": "job-1"} on another handle (the one running
+ *       the job is busy until its reply) stops it: a one-shot job is killed, a
+ *       session cell gets KeyboardInterrupt. The reply's "found" says whether it was
+ *       running; the job's result then has "cancelled": true. Only the same uid's
+ *       jobs are found. A Cancel sent before the job reached the daemon finds
+ *       nothing: send it again until found or the job's reply arrives.
+ *
+ *   leeward_call_stream(h, "{\"type\": \"Execute\", \"argv\": [\"ls\", \"/\"], "
+ *                          "\"stream\": true, \"execution_id\": \"job-1\"}", on_event, NULL, &reply);
+ */
+
 #ifdef __cplusplus
 }
 #endif
