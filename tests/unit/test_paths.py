@@ -12,7 +12,7 @@ import stat
 import pytest
 
 from leeward import UntrustedSocket
-from leeward.cli import open_log
+from leeward._autostart import open_log
 from libleeward import paths
 from libleeward.paths import UnsafeSocketDirectory
 

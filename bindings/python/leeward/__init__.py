@@ -10,10 +10,14 @@
             s.run("x = 1")
             print(s.run("x + 1").text)  # "2"
 
+    with leeward.connect() as sandbox:  # as Leeward(), starting a per-user daemon if none answers
+        ...
+
 A ctypes binding over libleeward.so, the C ABI of include/leeward.h.
 """
 from libleeward.abi import VERSION as __version__  # include/leeward.h's LEEWARD_VERSION
 
+from ._autostart import connect
 from ._client import Leeward, Mount, parse_size
 from ._results import DisplayResult, ExecutionResult, FileContent, FileEntry, SessionState, SessionSummary
 from ._session import Session, SessionFiles
@@ -59,6 +63,7 @@ __all__ = [
     "SessionState",
     "SessionSummary",
     "UntrustedSocket",
+    "connect",
     "parse_size",
 ]
 

@@ -29,8 +29,6 @@ import argparse
 import dataclasses
 import json
 import os
-import stat
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,7 +36,8 @@ from pathlib import Path
 from libleeward import jsonwire
 from libleeward.abi import ErrorCode
 
-from . import DaemonUnavailable, ExecutionResult, InvalidRequest, Leeward, LeewardError, Mount, UntrustedSocket, parse_size
+from . import ExecutionResult, InvalidRequest, Leeward, LeewardError, Mount, parse_size
+from ._autostart import connect
 from ._cli_live import EXIT_CANCELLED, call_live
 from ._outdir import UnsafeName, write_files
 from ._session import cell_fields
@@ -48,9 +47,6 @@ from ._session import cell_fields
 # job was cancelled (Ctrl-C, as the shell reports it).
 EXIT_LEEWARD_ERROR = 125
 EXIT_TIMED_OUT = 124
-AUTOSTART_WAIT_ENV = "LEEWARD_AUTOSTART_TIMEOUT"
-AUTOSTART_WAIT_SECS = 30.0
-LOG_NAME = "leeward-daemon.log"
 
 
 # ---------------------------------------------------------------- arguments
@@ -354,7 +350,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_job(args: argparse.Namespace, program: dict) -> int:
-    with _connect(args.socket, autostart=not args.no_autostart) as sandbox:
+    with connect(args.socket, autostart=not args.no_autostart) as sandbox:
         if "argv" in program and "argv" not in sandbox.cached_features():
             raise InvalidRequest(ErrorCode.FEATURE_DISABLED.value, "the daemon does not run commands "
                                  "(no \"argv\" in its features)")
@@ -372,7 +368,7 @@ def cmd_session(args: argparse.Namespace) -> int:
 
 
 def session_open(args: argparse.Namespace) -> int:
-    with _connect(args.socket, autostart=not args.no_autostart) as sandbox:
+    with connect(args.socket, autostart=not args.no_autostart) as sandbox:
         session = sandbox.session(mounts=args.mount, env=dict(args.env), memory_limit=args.memory,
                                   idle_timeout=args.idle_timeout, max_lifetime=args.max_lifetime)
     # Closing the connection leaves the session open: it is the daemon's, until closed or expired.
@@ -503,79 +499,6 @@ def run_daemon(daemon_args: list[str]) -> int:
     """Replaces this process with the daemon, so signals and the exit status are its own."""
     os.execv(sys.executable, [sys.executable, "-m", "leeward_daemon", *daemon_args])
     return EXIT_LEEWARD_ERROR  # not reached
-
-
-# ---------------------------------------------------------------- autostart
-
-def _connect(socket_path: str | None, autostart: bool) -> Leeward:
-    """A connection; with autostart, a daemon started on the default socket if none answers."""
-    try:
-        return Leeward(socket_path)
-    except DaemonUnavailable:
-        if not autostart or socket_path is not None:
-            raise
-    from libleeward.paths import default_socket_path, secure_getenv
-
-    path = default_socket_path()
-    process, log_path = start_daemon(path)
-    deadline = time.monotonic() + float(secure_getenv(AUTOSTART_WAIT_ENV) or AUTOSTART_WAIT_SECS)
-    while True:
-        try:
-            sandbox = Leeward(path)
-        except DaemonUnavailable:
-            # A daemon that exited may have lost a race with another autostart:
-            # keep waiting for the socket until the deadline either way.
-            if time.monotonic() > deadline:
-                raise DaemonUnavailable(
-                    ErrorCode.CONNECTION_CLOSED.value, f"started a daemon on {path} but it did not answer "
-                             f"(exit status {process.poll()}); see {log_path}") from None
-            time.sleep(0.05)
-        else:
-            return sandbox
-
-
-def start_daemon(socket_path: str) -> tuple[subprocess.Popen, str]:
-    """Starts `python -m leeward_daemon` detached (own session, no tty, cwd /), once its
-    socket directory has passed the daemon's own rules (else UntrustedSocket, E1007)."""
-    from libleeward.paths import UnsafeSocketDirectory, prepare_socket_directory
-
-    try:
-        directory = prepare_socket_directory(socket_path)
-    except UnsafeSocketDirectory as exc:
-        raise UntrustedSocket(ErrorCode.UNTRUSTED_SOCKET.value, str(exc)) from None
-    log_path = os.path.join(directory, LOG_NAME)
-    with open_log(log_path) as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "leeward_daemon", "--socket", socket_path],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            cwd="/", start_new_session=True, close_fds=True,
-        )
-    print(f"leeward: started a daemon on {socket_path} (pid {process.pid}, log {log_path})", file=sys.stderr)
-    return process, log_path
-
-
-def open_log(path: str):
-    """`path` for appending, created 0600 if missing; refused (UntrustedSocket) when it
-    is a symlink, not a regular file, or not ours. O_NOFOLLOW: the log sits next to the
-    socket, and a symlink planted there would make us append to whatever it names;
-    O_NONBLOCK: a FIFO planted there must not hang us before fstat rejects it."""
-    flags = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC
-    try:
-        try:
-            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            fd = os.open(path, flags)
-    except OSError as exc:
-        raise UntrustedSocket(ErrorCode.UNTRUSTED_SOCKET.value,
-                              f"cannot open the daemon log {path} safely: {exc.strerror or exc} "
-                              f"(a symlink there is refused)") from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
-        os.close(fd)
-        what = "is not a regular file" if not stat.S_ISREG(info.st_mode) else f"belongs to uid {info.st_uid}"
-        raise UntrustedSocket(ErrorCode.UNTRUSTED_SOCKET.value, f"the daemon log {path} {what}; refusing to write to it")
-    os.set_blocking(fd, True)
-    return os.fdopen(fd, "ab")
 
 
 # ---------------------------------------------------------------- main

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from leeward import cli
+from leeward import _autostart, cli
 from leeward._results import OPTIONAL_KEYS
 from libleeward.protocol import ExecutionResult as WireResult
 
@@ -149,7 +149,7 @@ def test_exec_autostarts_a_daemon(tmp_path):
         match = re.search(r"pid (\d+)", proc.stderr)
         pid = int(match.group(1)) if match else None
         assert (proc.returncode, proc.stdout) == (0, "autostarted\n"), proc.stderr
-        assert pid is not None and os.path.exists(tmp_path / "run" / cli.LOG_NAME)
+        assert pid is not None and os.path.exists(tmp_path / "run" / _autostart.LOG_NAME)
         # Detached: its own session, so the shell's Ctrl-C does not reach it.
         assert os.getsid(pid) == pid
         again = leeward("exec", "print('reused')", socket=socket)

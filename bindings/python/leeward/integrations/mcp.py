@@ -19,7 +19,7 @@ import sys
 
 from mcp.server.mcpserver import MCPServer
 
-from leeward import Leeward
+from leeward import connect
 
 from .mcp_tools import LeewardTools
 
@@ -46,13 +46,8 @@ def build_server(socket_path: str | None = None, *, autostart: bool = True) -> M
 
 
 def _connector(socket_path: str | None, autostart: bool):
-    if socket_path is not None or not autostart:
-        return lambda: Leeward(socket_path)
-    # The CLI's autostart (the socket directory checked, the daemon detached, its log
-    # beside the socket): a daemon that went away meanwhile is started again.
-    from leeward.cli import _connect
-
-    return lambda: _connect(None, autostart=True)
+    # Connected per call: with autostart, a daemon that went away meanwhile is started again.
+    return lambda: connect(socket_path, autostart=autostart)
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
