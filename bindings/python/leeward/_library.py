@@ -8,7 +8,6 @@ libleeward/build_ffi.py puts it).
 from __future__ import annotations
 
 import ctypes
-import importlib.metadata
 import os
 import threading
 from pathlib import Path
@@ -28,6 +27,10 @@ _lowlevel: ModuleType | None = None
 def installed() -> Path | None:
     """The wheel's libleeward.so, wherever pip put it (None for a checkout, whose
     editable install ships no library)."""
+    # Imported here, not at the top: importlib.metadata costs 15-35 ms, on every
+    # `import leeward` otherwise, and only a library lookup needs it.
+    import importlib.metadata
+
     try:
         files = importlib.metadata.files("leeward") or []
     except importlib.metadata.PackageNotFoundError:
