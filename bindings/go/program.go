@@ -42,27 +42,8 @@ func (c *Client) RunStream(ctx context.Context, argv []string, opts *ProgramOpti
 		return nil, err
 	}
 	request := map[string]any{"type": "Execute", "argv": argv}
-	if opts.Timeout > 0 {
-		request["timeout_secs"] = opts.Timeout.Seconds()
-	}
-	if opts.MemoryLimit > 0 {
-		request["memory_limit"] = opts.MemoryLimit
-	}
-	if len(opts.Mounts) > 0 {
-		request["mounts"] = wireMounts(opts.Mounts)
-	}
-	if len(opts.Stdin) > 0 {
-		request["stdin"] = Bytes(opts.Stdin)
-	}
-	if len(opts.Env) > 0 {
-		request["env"] = opts.Env
-	}
-	if len(opts.Files) > 0 {
-		request["files"] = wireFiles(opts.Files)
-	}
-	if len(opts.Collect) > 0 {
-		request["collect"] = opts.Collect
-	}
+	addJobFields(request, opts.Options, opts.Stdin, opts.Collect)
+	addFilesAndEnv(request, opts.Files, opts.Env)
 	return c.runStreaming(ctx, request, opts.ExecutionID, onEvent)
 }
 

@@ -236,12 +236,7 @@ func (c *Client) OpenSession(ctx context.Context, opts *SessionOptions) (*Sessio
 		if len(opts.Mounts) > 0 {
 			request["mounts"] = wireMounts(opts.Mounts)
 		}
-		if len(opts.Files) > 0 {
-			request["files"] = wireFiles(opts.Files)
-		}
-		if len(opts.Env) > 0 {
-			request["env"] = opts.Env
-		}
+		addFilesAndEnv(request, opts.Files, opts.Env)
 		if opts.MemoryLimit > 0 {
 			request["memory_limit"] = opts.MemoryLimit
 		}
@@ -276,13 +271,19 @@ func wireMounts(mounts []Mount) []map[string]any {
 	return wire
 }
 
-// wireFiles are files as the protocol's requests carry them (bytes, not strings).
-func wireFiles(files map[string][]byte) map[string]Bytes {
-	wire := make(map[string]Bytes, len(files))
-	for name, data := range files {
-		wire[name] = data
+// addFilesAndEnv sets the workdir's files (as bytes, not strings) and the environment of a
+// SessionOpen or an Execute, each only when set.
+func addFilesAndEnv(request map[string]any, files map[string][]byte, env map[string]string) {
+	if len(files) > 0 {
+		wire := make(map[string]Bytes, len(files))
+		for name, data := range files {
+			wire[name] = data
+		}
+		request["files"] = wire
 	}
-	return wire
+	if len(env) > 0 {
+		request["env"] = env
+	}
 }
 
 // AttachSession is a handle on a session opened elsewhere by the same user (another

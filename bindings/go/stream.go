@@ -121,6 +121,16 @@ func (c *Client) ExecuteStream(ctx context.Context, code string, opts *StreamOpt
 		opts = &StreamOptions{}
 	}
 	request := map[string]any{"type": "Execute", "code": code}
+	addJobFields(request, opts.Options, opts.Stdin, opts.Collect)
+	if opts.Display {
+		request["display"] = true
+	}
+	return c.runStreaming(ctx, request, opts.ExecutionID, onEvent)
+}
+
+// addJobFields sets the fields a one-shot job of code and one of a program share, each
+// only when set.
+func addJobFields(request map[string]any, opts Options, stdin []byte, collect []string) {
 	if opts.Timeout > 0 {
 		request["timeout_secs"] = opts.Timeout.Seconds()
 	}
@@ -130,16 +140,12 @@ func (c *Client) ExecuteStream(ctx context.Context, code string, opts *StreamOpt
 	if len(opts.Mounts) > 0 {
 		request["mounts"] = wireMounts(opts.Mounts)
 	}
-	if len(opts.Stdin) > 0 {
-		request["stdin"] = Bytes(opts.Stdin)
+	if len(stdin) > 0 {
+		request["stdin"] = Bytes(stdin)
 	}
-	if opts.Display {
-		request["display"] = true
+	if len(collect) > 0 {
+		request["collect"] = collect
 	}
-	if len(opts.Collect) > 0 {
-		request["collect"] = opts.Collect
-	}
-	return c.runStreaming(ctx, request, opts.ExecutionID, onEvent)
 }
 
 // runStreaming sends an Execute or SessionExecute with "stream" and "execution_id"
