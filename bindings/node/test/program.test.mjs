@@ -6,15 +6,9 @@ import { createRequire } from 'node:module';
 import { startDaemon } from '../support/daemon.mjs';
 
 const require = createRequire(import.meta.url);
-const { connect, LeewardError, codes, version } = require('../index.js');
+const { connect, LeewardError, codes } = require('../index.js');
 
-let skip = false;
-try {
-  version();
-} catch (err) {
-  skip = `libleeward cannot be loaded: ${err.message}`;
-}
-const daemon = skip ? { skip } : await startDaemon();
+const daemon = await startDaemon(); // {skip: reason} when the library or the daemon cannot start
 after(async () => {
   if (daemon.stop) await daemon.stop();
 });
