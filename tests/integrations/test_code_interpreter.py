@@ -12,8 +12,7 @@ import pytest
 
 from leeward import CodeInterpreter, Leeward
 from leeward.integrations.code_interpreter import Context, EntryInfo, FileType, TimeoutException
-from libleeward.build_ffi import ensure_built
-from tests.conftest import REPO, start_daemon
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
 
@@ -64,22 +63,6 @@ file_content = sandbox.files.read('/tmp/test_file.txt')
 print(file_content)
 sandbox.kill()
 '''
-
-
-@pytest.fixture(scope="module", autouse=True)
-def library():
-    ensure_built()
-
-
-@pytest.fixture(scope="module")
-def patient_daemon(tmp_path_factory):
-    """A daemon that gives an interrupted cell a minute to return: within the default
-    second a loaded machine may not get there, and the session would end instead."""
-    directory = tmp_path_factory.mktemp("patient")
-    (directory / "config.toml").write_text("interrupt_grace_secs = 60.0\n")
-    running = start_daemon(str(directory), "--config", str(directory / "config.toml"))
-    yield running
-    running.stop()
 
 
 @pytest.fixture

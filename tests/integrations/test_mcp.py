@@ -21,8 +21,6 @@ from mcp import Client, StdioServerParameters
 from mcp.types import ImageContent, TextContent
 
 from leeward.integrations.mcp import build_server
-from libleeward.build_ffi import ensure_built
-from tests.conftest import start_daemon
 from tests.host import host_pids
 
 pytestmark = pytest.mark.integration
@@ -32,22 +30,6 @@ TOOLS = {"run_python", "run_command", "session_open", "session_close", "session_
          "file_read", "file_write", "file_list"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 START_WAIT_SECS = 60.0  # bound on waiting for the HTTP server, not a speed assertion
-
-
-@pytest.fixture(scope="module", autouse=True)
-def library():
-    ensure_built()
-
-
-@pytest.fixture(scope="module")
-def patient_daemon(tmp_path_factory):
-    """A daemon that gives an interrupted cell a minute to return: within the default
-    second a loaded machine may not get there, and the session would end instead."""
-    directory = tmp_path_factory.mktemp("patient")
-    (directory / "config.toml").write_text("interrupt_grace_secs = 60.0\n")
-    running = start_daemon(str(directory), "--config", str(directory / "config.toml"))
-    yield running
-    running.stop()
 
 
 def child_env(**extra: str) -> dict[str, str]:
