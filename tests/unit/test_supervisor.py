@@ -39,7 +39,7 @@ def listen(*messages, run: Run = Run("")) -> _Conversation:
     return asyncio.run(go())
 
 
-STARTED = {"op": "started"}
+STARTED = {"op": "started", "at": 0.0}
 TRACEBACK = {"name": "ValueError", "value": "x", "traceback": "Traceback ...\nValueError: x\n"}
 
 
@@ -124,3 +124,12 @@ def test_duration_is_zero_when_the_code_never_started():
     assert supervisor._duration_ms(_Conversation(), 5.0) == 0.0
     talk = _Conversation(started_at=1.0)
     assert supervisor._duration_ms(talk, 1.25) == 250.0
+
+
+@pytest.mark.parametrize("said_at, expected", [
+    (10.2, 10.2),   # the slot's reading: the daemon read the message 0.8 s later
+    (9.0, 10.0),    # never before the job was sent
+    (12.0, 11.0),   # never after the daemon read it
+])
+def test_the_start_is_the_slots_reading_within_what_the_daemon_saw(said_at, expected):
+    assert supervisor._start_time(messages.Started(said_at), job_sent_at=10.0, seen_at=11.0) == expected

@@ -139,8 +139,12 @@ class Job(Message):
 
 @dataclass(frozen=True)
 class Started(Message):
-    """The code is about to run; carries the seccomp listener fd when there is one."""
+    """The code is about to run; carries the seccomp listener fd when there is one.
+    `at` is the slot's CLOCK_MONOTONIC as it says so, which is the daemon's clock (the
+    sandbox shares its time namespace), read by leeward's code before the job's runs:
+    the job's duration starts there even when a loaded daemon reads this message late."""
     op: ClassVar[str] = "started"
+    at: float
 
 
 @dataclass(frozen=True)

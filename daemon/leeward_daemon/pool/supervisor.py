@@ -39,6 +39,7 @@ VIOLATION = "ResultChannelViolation"
 @dataclass
 class _Conversation:
     """What the slot said on its channel, and when (daemon clock)."""
+    job_sent_at: float = 0.0
     started_at: float | None = None
     exception: dict | None = None
     output: messages.RichOutput = messages.RichOutput()  # what the run asked for, within its caps
@@ -71,6 +72,7 @@ async def run(slot: Slot, request: SandboxRequest, code_run: Run, config: Config
     timed_out = False
     slot.channel.allow_frames_up_to(messages.frame_max(code_run))
     try:
+        talk.job_sent_at = time.monotonic()
         await slot.channel.send(messages.Job(request, code_run).to_wire())
         async with asyncio.timeout(code_run.timeout_secs):
             await _until_the_job_ends(slot, listening, early, talk, hooks.cancel)
@@ -195,10 +197,12 @@ def _exit_code(status: int | None) -> int:
 
 
 def _duration_ms(talk: _Conversation, ended_at: float) -> float:
-    """From "started" (the job's code about to run) to the moment the daemon saw the job
-    end: its exit status fixed, pid 1 gone, or its kill for a message or the timeout.
-    Kernel events on the daemon's clock, none the job can fake (its result message is
-    no end: a job could send one early and run on). 0 when the code never started."""
+    """From "started" (the job's code about to run, _start_time) to the moment the
+    daemon saw the job end: its exit status fixed, pid 1 gone, or its kill for a message
+    or the timeout. Both on the daemon's clock, neither one the job can fake (its result
+    message is no end: a job could send one early and run on). A loaded daemon sees the
+    end late, never early: the duration may grow by its lag but never misses the job's
+    run. 0 when the code never started."""
     if talk.started_at is None:
         return 0.0
     return (ended_at - talk.started_at) * 1000.0
@@ -239,10 +243,19 @@ def _before_start(message: dict, fds: list[int], denials: DenialWatch, talk: _Co
         return
     if isinstance(said, messages.Started):
         denials.attach(fds)
-        talk.started_at = time.monotonic()
+        talk.started_at = _start_time(said, talk.job_sent_at, time.monotonic())
         return
     _close_all(fds)
     talk.setup_failure = said.error
+
+
+def _start_time(said: messages.Started, job_sent_at: float, seen_at: float) -> float:
+    """The slot's own reading as it said "started": the daemon reads the message when
+    its loop gets to it, on a loaded machine many milliseconds later, and a duration
+    from then fell short of the job's run (a 0.5 s sleep measured 494 ms). Kept between
+    the job's sending and the message's reading, so that no value in the message makes
+    the duration shorter than the daemon itself saw it."""
+    return min(max(said.at, job_sent_at), seen_at)
 
 
 def _after_start(message: dict, talk: _Conversation, code_run: Run) -> None:

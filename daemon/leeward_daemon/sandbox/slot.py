@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import time
 
 from .. import linux
 from ..errors import MalformedMessage
@@ -98,7 +99,7 @@ def _hand_over_listener(slot: SlotContext, ctl: socket.socket) -> None:
     our copy must be gone before the code runs, or the job could answer its own
     notifications."""
     listener, slot.listener = slot.listener, None
-    channel.send(ctl, messages.Started().to_wire(), [listener] if listener is not None else None)
+    channel.send(ctl, messages.Started(time.monotonic()).to_wire(), [listener] if listener is not None else None)
     if listener is not None:
         os.close(listener)
 
