@@ -3,14 +3,16 @@ cgroup2 and cgroup1; the one this machine lacks is skipped with its reason (on t
 dev VM: cgroup2 has no memory controller)."""
 from __future__ import annotations
 
-import errno
 import os
 import signal
 
 from leeward_daemon.limits import JobLimits, cgroupfs
+from tests.integration.limits.workloads import (
+    MB, ONE_CPU_SECOND, TOUCH_200_MIB, TWO_CHILDREN_BUSY_FOR_0_6_SECONDS,
+    assert_200_mb_peak, assert_cpu_time_is_the_childs, assert_fork_loop_stopped_under_16, around_fork_loop,
+)
 
 MiB = 1 << 20
-MB = 1000 * 1000
 
 
 def _members(box) -> set[int]:
@@ -49,19 +51,11 @@ def test_over_the_limit_is_oom_killed_or_memory_error_and_usage_says_which(box, 
 
 
 def test_memory_peak_of_200_mb(box, spawn):
-    child = spawn("""
-        x = bytearray(200 * 1024 * 1024)
-        for i in range(0, len(x), 4096):
-            x[i] = 1
-        emit(done=True)
-    """)
+    child = spawn(TOUCH_200_MIB)
     _start_in_box(box, child, memory_limit=512 * MiB)
     assert child.result() == {"done": True}
     assert child.wait() == 0
-    usage = box.usage()
-    print(f"{box.paths[0]}: memory_peak {usage.memory_peak} bytes for 200 MiB touched")
-    assert 200 * MB <= usage.memory_peak <= 300 * MB
-    assert usage.oom_killed is False
+    assert_200_mb_peak(box.usage(), box.paths[0])
 
 
 def _touch_in_box(box, spawn, mib: int):
@@ -100,64 +94,29 @@ def test_peak_is_the_jobs_not_the_slots(box, spawn):
 
 
 def test_cpu_time_of_one_second_busy_loop(box, spawn):
-    child = spawn("""
-        spin(1.0)
-        emit(cpu=cpu_since(T0))
-    """)
+    child = spawn(ONE_CPU_SECOND)
     _start_in_box(box, child)
     own = child.result()["cpu"]
     assert child.wait() == 0
-    measured = box.usage().cpu_time_us / 1e6
-    print(f"{box.paths[0]}: cpu_time {measured:.3f} s, child's own os.times {own:.3f} s")
-    assert 0.5 <= measured <= 2.0
-    assert abs(measured - own) <= 0.2 * own
+    assert 0.5 <= assert_cpu_time_is_the_childs(box.usage(), own, box.paths[0]) <= 2.0
 
 
 def test_cpu_time_counts_children(box, spawn):
-    child = spawn("""
-        pids = []
-        for _ in range(2):
-            pid = os.fork()
-            if pid == 0:
-                spin(0.6)
-                os._exit(0)
-            pids.append(pid)
-        for pid in pids:
-            os.waitpid(pid, 0)
-        emit(cpu=cpu_since(T0))
-    """)
+    child = spawn(TWO_CHILDREN_BUSY_FOR_0_6_SECONDS)
     _start_in_box(box, child)
     own = child.result()["cpu"]
     assert child.wait() == 0
-    measured = box.usage().cpu_time_us / 1e6
-    print(f"{box.paths[0]}: cpu_time {measured:.3f} s for 2 children, their os.times {own:.3f} s")
     assert own >= 1.2
-    assert abs(measured - own) <= 0.2 * own
+    assert_cpu_time_is_the_childs(box.usage(), own, box.paths[0])
 
 
 def test_pids_max_stops_a_fork_loop_and_the_box_still_dies(box, spawn):
-    child = spawn("""
-        import errno
-        r, w = os.pipe()
-        forked, err = 0, None
-        for _ in range(64):  # bounded even if pids.max did nothing
-            try:
-                pid = os.fork()
-            except OSError as e:
-                err = e.errno
-                break
-            if pid == 0:
-                os.close(w)
-                os.read(r, 1)
-                os._exit(0)
-            forked += 1
-        emit(forked=forked, errno=err)
+    child = spawn(around_fork_loop("", """
         sys.stdin.readline()
-    """)
+    """))
     _start_in_box(box, child)
     result = child.result()
-    assert result["errno"] == errno.EAGAIN
-    assert 1 <= result["forked"] <= 15
+    assert_fork_loop_stopped_under_16(result)
     assert len(_members(box)) == result["forked"] + 1
     box.kill()
     assert _members(box) == set()

@@ -12,10 +12,12 @@ import pytest
 
 from leeward_daemon.limits import JobLimits, select_backend
 from tests.conftest import start_daemon
+from tests.integration.limits.workloads import (
+    HOLD_SECS, MB, ONE_CPU_SECOND, TOUCH_200_MIB, TWO_CHILDREN_BUSY_FOR_0_6_SECONDS,
+    assert_200_mb_peak, assert_cpu_time_is_the_childs, assert_fork_loop_stopped_under_16, around_fork_loop,
+)
 
 MiB = 1 << 20
-MB = 1000 * 1000
-HOLD_SECS = 0.5  # a child keeps what it measured this long: a hundred of the meter's samples
 
 SANDBOX = """
     import resource
@@ -25,11 +27,16 @@ SANDBOX = """
 """
 
 
-def sandboxed(spawn, body: str, *, memory_limit=256 * MiB, pids_max=64, file_size_max=16 * MiB,
-              cpu_time_limit=None):
-    child = spawn(textwrap.dedent(SANDBOX.format(memory_limit=memory_limit, pids_max=pids_max,
-                                                 file_size_max=file_size_max, cpu_time_limit=cpu_time_limit))
-                  + textwrap.dedent(body))
+def sandbox_program(body: str, *, memory_limit=256 * MiB, pids_max=64, file_size_max=16 * MiB,
+                    cpu_time_limit=None) -> str:
+    """The child's body, run after it limited itself as a sandbox does."""
+    return textwrap.dedent(SANDBOX.format(memory_limit=memory_limit, pids_max=pids_max,
+                                          file_size_max=file_size_max, cpu_time_limit=cpu_time_limit)) \
+        + textwrap.dedent(body)
+
+
+def sandboxed(spawn, body: str, **limits):
+    child = spawn(sandbox_program(body, **limits))
     child.go()
     return child
 
@@ -41,9 +48,7 @@ def metered(spawn):
     boxes = []
 
     def start(body: str, memory_limit=256 * MiB):
-        child = spawn(textwrap.dedent(SANDBOX.format(memory_limit=memory_limit, pids_max=64, file_size_max=16 * MiB,
-                                                     cpu_time_limit=None))
-                      + textwrap.dedent(body))
+        child = spawn(sandbox_program(body, memory_limit=memory_limit))
         box = select_backend(prefer="rlimit").create_box(f"b{len(boxes)}")
         boxes.append(box)
         box.attach(child.pid)
@@ -71,58 +76,25 @@ def test_over_the_limit_is_a_memory_error_not_an_oom_kill(metered):
 
 
 def test_memory_peak_of_200_mb_fits_a_256_mib_limit(metered):
-    child, box = metered(f"""
-        import time
-        x = bytearray(200 * 1024 * 1024)
-        for i in range(0, len(x), 4096):
-            x[i] = 1
-        time.sleep({HOLD_SECS})
-        emit(done=True)
-    """)
+    child, box = metered(TOUCH_200_MIB)
     assert child.result() == {"done": True}
     assert child.wait() == 0
-    usage = box.usage()
-    print(f"rlimit: memory_peak {usage.memory_peak} bytes for 200 MiB touched")
-    assert 200 * MB <= usage.memory_peak <= 300 * MB
-    assert usage.oom_killed is False
+    assert_200_mb_peak(box.usage(), "rlimit")
 
 
 def test_cpu_time_of_one_second_busy_loop(metered):
-    child, box = metered(f"""
-        import time
-        spin(1.0)
-        cpu = cpu_since(T0)
-        time.sleep({HOLD_SECS})
-        emit(cpu=cpu)
-    """)
-    result = child.result()
+    child, box = metered(ONE_CPU_SECOND)
+    own = child.result()["cpu"]
     assert child.wait() == 0
-    measured = box.usage().cpu_time_us / 1e6
-    print(f"rlimit: cpu_time {measured:.3f} s, child's own os.times {result['cpu']:.3f} s")
-    assert 0.5 <= measured <= 2.0
-    assert abs(measured - result["cpu"]) <= 0.2 * result["cpu"]
+    assert 0.5 <= assert_cpu_time_is_the_childs(box.usage(), own, "rlimit") <= 2.0
 
 
 def test_cpu_time_counts_waited_children(metered):
-    child, box = metered(f"""
-        import time
-        pids = []
-        for _ in range(2):
-            pid = os.fork()
-            if pid == 0:
-                spin(0.6)
-                os._exit(0)
-            pids.append(pid)
-        for pid in pids:
-            os.waitpid(pid, 0)
-        cpu = cpu_since(T0)
-        time.sleep({HOLD_SECS})
-        emit(cpu=cpu)
-    """)
-    result = child.result()
+    child, box = metered(TWO_CHILDREN_BUSY_FOR_0_6_SECONDS)
+    own = child.result()["cpu"]
     assert child.wait() == 0
-    assert result["cpu"] >= 1.2
-    assert abs(box.usage().cpu_time_us / 1e6 - result["cpu"]) <= 0.2 * result["cpu"]
+    assert own >= 1.2
+    assert_cpu_time_is_the_childs(box.usage(), own, "rlimit")
 
 
 # The review's probe: six forked children each touching ~170 MiB under a 128 MiB limit
@@ -196,32 +168,18 @@ def test_nproc_stops_a_fork_loop(spawn):
     uid = _unused_uid()
     # RLIMIT_NPROC does not bind host uid 0, so the child becomes an unused uid first,
     # as the sandbox does.
-    child = sandboxed(spawn, f"""
+    child = sandboxed(spawn, around_fork_loop(f"""
         os.setgroups([])
         os.setresgid({uid}, {uid}, {uid})
         os.setresuid({uid}, {uid}, {uid})
-        r, w = os.pipe()
-        forked, err = 0, None
-        for _ in range(64):
-            try:
-                pid = os.fork()
-            except OSError as e:
-                err = e.errno
-                break
-            if pid == 0:
-                os.close(w)
-                os.read(r, 1)  # EOF once the parent closes its end
-                os._exit(0)
-            forked += 1
-        emit(forked=forked, errno=err)
-        os.close(w)
+    """, """
+        os.close(w)  # the children's EOF
         for _ in range(forked):
             os.wait()
-    """, pids_max=16)
+    """), pids_max=16)
     result = child.result()
     assert child.wait() == 0
-    assert result["errno"] == errno.EAGAIN
-    assert 1 <= result["forked"] <= 15
+    assert_fork_loop_stopped_under_16(result)
 
 
 def test_file_size_and_core_limits(spawn, tmp_path):
