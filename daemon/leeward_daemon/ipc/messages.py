@@ -85,13 +85,15 @@ class Hello(Message):
 
 @dataclass(frozen=True)
 class Spawn(Message):
+    """Asks for `count` more slots; each is answered by a SlotMade or a SpawnFailed."""
     op: ClassVar[str] = "spawn"
     count: int
 
 
 @dataclass(frozen=True)
 class SlotMade(Message):
-    """Travels with four fds: pidfd, control socket, stdout and stderr read ends."""
+    """Travels with four fds: pidfd, control socket, stdout and stderr read ends. `uid` is
+    the host uid the slot runs as, None where every slot is the daemon's own user."""
     op: ClassVar[str] = "slot"
     id: int
     pid: int
@@ -100,12 +102,14 @@ class SlotMade(Message):
 
 @dataclass(frozen=True)
 class SpawnFailed(Message):
+    """One slot of a Spawn could not be made (no sandbox uid left, a failed fork): why."""
     op: ClassVar[str] = "spawn_failed"
     error: str
 
 
 @dataclass(frozen=True)
 class Exited(Message):
+    """A child of the zygote was reaped: its pid and its wait status."""
     op: ClassVar[str] = "exited"
     pid: int
     status: int
