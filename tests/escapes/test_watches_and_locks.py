@@ -67,24 +67,41 @@ def _while_a_job_holds(daemon, probe_dir: str, code: str, mounts: list[dict], lo
     return result, seen
 
 
-def _host_flock(path: str) -> str:
-    """What a host process gets from flock(LOCK_EX|LOCK_NB) on `path` (released at once)."""
-    with open(path, "rb") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            return errno.errorcode[exc.errno]
-        return "OK"
+def _while_a_job_locks_a_ro_file(daemon, probe_dir: str, lock: str, host_lock) -> tuple:
+    """The job opens /data/app.db, a file of a ro mount, read-only as `fd`, runs `lock`
+    (fcntl and struct imported), says "locked" and holds; meanwhile a host process tries
+    `host_lock(fh)` on the same file. Returns (job result, "OK" or the host's errno name)."""
+    shared = _shared_dir(probe_dir, "shared")
+    path = os.path.join(shared, "app.db")
+    with open(path, "wb") as fh:
+        fh.write(b"host data")
+    code = ("import fcntl, struct\n"
+            "fd = os.open('/data/app.db', os.O_RDONLY)\n"
+            + lock +
+            "print('locked')\n"
+            "hold()\n")
+    return _while_a_job_holds(daemon, probe_dir, code, [{"host": shared, "sandbox": "/data", "ro": True}],
+                              lambda: _host_tries(path, host_lock))
 
 
-def _host_write_lock(path: str) -> str:
-    """What a host process gets from a POSIX write lock (lockf) on all of `path`."""
+def _host_tries(path: str, lock) -> str:
+    """What a host process gets from `lock(fh)` on `path` (released at once when the file
+    closes): "OK" or the errno's name."""
     with open(path, "r+b") as fh:
         try:
-            fcntl.lockf(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            lock(fh)
         except OSError as exc:
             return errno.errorcode[exc.errno]
         return "OK"
+
+
+def _host_flock(fh) -> None:
+    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _host_write_lock(fh) -> None:
+    """A POSIX write lock (lockf) on all of the file."""
+    fcntl.lockf(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 # --- file watching -----------------------------------------------------------------------------
@@ -139,19 +156,8 @@ def test_fanotify_is_refused_and_reported(daemon):
 def test_a_jobs_flock_on_a_read_only_bind_never_reaches_the_host(daemon, probe_dir):
     """A job opens a file of a ro mount read-only and flock(LOCK_EX)s it: it believes it
     holds the lock (filelock-style code keeps working), the host's flock still succeeds."""
-    shared = _shared_dir(probe_dir, "shared")
-    with open(os.path.join(shared, "app.db"), "wb") as fh:
-        fh.write(b"host data")
-    code = (
-        "import fcntl\n"
-        "fd = os.open('/data/app.db', os.O_RDONLY)\n"
-        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
-        "print('flocked')\n"
-        "hold()\n"
-    )
-    result, host = _while_a_job_holds(daemon, probe_dir, code, [{"host": shared, "sandbox": "/data", "ro": True}],
-                                      lambda: _host_flock(os.path.join(shared, "app.db")))
-    assert lines(result) == ["flocked"]
+    result, host = _while_a_job_locks_a_ro_file(daemon, probe_dir, "fcntl.flock(fd, fcntl.LOCK_EX)\n", _host_flock)
+    assert lines(result) == ["locked"]
     assert host == "OK"
     assert result.denied_syscalls == []
 
@@ -159,20 +165,12 @@ def test_a_jobs_flock_on_a_read_only_bind_never_reaches_the_host(daemon, probe_d
 def test_a_jobs_posix_and_ofd_read_locks_never_reach_the_host(daemon, probe_dir):
     """POSIX (lockf) and OFD read locks on a read-only fd of a ro mount: a SQLite writer
     on the host would see BUSY. The host's write lock still succeeds."""
-    shared = _shared_dir(probe_dir, "shared")
-    with open(os.path.join(shared, "app.db"), "wb") as fh:
-        fh.write(b"host data")
-    code = (
-        "import fcntl, struct\n"
-        "fd = os.open('/data/app.db', os.O_RDONLY)\n"
+    posix_and_ofd_read_locks = (
         "fcntl.lockf(fd, fcntl.LOCK_SH)\n"  # F_SETLKW, F_RDLCK
         "whole_file = struct.pack('hhqqi4x', fcntl.F_RDLCK, os.SEEK_SET, 0, 0, 0)\n"
         "fcntl.fcntl(os.open('/data/app.db', os.O_RDONLY), 37, whole_file)\n"  # F_OFD_SETLK
-        "print('locked')\n"
-        "hold()\n"
     )
-    result, host = _while_a_job_holds(daemon, probe_dir, code, [{"host": shared, "sandbox": "/data", "ro": True}],
-                                      lambda: _host_write_lock(os.path.join(shared, "app.db")))
+    result, host = _while_a_job_locks_a_ro_file(daemon, probe_dir, posix_and_ofd_read_locks, _host_write_lock)
     assert lines(result) == ["locked"]
     assert host == "OK"
     assert result.denied_syscalls == []
