@@ -16,36 +16,37 @@ OUTPUT_CAP = 1 * MiB  # stdout_max and stderr_max defaults
 SHM_CAP_MIB = 256    # tmp_size, which also caps /dev/shm
 
 
-def test_thread_bomb_stops_at_the_pids_limit(daemon):
-    code = ("import threading, time\n"
+def _bomb(daemon, make_one: str) -> tuple[int, str]:
+    """Runs `make_one` (one line: a thread or a process that holds a pid) up to 10000
+    times; returns how many were made before the refusal and the refusal (an OSError's
+    errno name, or another exception's text). `stop` is an Event the bomb sets at the end."""
+    code = ("import errno, os, threading\n"
             "stop = threading.Event()\n"
             "count = 0\n"
             "try:\n"
             "    while count < 10000:\n"
-            "        threading.Thread(target=stop.wait, daemon=True).start(); count += 1\n"
-            "except RuntimeError as e:\n"
-            "    print('stopped', count, e)\n"
+            f"        {make_one}\n"
+            "        count += 1\n"
+            "except (OSError, RuntimeError) as e:\n"
+            "    print('stopped', count, errno.errorcode[e.errno] if isinstance(e, OSError) else e)\n"
             "stop.set()\n")
     (out,) = lines(probe(daemon, code, timeout_secs=30))
-    words = out.split(" ", 2)
-    assert words[0] == "stopped" and words[2] == "can't start new thread", out
-    assert 0 < int(words[1]) < PIDS_MAX, out
+    stopped, count, refusal = out.split(" ", 2)
+    assert stopped == "stopped", out
+    return int(count), refusal
+
+
+def test_thread_bomb_stops_at_the_pids_limit(daemon):
+    count, refusal = _bomb(daemon, "threading.Thread(target=stop.wait, daemon=True).start()")
+    assert refusal == "can't start new thread"
+    assert 0 < count < PIDS_MAX, count
 
 
 def test_zombie_and_process_bomb_stops_at_the_pids_limit(daemon):
     """Children that exit at once but are never reaped still hold a pid each."""
-    code = ("import os, errno\n"
-            "count = 0\n"
-            "try:\n"
-            "    while count < 10000:\n"
-            "        if os.fork() == 0: os._exit(0)\n"
-            "        count += 1\n"
-            "except OSError as e:\n"
-            "    print('stopped', count, errno.errorcode[e.errno])\n")
-    (out,) = lines(probe(daemon, code, timeout_secs=30))
-    words = out.split()
-    assert words[0] == "stopped" and words[2] == "EAGAIN", out
-    assert 0 < int(words[1]) < PIDS_MAX, out
+    count, refusal = _bomb(daemon, "if os.fork() == 0: os._exit(0)")
+    assert refusal == "EAGAIN"
+    assert 0 < count < PIDS_MAX, count
 
 
 def test_memory_bomb_is_stopped_at_its_limit(daemon):
