@@ -260,19 +260,26 @@ def test_clients_send_nothing_to_a_socket_another_user_serves(victim, nobody, ba
 
 # ---------------------------------------------------------------- the CLI's autostart
 
+def _assert_autostart_refused(cli, why: str, per_user_dir: str, precious: str) -> None:
+    """The CLI failed saying `why`, started no daemon, and left the victim's file and the
+    per-user directory (holding only the planted log) as they were."""
+    assert cli.returncode == EXIT_LEEWARD_ERROR, cli
+    assert why in cli.stderr, cli.stderr
+    assert "started a daemon" not in cli.stderr
+    with open(precious, "rb") as fh:
+        assert fh.read() == PRECIOUS
+    assert os.listdir(per_user_dir) == ["leeward-daemon.log"]
+
+
 def test_autostart_refuses_a_squatted_directory_and_its_planted_log(victim, nobody, base, per_user_dir, precious):
     """The review's attack: nobody makes /tmp/leeward-<victim> 0777 with the log as a
     symlink to the victim's file; `leeward exec` as the victim used it and appended."""
     log = os.path.join(per_user_dir, "leeward-daemon.log")
     _python_as(nobody, f"import os; os.mkdir({per_user_dir!r}); os.chmod({per_user_dir!r}, 0o777); "
                        f"os.symlink({precious!r}, {log!r})")
-    cli = _cli_as(victim, base, "exec", "print('secret')")
-    assert cli.returncode == EXIT_LEEWARD_ERROR, cli
-    assert f"E1007: socket directory {per_user_dir} is owned by uid {nobody.pw_uid}" in cli.stderr, cli.stderr
-    assert "started a daemon" not in cli.stderr
-    with open(precious, "rb") as fh:
-        assert fh.read() == PRECIOUS
-    assert os.listdir(per_user_dir) == ["leeward-daemon.log"]
+    _assert_autostart_refused(_cli_as(victim, base, "exec", "print('secret')"),
+                              f"E1007: socket directory {per_user_dir} is owned by uid {nobody.pw_uid}",
+                              per_user_dir, precious)
 
 
 def test_autostart_never_follows_a_symlink_as_its_log(victim, base, per_user_dir, precious):
@@ -282,13 +289,8 @@ def test_autostart_never_follows_a_symlink_as_its_log(victim, base, per_user_dir
     log = os.path.join(per_user_dir, "leeward-daemon.log")
     os.symlink(precious, log)
     os.lchown(log, victim.pw_uid, victim.pw_gid)
-    cli = _cli_as(victim, base, "exec", "print('secret')")
-    assert cli.returncode == EXIT_LEEWARD_ERROR, cli
-    assert f"cannot open the daemon log {log} safely" in cli.stderr, cli.stderr
-    assert "started a daemon" not in cli.stderr
-    with open(precious, "rb") as fh:
-        assert fh.read() == PRECIOUS
-    assert os.listdir(per_user_dir) == ["leeward-daemon.log"]
+    _assert_autostart_refused(_cli_as(victim, base, "exec", "print('secret')"),
+                              f"cannot open the daemon log {log} safely", per_user_dir, precious)
 
 
 def test_autostart_makes_a_private_directory_and_log_and_talks_to_its_own_daemon(victim, base, per_user_dir):
