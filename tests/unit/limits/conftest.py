@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterable
 
 import pytest
 
@@ -109,36 +110,33 @@ class FakeCgroupFs:
 
 
 @pytest.fixture
-def make_fake(monkeypatch):
-    """make_fake(root, version): route cgroupfs writes, mkdir and rmdir through a fake."""
-    def install(root: str, version: int) -> FakeCgroupFs:
-        fake = FakeCgroupFs(root, version)
+def make_fake(tmp_path, monkeypatch):
+    """make_fake(name, version, hierarchies=()): a fake cgroup root at tmp_path/name, its
+    files made (cgroup2) or one directory made per cgroup1 hierarchy; cgroupfs writes,
+    mkdir and rmdir are routed through the fake."""
+    def install(name: str, version: int, hierarchies: Iterable[str] = ()) -> FakeCgroupFs:
+        root = tmp_path / name
+        root.mkdir()
+        fake = FakeCgroupFs(str(root), version)
         fake._real_mkdir = cgroupfs.mkdir
         fake._real_write = cgroupfs.write
         monkeypatch.setattr(cgroupfs, "mkdir", fake.mkdir)
         monkeypatch.setattr(cgroupfs, "rmdir", fake.rmdir)
         monkeypatch.setattr(cgroupfs, "write", fake.write)
+        for directory in [root / h for h in hierarchies] if version == 1 else [root]:
+            directory.mkdir(exist_ok=True)
+            fake.populate(str(directory))
         return fake
     return install
 
 
 @pytest.fixture
-def fake_v2(tmp_path, make_fake) -> FakeCgroupFs:
+def fake_v2(make_fake) -> FakeCgroupFs:
     """A delegated cgroup2 subtree at `fake.root` offering cpu, memory and pids."""
-    root = tmp_path / "delegated"
-    root.mkdir()
-    fake = make_fake(str(root), 2)
-    fake.populate(str(root))
-    return fake
+    return make_fake("delegated", 2)
 
 
 @pytest.fixture
-def fake_v1(tmp_path, make_fake) -> FakeCgroupFs:
+def fake_v1(make_fake) -> FakeCgroupFs:
     """The /sys/fs/cgroup layout of the dev VM: one hierarchy per controller."""
-    root = tmp_path / "cgroup"
-    root.mkdir()
-    fake = make_fake(str(root), 1)
-    for controller in V1_FILES:
-        (root / controller).mkdir()
-        fake.populate(str(root / controller))
-    return fake
+    return make_fake("cgroup", 1, V1_FILES)

@@ -26,12 +26,8 @@ def test_one_group_per_hierarchy(fake_v1):
 
 
 def test_comounted_cpu_cpuacct_is_one_directory(tmp_path, make_fake):
+    fake = make_fake("cgroup", 1, ("memory", "pids", "cpu,cpuacct"))
     root = tmp_path / "cgroup"
-    root.mkdir()
-    fake = make_fake(str(root), 1)
-    for hierarchy in ("memory", "pids", "cpu,cpuacct"):
-        (root / hierarchy).mkdir()
-        fake.populate(str(root / hierarchy))
     # The usual distro layout: cpu and cpuacct are symlinks to the shared mount.
     (root / "cpu").symlink_to("cpu,cpuacct")
     (root / "cpuacct").symlink_to("cpu,cpuacct")
