@@ -24,10 +24,16 @@ class RecordingSink:
         await self.caught_up.wait()
 
 
-async def _first_chunk_taken(write_end: int, sink: RecordingSink, data: bytes) -> None:
-    os.write(write_end, data)
+async def _behind_after_first_chunk(first: bytes) -> tuple[OutputCollector, RecordingSink, int]:
+    """An uncapped collector whose sink is behind once it took `first` (written and taken
+    by the time this returns); returns (collector, sink, the pipe's write end)."""
+    read_end, write_end = os.pipe()
+    sink = RecordingSink(behind_after=1)
+    collector = OutputCollector(read_end, 1 << 30, sink)
+    os.write(write_end, first)
     while not sink.chunks:
         await asyncio.sleep(0.001)
+    return collector, sink, write_end
 
 
 def _fill(fd: int, data: bytes) -> int:
@@ -61,10 +67,7 @@ def test_the_sink_gets_exactly_what_is_kept_and_the_cap_cuts_both():
 
 def test_a_sink_that_is_behind_stops_the_reading_until_it_has_room():
     async def main():
-        read_end, write_end = os.pipe()
-        sink = RecordingSink(behind_after=1)
-        collector = OutputCollector(read_end, 1 << 30, sink)
-        await _first_chunk_taken(write_end, sink, b"first")
+        collector, sink, write_end = await _behind_after_first_chunk(b"first")
         # Paused: the pipe is not read, so it fills and a writer would block.
         written = _fill(write_end, b"x" * (4 << 20))
         for _ in range(20):
@@ -85,10 +88,7 @@ def test_a_sink_that_is_behind_stops_the_reading_until_it_has_room():
 
 def test_collect_reads_the_rest_even_while_the_sink_is_behind():
     async def main():
-        read_end, write_end = os.pipe()
-        sink = RecordingSink(behind_after=1)
-        collector = OutputCollector(read_end, 1 << 30, sink)
-        await _first_chunk_taken(write_end, sink, b"one")
+        collector, sink, write_end = await _behind_after_first_chunk(b"one")
         os.write(write_end, b"two")
         os.close(write_end)
         return await collector.collect(5.0), sink
