@@ -139,9 +139,18 @@ def test_a_daemonized_grandchild_does_not_outlive_its_job(daemon):
     assert wait_until_no_host_pids(uid=_outside_uid(result)) == []
 
 
+def _killed_at_its_timeout(daemon, code: str, timeout_secs: int, said: str) -> None:
+    """Runs `code`, which outlives `timeout_secs`: the job is killed at its timeout after
+    saying `said`, and no process of its outside uid is left on the host."""
+    result = probe(daemon, PRINT_OUTSIDE_UID + code, timeout_secs=timeout_secs)
+    assert (result.timed_out, result.exit_code) == (True, -9)
+    assert result.stdout.decode().splitlines()[1:] == [said]
+    assert wait_until_no_host_pids(uid=_outside_uid(result)) == []
+
+
 def test_a_job_ignoring_every_signal_is_killed_at_its_timeout(daemon):
     marker = f"1000.{int.from_bytes(os.urandom(6), 'big')}"
-    code = PRINT_OUTSIDE_UID + (
+    code = (
         "import os, signal, subprocess\n"
         "for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1):\n"
         "    signal.signal(sig, signal.SIG_IGN)\n"
@@ -150,22 +159,16 @@ def test_a_job_ignoring_every_signal_is_killed_at_its_timeout(daemon):
         "print('spinning', flush=True)\n"
         "while True: pass\n"
     )
-    result = probe(daemon, code, timeout_secs=1)
-    assert (result.timed_out, result.exit_code) == (True, -9)
-    assert result.stdout.decode().splitlines()[1:] == ["spinning"]
+    _killed_at_its_timeout(daemon, code, 1, said="spinning")
     assert wait_until_no_host_pids(marker=marker) == []
-    assert wait_until_no_host_pids(uid=_outside_uid(result)) == []
 
 
 def test_fork_bomb_is_contained(daemon):
-    code = PRINT_OUTSIDE_UID + (
+    code = (
         "import os, time\n"
         "print('bomb', flush=True)\n"
         "while True:\n"
         "    try: os.fork()\n"
         "    except OSError: time.sleep(0.01)\n"
     )
-    result = probe(daemon, code, timeout_secs=3)
-    assert (result.timed_out, result.exit_code) == (True, -9)
-    assert result.stdout.decode().splitlines()[1:] == ["bomb"]
-    assert wait_until_no_host_pids(uid=_outside_uid(result)) == []
+    _killed_at_its_timeout(daemon, code, 3, said="bomb")

@@ -139,19 +139,19 @@ class Baseline:
         return problems
 
 
-def _start_time(pid: int) -> str | None:
+def _stat_field(pid: int, field: int) -> str | None:
+    """Field `field` (numbered as in proc(5)) of /proc/<pid>/stat; None once the process is gone."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
             stat = fh.read()
     except OSError:
         return None
-    return stat[stat.rindex(")") + 2:].split()[19]  # field 22: starttime
+    return stat[stat.rindex(")") + 2:].split()[field - 3]  # field 3 follows the command's name
+
+
+def _start_time(pid: int) -> str | None:
+    return _stat_field(pid, 22)
 
 
 def _state(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            stat = fh.read()
-    except OSError:
-        return None
-    return stat[stat.rindex(")") + 2]
+    return _stat_field(pid, 3)
