@@ -6,7 +6,6 @@ reaches a host process or another sandbox; fadvise DONTNEED evicts nothing and c
 is refused; a set-id mode is refused, so no setuid file is left in a rw mount."""
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import os

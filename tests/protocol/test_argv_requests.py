@@ -2,15 +2,14 @@
 import pytest
 
 from libleeward.messages import parse_request
-from libleeward.protocol import MAX_ARG_BYTES, Bounds, ErrorCode, Execute, ProtocolError, execute_to_wire
+from libleeward.protocol import MAX_ARG_BYTES, Bounds, ErrorCode, Execute, execute_to_wire
+from tests.protocol.parsing import refusal_code
 
 BOUNDS = Bounds(max_argv=8, max_argv_bytes=MAX_ARG_BYTES + 64)
 
 
 def code_of(message: dict) -> ErrorCode:
-    with pytest.raises(ProtocolError) as err:
-        parse_request(message, BOUNDS)
-    return err.value.code
+    return refusal_code(message, BOUNDS)
 
 
 def test_an_argv_execute_is_parsed_and_round_trips():

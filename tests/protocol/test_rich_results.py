@@ -4,20 +4,11 @@ import msgpack
 import pytest
 
 from libleeward.messages import parse_request
-from libleeward.protocol import (Bounds, ErrorCode, Execute, ExecutionResult, ProtocolError, encode_frame,
-                                 execute_ok, execute_to_wire)
+from libleeward.protocol import Bounds, ErrorCode, ExecutionResult, encode_frame, execute_ok, execute_to_wire
+from tests.protocol.parsing import execute_parsers
 
 BOUNDS = Bounds(max_timeout_secs=60, max_memory_limit=1 << 30, max_collect_patterns=3)
-
-
-def parse(**fields):
-    return parse_request({"type": "Execute", "code": "1", **fields}, BOUNDS)
-
-
-def code_of(**fields):
-    with pytest.raises(ProtocolError) as err:
-        parse(**fields)
-    return err.value.code
+parse, code_of = execute_parsers(BOUNDS, code="1")
 
 
 def test_display_and_collect_default_off_and_stay_off_the_wire():

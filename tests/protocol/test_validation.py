@@ -4,18 +4,10 @@ import pytest
 
 from libleeward.messages import parse_request
 from libleeward.protocol import Bounds, ErrorCode, Execute, Mount, Ping, ProtocolError, Status, execute_to_wire
+from tests.protocol.parsing import execute_parsers
 
 BOUNDS = Bounds(max_timeout_secs=60, max_memory_limit=1 << 30)
-
-
-def parse(**fields):
-    return parse_request({"type": "Execute", "code": "print(1)", **fields}, BOUNDS)
-
-
-def code_of(**fields):
-    with pytest.raises(ProtocolError) as err:
-        parse(**fields)
-    return err.value.code
+parse, code_of = execute_parsers(BOUNDS, code="print(1)")
 
 
 def test_simple_requests():
