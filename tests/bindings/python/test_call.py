@@ -5,7 +5,6 @@ from __future__ import annotations
 import ctypes
 import os
 import socket
-import threading
 
 import pytest
 
@@ -13,6 +12,7 @@ from leeward import DaemonUnavailable, InvalidRequest, Leeward, LeewardError
 from leeward_daemon.frontdoor.handlers import FEATURES, PROTOCOL_VERSION
 from libleeward import jsonwire, protocol
 from libleeward.abi import VERSION
+from tests.bindings.fake_daemon import FakeDaemon
 
 
 # ---------------------------------------------------------------- a real daemon
@@ -62,33 +62,16 @@ def test_closed_client_is_daemon_unavailable(daemon):
 
 # ---------------------------------------------------------------- a fake daemon that streams
 
-class FakeDaemon:
-    """Answers each request with the given frames, in order (a streaming daemon's shape)."""
+class FramesDaemon(FakeDaemon):
+    """Answers every request with the same frames, in order (a streaming daemon's shape);
+    records the requests as the table-driven fake does."""
 
     def __init__(self, path: str, frames: list[dict]):
-        self.path = path
-        self.frames = frames
-        self.requests: list[dict] = []
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(path)
-        self.listener.listen(1)
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        self.frames = frames  # before the base class starts serving
+        super().__init__(path, {})
 
-    def _serve(self) -> None:
-        conn, _ = self.listener.accept()
-        with conn:
-            while True:
-                header = conn.recv(protocol.HEADER.size, socket.MSG_WAITALL)
-                if len(header) < protocol.HEADER.size:
-                    return
-                body = conn.recv(protocol.parse_header(header), socket.MSG_WAITALL)
-                self.requests.append(protocol.decode_body(body))
-                conn.sendall(b"".join(protocol.encode_frame(frame) for frame in self.frames))
-
-    def close(self) -> None:
-        self.listener.close()
-        self.thread.join(timeout=10)
+    def _reply(self, conn: socket.socket, request: dict, reply: dict) -> None:
+        conn.sendall(b"".join(protocol.encode_frame(frame) for frame in self.frames))
 
 
 @pytest.fixture
@@ -105,7 +88,7 @@ def _events(execution_id: str) -> list[dict]:
 
 def test_events_reach_on_event_in_order_before_the_reply(socket_dir):
     final = {"type": "Execute", "success": True, "result": {"exit_code": 0, "stdout": b"hello\n"}}
-    fake = FakeDaemon(str(socket_dir / "fake.sock"), _events("x1") + [final])
+    fake = FramesDaemon(str(socket_dir / "fake.sock"), _events("x1") + [final])
     seen = []
     try:
         with Leeward(fake.path) as sandbox:
@@ -123,7 +106,7 @@ def test_events_reach_on_event_in_order_before_the_reply(socket_dir):
 
 def test_events_before_an_error_reply(socket_dir):
     error = {"type": "Execute", "success": False, "error": {"code": "E3002", "message": "sandbox failed"}}
-    fake = FakeDaemon(str(socket_dir / "fake.sock"), _events("x2") + [error])
+    fake = FramesDaemon(str(socket_dir / "fake.sock"), _events("x2") + [error])
     seen = []
     try:
         with Leeward(fake.path) as sandbox, pytest.raises(LeewardError) as info:
@@ -135,7 +118,7 @@ def test_events_before_an_error_reply(socket_dir):
 
 def test_an_exception_in_on_event_is_raised_after_the_reply(socket_dir):
     final = {"type": "Execute", "success": True, "result": {"exit_code": 0}}
-    fake = FakeDaemon(str(socket_dir / "fake.sock"), _events("x3") + [final])
+    fake = FramesDaemon(str(socket_dir / "fake.sock"), _events("x3") + [final])
 
     def refuse(event):
         raise KeyError(event["execution_id"])
@@ -162,7 +145,7 @@ def test_an_exception_in_on_event_is_raised_after_the_reply(socket_dir):
     (b'{"type": "Execute", "memory_limit": 36893488147419103232}', "E2003"),
 ])
 def test_malformed_request_json_is_a_clean_error(socket_dir, request_json, code):
-    fake = FakeDaemon(str(socket_dir / "fake.sock"), [{"type": "Pong", "success": True}])
+    fake = FramesDaemon(str(socket_dir / "fake.sock"), [{"type": "Pong", "success": True}])
     try:
         with Leeward(fake.path) as sandbox:
             ll = sandbox._ll
