@@ -109,10 +109,14 @@ class SpawnFailed(Message):
 
 @dataclass(frozen=True)
 class Exited(Message):
-    """A child of the zygote was reaped: its pid and its wait status."""
+    """A child of the zygote was reaped: its pid, its wait status, and `max_rss`, the
+    kernel's high-water mark of its resident set and of every descendant it waited for
+    (wait4's ru_maxrss, in bytes): a slot's job's peak even when it ended between two of
+    a sampling meter's readings."""
     op: ClassVar[str] = "exited"
     pid: int
     status: int
+    max_rss: int
 
 
 # ---------------------------------------------------------------- daemon <-> slot

@@ -39,11 +39,27 @@ class Usage:
 
 
 class Box(Protocol):
+    # usage()'s memory_peak is a meter's sampling (rlimit), not the kernel's own
+    # high-water mark (a cgroup's): with_reaped_peak completes it.
+    peak_from_samples: bool
+
     def attach(self, pid: int) -> None: ...
     def start_job(self, limits: JobLimits) -> None: ...
     def usage(self) -> Usage: ...
     def kill(self) -> None: ...
     def destroy(self) -> None: ...
+
+
+def with_reaped_peak(usage: Usage, max_rss: int, memory_limit: int) -> Usage:
+    """A sampled usage with the kernel's high-water mark of the job's processes as pid 1
+    was reaped (wait4's ru_maxrss of pid 1 and every descendant waited for): a job whose
+    peak fell between two samples, or after the last, has it counted. A single process's
+    mark, so a lower bound of the job's peak; it counts shared pages in full, so it is cut
+    to the limit unless the job was killed for its memory (the peak passes the limit only
+    then, as the meter's own figure does)."""
+    kernel = max_rss if usage.oom_killed else min(max_rss, memory_limit)
+    return Usage(memory_peak=max(usage.memory_peak, kernel), cpu_time_us=usage.cpu_time_us,
+                 oom_killed=usage.oom_killed)
 
 
 class Backend(Protocol):

@@ -73,6 +73,7 @@ class Cgroup1Backend:
 
 
 class Cgroup1Box:
+    peak_from_samples = False  # the cgroup's own high-water mark
     def __init__(self, dirs: Mapping[str, str], paths: tuple[str, ...]):
         """`dirs`: each controller's directory; `paths`: each distinct one once (the
         backend knows which hierarchies are co-mounted: no path resolved per box)."""

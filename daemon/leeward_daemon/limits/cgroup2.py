@@ -81,6 +81,7 @@ class Cgroup2Backend:
 
 
 class Cgroup2Box:
+    peak_from_samples = False  # the cgroup's own high-water mark
     def __init__(self, path: str, *, cpu: bool):
         self.path = path
         self.paths = (path,)

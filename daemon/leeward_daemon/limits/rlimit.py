@@ -30,7 +30,11 @@ class RlimitBox:
     """Daemon side of an rlimit sandbox. `kill()` signals the attached pids through
     pidfds (no pid-reuse race); the slot is its pid namespace's init, so the kernel
     kills the rest of the namespace with it. From `start_job()` on, a JobMeter measures
-    the job and kills it past its memory limit; `usage()` is what it measured."""
+    the job and kills it past its memory limit; `usage()` is what it measured. Its
+    memory_peak is sampled: the kernel's own figure comes with pid 1's reaping
+    (with_reaped_peak)."""
+
+    peak_from_samples = True
 
     def __init__(self, box_id: str):
         self.box_id = box_id
@@ -108,7 +112,9 @@ class JobMeter:
     What sampling cannot see: a process that lives less than a sample, memory touched
     and freed between two samples (RLIMIT_AS still bounds each process), CPU time
     spent after the last sample, and children nobody waited for that exited between
-    two samples (their CPU time in the last sample before is counted).
+    two samples (their CPU time in the last sample before is counted). The memory
+    peak of any single process, and of pid 1 with every descendant it waited for, is
+    the kernel's from pid 1's reaping (limits.with_reaped_peak, in the supervisor).
     """
 
     def __init__(self, processes: list[tuple[int, int]], memory_limit: int):

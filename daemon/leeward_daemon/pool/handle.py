@@ -21,7 +21,8 @@ class Slot:
         self.box = box  # its cgroup (or rlimit holder): limits and accounting of its job
         self._outputs: tuple[int, int] | None = (fds.stdout, fds.stderr)
         self.channel = AsyncChannel(fds.control)
-        self.exit_status: asyncio.Future = asyncio.get_running_loop().create_future()
+        # The zygote's report of reaping pid 1 (messages.Exited): its wait status and peak.
+        self.reaped: asyncio.Future = asyncio.get_running_loop().create_future()
         self.closed = False
 
     def take_outputs(self) -> tuple[int, int]:

@@ -293,10 +293,10 @@ class Pool:
             return False, said.error
         return True, ""
 
-    def _on_exit(self, pid: int, status: int) -> None:
-        slot = self._by_pid.pop(pid, None)
-        if slot is not None and not slot.exit_status.done():
-            slot.exit_status.set_result(status)
+    def _on_exit(self, reaped: messages.Exited) -> None:
+        slot = self._by_pid.pop(reaped.pid, None)
+        if slot is not None and not slot.reaped.done():
+            slot.reaped.set_result(reaped)
 
     def _on_spawn_failed(self, error: str) -> None:
         self._answered()
@@ -350,8 +350,8 @@ class _LinkEvents:
     def slot_lost(self, reason: str) -> None:
         self._pool._on_slot_lost(reason)
 
-    def exited(self, pid: int, status: int) -> None:
-        self._pool._on_exit(pid, status)
+    def exited(self, reaped: messages.Exited) -> None:
+        self._pool._on_exit(reaped)
 
     def died(self, reason: str) -> None:
         self._pool._on_zygote_died(reason)

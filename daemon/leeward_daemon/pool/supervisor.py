@@ -90,7 +90,8 @@ async def run(slot: Slot, request: SandboxRequest, code_run: Run, config: Config
             listening.cancel()  # all it had to say came before its result
         else:
             early.cancel()
-            status = await _kernel_status(slot)
+            reaped = await _reaped(slot)
+            status = reaped.status if reaped is not None else None
             # Every process of the sandbox is gone: the channel is at EOF, and whatever
             # the job wrote before it is read to the end (a forgery queued behind the exit
             # still counts).
@@ -102,7 +103,7 @@ async def run(slot: Slot, request: SandboxRequest, code_run: Run, config: Config
     err = await stderr.collect(EXIT_GRACE_SECS)
     if talk.setup_failure is not None:
         raise SandboxFailed(f"sandbox setup failed: {talk.setup_failure}")
-    usage = _usage(slot)
+    usage = await _usage(slot, request)
     return ExecutionResult(
         exit_code=_exit_code(status),
         stdout=out,
@@ -167,14 +168,13 @@ async def _early_status(process: int | None, talk: _Conversation, stdout: Output
     await asyncio.get_running_loop().create_future()  # never resolves; cancelled at the end
 
 
-async def _kernel_status(slot: Slot) -> int | None:
-    """pid 1's wait status, from the zygote's waitpid (the zygote is trusted, the job
-    is not); None when it never came within the grace (the zygote died meanwhile)."""
+async def _reaped(slot: Slot) -> messages.Exited | None:
+    """The zygote's reaping of pid 1 (the zygote is trusted, the job is not): its wait
+    status and peak; None when it never came within the grace (the zygote died meanwhile)."""
     try:
-        status = await asyncio.wait_for(asyncio.shield(slot.exit_status), EXIT_GRACE_SECS)
+        return await asyncio.wait_for(asyncio.shield(slot.reaped), EXIT_GRACE_SECS)
     except asyncio.TimeoutError:
         return None
-    return status if type(status) is int else None
 
 
 async def _finish(listening: asyncio.Task) -> None:
@@ -208,13 +208,23 @@ def _duration_ms(talk: _Conversation, ended_at: float) -> float:
     return (ended_at - talk.started_at) * 1000.0
 
 
-def _usage(slot: Slot) -> limits.Usage:
+async def _usage(slot: Slot, request: SandboxRequest) -> limits.Usage:
     """The box's own measurement: the cgroup's counters, or under rlimits the daemon's
-    sampling of the job's processes from outside (limits/rlimit.py)."""
+    sampling of the job's processes from outside (limits/rlimit.py), completed by the
+    kernel's high-water mark from pid 1's reaping. Sampling alone missed the peak of a
+    job that ended between two samples (a loaded machine: 187 MB for a 200 MB job); that
+    reaping comes after the teardown of the sandbox's memory, a wait only a sampled box
+    pays for."""
     try:
-        return slot.box.usage()
+        usage = slot.box.usage()
     except limits.LimitsError:
         return limits.Usage(memory_peak=0, cpu_time_us=0, oom_killed=False)
+    if not slot.box.peak_from_samples:
+        return usage
+    reaped = await _reaped(slot)
+    if reaped is None:
+        return usage
+    return limits.with_reaped_peak(usage, reaped.max_rss, request.memory_limit)
 
 
 async def _listen(slot: Slot, denials: DenialWatch, talk: _Conversation, code_run: Run) -> None:

@@ -170,14 +170,14 @@ def _kill_slots() -> None:
 def _report_exits(control: socket.socket, book: "SandboxUidBook | None") -> None:
     while True:
         try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
         if book is not None:
             book.exited(pid)
-        channel.send(control, messages.Exited(pid, status).to_wire())
+        channel.send(control, messages.Exited(pid, status, usage.ru_maxrss * 1024).to_wire())
 
 
 def _fork_slot(control: socket.socket, spec: SandboxSpec, sequence: int, book: "SandboxUidBook | None",

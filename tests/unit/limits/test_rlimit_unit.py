@@ -11,10 +11,13 @@ import pytest
 
 from leeward_daemon import procfs
 from leeward_daemon.limits import (
-    JobLimits, LimitsError, LimitsUnavailable, apply_in_sandbox, blas_thread_env, core_and_fsize_limits,
-    select_backend,
+    JobLimits, LimitsError, LimitsUnavailable, Usage, apply_in_sandbox, blas_thread_env, core_and_fsize_limits,
+    select_backend, with_reaped_peak,
 )
+from leeward_daemon.limits.cgroup1 import Cgroup1Box
+from leeward_daemon.limits.cgroup2 import Cgroup2Box
 from leeward_daemon.limits.inside import AS_HEADROOM, address_space_limit
+from leeward_daemon.limits.rlimit import RlimitBox
 
 MiB = 1 << 20
 
@@ -107,3 +110,18 @@ def test_blas_pool_fits_the_backend_and_the_pids_budget(backend, pids_max, cpus,
     env = blas_thread_env(backend, pids_max, cpus)
     assert env == {"OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
                    "MKL_NUM_THREADS": str(threads)}
+
+
+@pytest.mark.parametrize("sampled, max_rss, oom_killed, expected", [
+    (150, 210, False, 210),   # the peak fell between two samples: the kernel's mark counts
+    (300, 210, False, 300),   # several processes together: the sampled sum stands
+    (150, 900, False, 256),   # shared pages counted in full: never past the limit...
+    (270, 900, True, 900),    # ...unless the job was killed for its memory
+])
+def test_a_sampled_peak_takes_the_kernels_mark_from_the_reaping(sampled, max_rss, oom_killed, expected):
+    usage = Usage(memory_peak=sampled, cpu_time_us=7, oom_killed=oom_killed)
+    assert with_reaped_peak(usage, max_rss, memory_limit=256) == Usage(expected, 7, oom_killed)
+
+
+def test_only_the_rlimit_box_samples_its_peak():
+    assert RlimitBox.peak_from_samples and not Cgroup1Box.peak_from_samples and not Cgroup2Box.peak_from_samples
