@@ -82,6 +82,9 @@ class Cgroup1Box:
         self._started = False
         self._oom_kills_at_start = 0
         self._cpu_ns_at_start = 0
+        # What the limit files hold (only the daemon writes them): a session's cells
+        # start with the same limits each time and need only the accounting reset.
+        self._applied: JobLimits | None = None
 
     def _file(self, controller: str, name: str) -> str:
         return os.path.join(self.dirs[controller], name)
@@ -91,21 +94,27 @@ class Cgroup1Box:
             fs.write(os.path.join(path, "cgroup.procs"), str(pid))
 
     def start_job(self, limits: JobLimits) -> None:
-        if limits.cpu_quota is not None and "cpu" not in self.dirs:
-            raise LimitsUnavailable("cgroup1: no writable cpu hierarchy, cannot apply cpu_quota")
-        self._set_memory(limits.memory_limit)
+        if limits != self._applied:
+            self._apply(limits)
         # Writing 0 resets the high-water mark to the current usage, so the peak read
         # after the job is the job's, not whatever the slot touched while it was built.
         fs.write(self._file("memory", "memory.max_usage_in_bytes"), "0")
         self._oom_kills_at_start = fs.read_keyed(self._file("memory", "memory.oom_control"), "oom_kill")
+        self._cpu_ns_at_start = fs.read_int(self._file("cpuacct", "cpuacct.usage"))
+        self._started = True
+
+    def _apply(self, limits: JobLimits) -> None:
+        if limits.cpu_quota is not None and "cpu" not in self.dirs:
+            raise LimitsUnavailable("cgroup1: no writable cpu hierarchy, cannot apply cpu_quota")
+        self._applied = None  # a write failing halfway leaves the files unknown
+        self._set_memory(limits.memory_limit)
         fs.write(self._file("pids", "pids.max"), str(limits.pids_max))
         if "cpu" in self.dirs:
             quota = -1
             if limits.cpu_quota is not None:
                 quota = round(limits.cpu_quota * fs.read_int(self._file("cpu", "cpu.cfs_period_us")))
             fs.write(self._file("cpu", "cpu.cfs_quota_us"), str(quota))
-        self._cpu_ns_at_start = fs.read_int(self._file("cpuacct", "cpuacct.usage"))
-        self._started = True
+        self._applied = limits
 
     def _set_memory(self, limit: int) -> None:
         mem = self._file("memory", "memory.limit_in_bytes")

@@ -92,6 +92,9 @@ class Cgroup2Box:
         self.peak_resets: bool | None = None
         self._oom_kills_at_start = 0
         self._cpu_us_at_start = 0
+        # What the limit files hold (only the daemon writes them): a session's cells
+        # start with the same limits each time and need only the accounting reset.
+        self._applied: JobLimits | None = None
 
     def _file(self, name: str) -> str:
         return os.path.join(self.path, name)
@@ -100,8 +103,17 @@ class Cgroup2Box:
         fs.write(self._file("cgroup.procs"), str(pid))
 
     def start_job(self, limits: JobLimits) -> None:
+        if limits != self._applied:
+            self._apply(limits)
+        self._oom_kills_at_start = fs.read_keyed(self._file("memory.events"), "oom_kill")
+        self._close_peak()
+        self._peak_fd, self.peak_resets = _open_peak(self._file("memory.peak"))
+        self._cpu_us_at_start = fs.read_keyed(self._file("cpu.stat"), "usage_usec")
+
+    def _apply(self, limits: JobLimits) -> None:
         if limits.cpu_quota is not None and not self._cpu:
             raise LimitsUnavailable(f"cgroup2: cpu controller not enabled above {self.path}, cannot apply cpu_quota")
+        self._applied = None  # a write failing halfway leaves the files unknown
         fs.write(self._file("memory.max"), str(limits.memory_limit))
         # Without swap.max=0 a job over memory.max is swapped out instead of killed,
         # and keeps running past its limit. The file is absent when the kernel does no
@@ -112,10 +124,7 @@ class Cgroup2Box:
         if self._cpu:
             quota = "max" if limits.cpu_quota is None else str(round(limits.cpu_quota * CPU_PERIOD_US))
             fs.write(self._file("cpu.max"), f"{quota} {CPU_PERIOD_US}")
-        self._oom_kills_at_start = fs.read_keyed(self._file("memory.events"), "oom_kill")
-        self._close_peak()
-        self._peak_fd, self.peak_resets = _open_peak(self._file("memory.peak"))
-        self._cpu_us_at_start = fs.read_keyed(self._file("cpu.stat"), "usage_usec")
+        self._applied = limits
 
     def _read_peak(self) -> int:
         path = self._file("memory.peak")

@@ -62,10 +62,21 @@ def test_start_job_writes_limits_in_order(fake_v1):
     assert fake_v1.writes == [
         ("memory/leeward/b1/memory.limit_in_bytes", str(256 * MiB)),
         ("memory/leeward/b1/memory.memsw.limit_in_bytes", str(256 * MiB)),
-        ("memory/leeward/b1/memory.max_usage_in_bytes", "0"),
         ("pids/leeward/b1/pids.max", "16"),
         ("cpu/leeward/b1/cpu.cfs_quota_us", "-1"),
+        ("memory/leeward/b1/memory.max_usage_in_bytes", "0"),
     ]
+
+
+def test_start_job_with_the_same_limits_only_resets_the_accounting(fake_v1):
+    # A session's every cell: the limits in force stay, the peak is the cell's.
+    box = _backend(fake_v1).create_box("b1")
+    box.start_job(JobLimits(memory_limit=256 * MiB, pids_max=16))
+    fake_v1.writes.clear()
+    box.start_job(JobLimits(memory_limit=256 * MiB, pids_max=16))
+    assert fake_v1.writes == [("memory/leeward/b1/memory.max_usage_in_bytes", "0")]
+    box.start_job(JobLimits(memory_limit=256 * MiB, pids_max=8))
+    assert ("pids/leeward/b1/pids.max", "8") in fake_v1.writes
 
 
 def test_raising_memory_limit_writes_memsw_first(fake_v1):

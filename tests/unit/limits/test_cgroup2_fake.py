@@ -94,6 +94,20 @@ def test_start_job_writes_every_limit(fake_v2):
     assert box.peak_resets is True
 
 
+def test_start_job_with_the_same_limits_only_resets_the_accounting(fake_v2):
+    # A session's every cell: the limits in force stay, the peak is the cell's.
+    box = Cgroup2Backend(fake_v2.root).create_box("b1")
+    box.start_job(JobLimits(memory_limit=256 * MiB, pids_max=16))
+    fake_v2.set("leeward", "b1", "memory.peak", "12345")
+    before = len(fake_v2.writes_under("leeward/b1"))
+    box.start_job(JobLimits(memory_limit=256 * MiB, pids_max=16))
+    assert fake_v2.writes_under("leeward/b1")[before:] == []
+    assert fake_v2.read("leeward", "b1", "memory.peak") == "reset"
+    box.start_job(JobLimits(memory_limit=256 * MiB, pids_max=8))
+    assert fake_v2.writes_under("leeward/b1")[before:] == [
+        ("memory.max", str(256 * MiB)), ("memory.swap.max", "0"), ("pids.max", "8"), ("cpu.max", "max 100000")]
+
+
 @pytest.mark.parametrize(("cores", "written"), [(1.5, "150000 100000"), (0.25, "25000 100000"), (2, "200000 100000")])
 def test_cpu_quota(fake_v2, cores, written):
     box = Cgroup2Backend(fake_v2.root).create_box("b1")
