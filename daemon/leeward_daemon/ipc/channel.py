@@ -8,6 +8,7 @@ from __future__ import annotations
 import array
 import os
 import socket
+import threading
 
 from libleeward import protocol
 
@@ -58,7 +59,9 @@ def recv_packet(sock: socket.socket, max_size: int = SLOT_MAX_FRAME) -> tuple[di
     """One whole record from a SOCK_SEQPACKET socket (the zygote's channel): a short
     read there would silently drop the rest of the record. Raises DamagedRecord for a
     record that cannot be taken whole, ChannelClosed at EOF."""
-    data, ancdata, flags, _ = sock.recvmsg(max_size, socket.CMSG_SPACE(16 * 4))
+    buffer = _packet_buffer(max_size)
+    received, ancdata, flags, _ = sock.recvmsg_into([buffer], socket.CMSG_SPACE(16 * 4))
+    data = bytes(buffer[:received])
     fds: list[int] = []
     for level, kind, payload in ancdata:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
@@ -75,6 +78,19 @@ def recv_packet(sock: socket.socket, max_size: int = SLOT_MAX_FRAME) -> tuple[di
         raise DamagedRecord(f"record lost its fds (only {len(fds)} arrived): the daemon is out of file "
                             "descriptors", message)
     return message, fds
+
+
+# One receive buffer per thread, kept: recvmsg(max_size) would allocate (and the
+# allocator map and unmap) a megabyte for every record, in the daemon and the zygote.
+_buffers = threading.local()
+
+
+def _packet_buffer(max_size: int) -> memoryview:
+    """A view of exactly `max_size` bytes: a longer record sets MSG_TRUNC."""
+    buffer = getattr(_buffers, "buffer", None)
+    if buffer is None or len(buffer) < max_size:
+        buffer = _buffers.buffer = bytearray(max_size)
+    return memoryview(buffer)[:max_size]
 
 
 def _decode_record(data: bytes, flags: int, max_size: int) -> dict:
