@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Mapping
 
 from . import cgroupfs as fs
@@ -85,9 +86,23 @@ class Cgroup1Box:
         # What the limit files hold (only the daemon writes them): a session's cells
         # start with the same limits each time and need only the accounting reset.
         self._applied: JobLimits | None = None
+        # The accounting files, opened at the first job. destroy() runs in another thread
+        # (off the event loop) and may overlap a late usage(): the lock keeps a closed fd
+        # number, perhaps reused by then, from ever being read.
+        self._kept: dict[str, fs.KeptFile] | None = {}
+        self._kept_lock = threading.Lock()
 
     def _file(self, controller: str, name: str) -> str:
         return os.path.join(self.dirs[controller], name)
+
+    def _read_accounting(self, controller: str, name: str, key: str | None = None) -> int:
+        with self._kept_lock:
+            if self._kept is None:
+                raise LimitsError(f"{self.dirs[controller]} was destroyed")
+            kept = self._kept.get(name)
+            if kept is None:
+                kept = self._kept[name] = fs.KeptFile(self._file(controller, name))
+            return kept.read_int() if key is None else kept.read_keyed(key)
 
     def attach(self, pid: int) -> None:
         for path in self.paths:
@@ -99,8 +114,8 @@ class Cgroup1Box:
         # Writing 0 resets the high-water mark to the current usage, so the peak read
         # after the job is the job's, not whatever the slot touched while it was built.
         fs.write(self._file("memory", "memory.max_usage_in_bytes"), "0")
-        self._oom_kills_at_start = fs.read_keyed(self._file("memory", "memory.oom_control"), "oom_kill")
-        self._cpu_ns_at_start = fs.read_int(self._file("cpuacct", "cpuacct.usage"))
+        self._oom_kills_at_start = self._read_accounting("memory", "memory.oom_control", "oom_kill")
+        self._cpu_ns_at_start = self._read_accounting("cpuacct", "cpuacct.usage")
         self._started = True
 
     def _apply(self, limits: JobLimits) -> None:
@@ -137,11 +152,11 @@ class Cgroup1Box:
     def usage(self) -> Usage:
         if not self._started:
             raise LimitsError(f"usage() of {self.dirs['memory']} before start_job()")
-        cpu_ns = fs.read_int(self._file("cpuacct", "cpuacct.usage")) - self._cpu_ns_at_start
+        cpu_ns = self._read_accounting("cpuacct", "cpuacct.usage") - self._cpu_ns_at_start
         return Usage(
-            memory_peak=fs.read_int(self._file("memory", "memory.max_usage_in_bytes")),
+            memory_peak=self._read_accounting("memory", "memory.max_usage_in_bytes"),
             cpu_time_us=cpu_ns // 1000,
-            oom_killed=fs.read_keyed(self._file("memory", "memory.oom_control"), "oom_kill")
+            oom_killed=self._read_accounting("memory", "memory.oom_control", "oom_kill")
             > self._oom_kills_at_start,
         )
 
@@ -174,6 +189,10 @@ class Cgroup1Box:
         return False
 
     def destroy(self) -> None:
+        with self._kept_lock:
+            for kept in (self._kept or {}).values():
+                kept.close()
+            self._kept = None
         self.kill()
         for path in self.paths:
             fs.rmdir(path)

@@ -124,6 +124,18 @@ def test_usage_is_relative_to_start_job(fake_v1):
     assert box.usage().oom_killed is True
 
 
+def test_destroy_closes_the_kept_accounting_files_and_usage_then_fails(fake_v1):
+    before = set(os.listdir("/proc/self/fd"))
+    box = _backend(fake_v1).create_box("b1")
+    box.start_job(JobLimits(memory_limit=256 * MiB, pids_max=16))
+    box.usage()
+    assert set(os.listdir("/proc/self/fd")) != before  # kept open between readings
+    box.destroy()
+    assert set(os.listdir("/proc/self/fd")) == before
+    with pytest.raises(LimitsError, match="destroyed"):
+        box.usage()
+
+
 def test_usage_before_start_job_is_an_error(fake_v1):
     with pytest.raises(LimitsError, match="before start_job"):
         _backend(fake_v1).create_box("b1").usage()
