@@ -27,6 +27,7 @@ import dataclasses
 import functools
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
 
@@ -377,59 +378,99 @@ def _bounded(text: str) -> str:
 def _decode(kind: type, body: object) -> Any:
     if not isinstance(body, dict):
         raise TypeError(f"{kind.__name__} must be a map")
-    names, required, hints = _schema(kind)
+    names, required, converters = _schema(kind)
     if not required <= set(body) <= names:
         raise ValueError(f"{kind.__name__} has fields {sorted(names)}")
-    return kind(**{name: _value(hints[name], value) for name, value in body.items()})
+    return kind(**{name: converters[name](value) for name, value in body.items()})
 
 
 @functools.cache
-def _schema(kind: type) -> tuple[frozenset[str], frozenset[str], dict[str, Any]]:
-    """(field names, required names, type hints) of a message class, worked out once:
-    get_type_hints compiles every string annotation anew on each call, which made it
-    most of the daemon's per-message cost."""
+def _schema(kind: type) -> tuple[frozenset[str], frozenset[str], dict[str, Callable[[object], Any]]]:
+    """(field names, required names, each field's converter) of a message class, worked
+    out once: get_type_hints compiles every string annotation anew on each call, which
+    made it most of the daemon's per-message cost."""
     fields = dataclasses.fields(kind)
     required = {f.name for f in fields
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
-    return frozenset(f.name for f in fields), frozenset(required), typing.get_type_hints(kind)
+    hints = typing.get_type_hints(kind)
+    return (frozenset(f.name for f in fields), frozenset(required),
+            {f.name: _converter(hints[f.name]) for f in fields})
 
 
-def _value(hint: Any, value: object) -> Any:
+@functools.cache
+def _converter(hint: Any) -> Callable[[object], Any]:
+    """The function that checks (and, for a nested message, builds) a wire value of type
+    `hint`, made once per type: taking the hint apart for every value was the next cost."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (Union, types.UnionType):
-        for option in args:
+        return _union(hint, [_converter(option) for option in args])
+    if hint is type(None):
+        return _none
+    if dataclasses.is_dataclass(hint):
+        return functools.partial(_decode, hint)
+    if origin in (list, tuple):
+        return _sequence(_converter(args[0]), origin)
+    if origin is dict:
+        return _mapping(_converter(args[0]), _converter(args[1]))
+    return _exact(hint)
+
+
+def _union(hint: Any, options: list[Callable[[object], Any]]) -> Callable[[object], Any]:
+    def convert(value: object) -> Any:
+        for option in options:
             try:
-                return _value(option, value)
+                return option(value)
             except (TypeError, ValueError):
                 continue
         raise TypeError(f"{type(value).__name__} is none of {hint}")
-    if hint is type(None):
-        if value is not None:
-            raise TypeError("expected None")
-        return None
-    if dataclasses.is_dataclass(hint):
-        return _decode(hint, value)
-    if origin in (list, tuple):
+    return convert
+
+
+def _none(value: object) -> None:
+    if value is not None:
+        raise TypeError("expected None")
+    return None
+
+
+def _sequence(item: Callable[[object], Any], origin: type) -> Callable[[object], Any]:
+    def convert(value: object) -> Any:
         if not isinstance(value, list):
             raise TypeError(f"expected a list, got {type(value).__name__}")
-        items = [_value(args[0], item) for item in value]
+        items = [item(each) for each in value]
         return items if origin is list else tuple(items)
-    if origin is dict:
+    return convert
+
+
+def _mapping(key: Callable[[object], Any], item: Callable[[object], Any]) -> Callable[[object], Any]:
+    def convert(value: object) -> Any:
         if not isinstance(value, dict):
             raise TypeError(f"expected a map, got {type(value).__name__}")
-        return {_value(args[0], k): _value(args[1], v) for k, v in value.items()}
-    if hint is float and type(value) is int:
-        return float(value)
-    if type(value) is not hint:  # exact: a bool is no int here
-        raise TypeError(f"expected {hint.__name__}, got {type(value).__name__}")
-    return value
+        return {key(k): item(v) for k, v in value.items()}
+    return convert
+
+
+def _exact(hint: type) -> Callable[[object], Any]:
+    def convert(value: object) -> Any:
+        if hint is float and type(value) is int:
+            return float(value)
+        if type(value) is not hint:  # exact: a bool is no int here
+            raise TypeError(f"expected {hint.__name__}, got {type(value).__name__}")
+        return value
+    return convert
 
 
 def _encode(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
-        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    names = _field_names(type(value))
+    if names is not None:
+        return {name: _encode(getattr(value, name)) for name in names}
     if isinstance(value, (list, tuple)):
         return [_encode(item) for item in value]
     if isinstance(value, dict):
         return {k: _encode(v) for k, v in value.items()}
     return value
+
+
+@functools.cache
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    """A message class's field names, once per class; None for any other type."""
+    return tuple(f.name for f in dataclasses.fields(kind)) if dataclasses.is_dataclass(kind) else None
