@@ -86,7 +86,10 @@ def test_cpu_time_of_one_second_busy_loop(metered):
     child, box = metered(ONE_CPU_SECOND)
     own = child.result()["cpu"]
     assert child.wait() == 0
-    assert 0.5 <= assert_cpu_time_is_the_childs(box.usage(), own, "rlimit") <= 2.0
+    # Against the child's own count, not a fixed second: spin() stops on the tick
+    # counter, which overshoots by whole ticks (2.18 s for spin(1.0) in a TCG guest).
+    assert own >= 1.0
+    assert_cpu_time_is_the_childs(box.usage(), own, "rlimit")
 
 
 def test_cpu_time_counts_waited_children(metered):
