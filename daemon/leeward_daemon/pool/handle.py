@@ -22,7 +22,8 @@ class Slot:
         self._outputs: tuple[int, int] | None = (fds.stdout, fds.stderr)
         self.channel = AsyncChannel(fds.control)
         # The zygote's report of reaping pid 1 (messages.Exited): its wait status and peak.
-        self.reaped: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self.reaped: asyncio.Future = self._loop.create_future()
         self.closed = False
 
     def take_outputs(self) -> tuple[int, int]:
@@ -52,13 +53,13 @@ class Slot:
         process of its pid namespace is gone too."""
         if not self.alive():
             return
-        loop = asyncio.get_running_loop()
-        gone = loop.create_future()
-        loop.add_reader(self.pidfd, lambda: gone.done() or gone.set_result(None))
+        gone = self._loop.create_future()
+        self._loop.add_reader(self.pidfd, lambda: gone.done() or gone.set_result(None))
         try:
             await gone
         finally:
-            loop.remove_reader(self.pidfd)
+            if not self.closed:  # else close() took the reader off, and the number may be another fd's now
+                self._loop.remove_reader(self.pidfd)
 
     def close(self) -> None:
         """Idempotent: a closed fd number may already belong to someone else."""
@@ -66,6 +67,10 @@ class Slot:
             return
         self.closed = True
         self.channel.close()
+        # A wait_exited cancelled just before may not have run its cleanup yet: its
+        # reader goes before the fd does, never by number after (when the number may
+        # already be another slot's channel or pidfd).
+        self._loop.remove_reader(self.pidfd)
         os.close(self.pidfd)
         if self._outputs is not None:
             for fd in self._outputs:
