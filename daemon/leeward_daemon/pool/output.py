@@ -101,9 +101,12 @@ class OutputCollector:
         if self._paused is not None:
             self._paused.cancel()
             self._resume()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._done), grace_secs)
-        except asyncio.TimeoutError:
-            self._finish()
+        if not self._done.done():
+            self._on_readable()  # mostly at EOF already: then no timer and no task to wait on
+        if not self._done.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self._done), grace_secs)
+            except asyncio.TimeoutError:
+                self._finish()
         return bytes(self._data)
 
