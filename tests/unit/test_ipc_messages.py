@@ -10,7 +10,7 @@ EXAMPLES = [
     messages.Configure(["numpy"], True, ["/opt/py"], 1 << 20, 100000, 64, "cgroup1", 64),
     messages.Hello(7, ["numpy"], 7, True), messages.Hello(7, error="no landlock"),
     messages.Spawn(3), messages.SlotMade(1, 42, None), messages.SlotMade(1, 42, 100001),
-    messages.SpawnFailed("EAGAIN"), messages.Exited(42, 9, 1 << 20), messages.Ready(), messages.Failed("mount"),
+    messages.SpawnFailed("EAGAIN"), messages.Exited(42, 9, 1 << 20, 1500), messages.Ready(), messages.Failed("mount"),
     messages.Started(1234.5), messages.Result(None), messages.Result(messages.ExceptionReport("E", "v", "tb")),
     messages.Job(SandboxRequest((JobMount("/srv", "/data", False),), {"A": "1"}, 1 << 26, 64, "rlimit", 1 << 30, 5.0),
                  Run("print(1)", b"in", {"a.txt": b"x"}, 5.0)),

@@ -110,14 +110,16 @@ class SpawnFailed(Message):
 
 @dataclass(frozen=True)
 class Exited(Message):
-    """A child of the zygote was reaped: its pid, its wait status, and `max_rss`, the
-    kernel's high-water mark of its resident set and of every descendant it waited for
-    (wait4's ru_maxrss, in bytes): a slot's job's peak even when it ended between two of
-    a sampling meter's readings."""
+    """A child of the zygote was reaped: its pid, its wait status, and the kernel's
+    account of it and of every descendant it waited for (wait4's rusage; a pid 1 waits
+    for its whole namespace as it exits): `max_rss`, the high-water mark of the resident
+    set in bytes, and `cpu_time_us`, user + system time over their lives. A slot's job's
+    peak and CPU even when they fell between, or after, a sampling meter's readings."""
     op: ClassVar[str] = "exited"
     pid: int
     status: int
     max_rss: int
+    cpu_time_us: int
 
 
 # ---------------------------------------------------------------- daemon <-> slot

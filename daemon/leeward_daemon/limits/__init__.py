@@ -5,7 +5,7 @@ plus `apply_in_sandbox` under the rlimit backend.
 
 Used by both sides (pool/ for boxes, isolation/ and the zygote for inside.py): imports
 only the top-level modules (errors, procfs); never frontdoor/, pool/, ops/ or sandbox/."""
-from .base import Backend, Box, JobLimits, LimitsError, LimitsUnavailable, Usage, with_reaped_peak
+from .base import Backend, Box, JobLimits, LimitsError, LimitsUnavailable, Usage, with_reaped
 from .detect import select_backend
 from .inside import apply_in_sandbox, blas_thread_env, core_and_fsize_limits
 
@@ -20,5 +20,5 @@ __all__ = [
     "blas_thread_env",
     "core_and_fsize_limits",
     "select_backend",
-    "with_reaped_peak",
+    "with_reaped",
 ]

@@ -39,9 +39,11 @@ class Usage:
 
 
 class Box(Protocol):
-    # usage()'s memory_peak is a meter's sampling (rlimit), not the kernel's own
-    # high-water mark (a cgroup's): with_reaped_peak completes it.
-    peak_from_samples: bool
+    # usage() is a meter's sampling (rlimit), not the kernel's own counters (a
+    # cgroup's): with_reaped completes it from pid 1's reaping. cpu_before_job_us is
+    # what the sampled processes had used when the job started (0 for a cgroup box).
+    usage_from_samples: bool
+    cpu_before_job_us: int
 
     def attach(self, pid: int) -> None: ...
     def start_job(self, limits: JobLimits) -> None: ...
@@ -50,16 +52,21 @@ class Box(Protocol):
     def destroy(self) -> None: ...
 
 
-def with_reaped_peak(usage: Usage, max_rss: int, memory_limit: int) -> Usage:
-    """A sampled usage with the kernel's high-water mark of the job's processes as pid 1
-    was reaped (wait4's ru_maxrss of pid 1 and every descendant waited for): a job whose
-    peak fell between two samples, or after the last, has it counted. A single process's
-    mark, so a lower bound of the job's peak; it counts shared pages in full, so it is cut
-    to the limit unless the job was killed for its memory (the peak passes the limit only
-    then, as the meter's own figure does)."""
-    kernel = max_rss if usage.oom_killed else min(max_rss, memory_limit)
-    return Usage(memory_peak=max(usage.memory_peak, kernel), cpu_time_us=usage.cpu_time_us,
-                 oom_killed=usage.oom_killed)
+def with_reaped(usage: Usage, max_rss: int, cpu_time_us: int, cpu_before_job_us: int,
+                memory_limit: int) -> Usage:
+    """A sampled usage completed by the kernel's account of the job's processes as pid 1
+    was reaped (wait4's rusage of pid 1 and every descendant waited for): a job whose
+    peak or CPU fell between two samples, or after the last, has it counted.
+
+    Memory: a single process's mark, so a lower bound of the job's peak; it counts shared
+    pages in full, so it is cut to the limit unless the job was killed for its memory (the
+    peak passes the limit only then, as the meter's own figure does). CPU: pid 1's whole
+    life, less what it had used when the job started (read by the meter in clock ticks,
+    so within a tick of the job's own)."""
+    kernel_peak = max_rss if usage.oom_killed else min(max_rss, memory_limit)
+    kernel_cpu = max(0, cpu_time_us - cpu_before_job_us)
+    return Usage(memory_peak=max(usage.memory_peak, kernel_peak),
+                 cpu_time_us=max(usage.cpu_time_us, kernel_cpu), oom_killed=usage.oom_killed)
 
 
 class Backend(Protocol):

@@ -74,7 +74,8 @@ class Cgroup1Backend:
 
 
 class Cgroup1Box:
-    peak_from_samples = False  # the cgroup's own high-water mark
+    usage_from_samples = False  # the cgroup's own counters
+    cpu_before_job_us = 0
     def __init__(self, dirs: Mapping[str, str], paths: tuple[str, ...]):
         """`dirs`: each controller's directory; `paths`: each distinct one once (the
         backend knows which hierarchies are co-mounted: no path resolved per box)."""

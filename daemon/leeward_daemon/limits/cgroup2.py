@@ -81,7 +81,8 @@ class Cgroup2Backend:
 
 
 class Cgroup2Box:
-    peak_from_samples = False  # the cgroup's own high-water mark
+    usage_from_samples = False  # the cgroup's own counters
+    cpu_before_job_us = 0
     def __init__(self, path: str, *, cpu: bool):
         self.path = path
         self.paths = (path,)

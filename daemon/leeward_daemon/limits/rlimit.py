@@ -32,9 +32,9 @@ class RlimitBox:
     kills the rest of the namespace with it. From `start_job()` on, a JobMeter measures
     the job and kills it past its memory limit; `usage()` is what it measured. Its
     memory_peak is sampled: the kernel's own figure comes with pid 1's reaping
-    (with_reaped_peak)."""
+    (with_reaped)."""
 
-    peak_from_samples = True
+    usage_from_samples = True
 
     def __init__(self, box_id: str):
         self.box_id = box_id
@@ -51,6 +51,11 @@ class RlimitBox:
         refuse_quota(limits)
         self._stop_meter()
         self._meter = JobMeter(self._processes, limits.memory_limit)
+
+    @property
+    def cpu_before_job_us(self) -> int:
+        """What the attached processes had used when the job started (clock ticks)."""
+        return self._meter.cpu_before_job_us if self._meter is not None else 0
 
     def usage(self) -> Usage:
         """What the meter measured, up to now or to the job's end."""
@@ -114,13 +119,15 @@ class JobMeter:
     spent after the last sample, and children nobody waited for that exited between
     two samples (their CPU time in the last sample before is counted). The memory
     peak of any single process, and of pid 1 with every descendant it waited for, is
-    the kernel's from pid 1's reaping (limits.with_reaped_peak, in the supervisor).
+    the kernel's from pid 1's reaping, and so is the CPU time of pid 1 and every
+    descendant (limits.with_reaped, in the supervisor).
     """
 
     def __init__(self, processes: list[tuple[int, int]], memory_limit: int):
         self._processes = list(processes)  # (pid, pidfd), pidfds owned by the box
         self._limit = memory_limit
         self._cpu_ticks_at_start = _cpu_ticks(self._tree())
+        self.cpu_before_job_us = self._cpu_ticks_at_start * 1_000_000 // procfs.CLOCK_TICKS
         self._cpu_ticks = 0
         self._memory_peak = 0
         self._oom_killed = False

@@ -219,12 +219,13 @@ async def _usage(slot: Slot, request: SandboxRequest) -> limits.Usage:
         usage = slot.box.usage()
     except limits.LimitsError:
         return limits.Usage(memory_peak=0, cpu_time_us=0, oom_killed=False)
-    if not slot.box.peak_from_samples:
+    if not slot.box.usage_from_samples:
         return usage
     reaped = await _reaped(slot)
     if reaped is None:
         return usage
-    return limits.with_reaped_peak(usage, reaped.max_rss, request.memory_limit)
+    return limits.with_reaped(usage, reaped.max_rss, reaped.cpu_time_us, slot.box.cpu_before_job_us,
+                              request.memory_limit)
 
 
 async def _listen(slot: Slot, denials: DenialWatch, talk: _Conversation, code_run: Run) -> None:

@@ -177,7 +177,8 @@ def _report_exits(control: socket.socket, book: "SandboxUidBook | None") -> None
             return
         if book is not None:
             book.exited(pid)
-        channel.send(control, messages.Exited(pid, status, usage.ru_maxrss * 1024).to_wire())
+        cpu_time_us = round((usage.ru_utime + usage.ru_stime) * 1_000_000)
+        channel.send(control, messages.Exited(pid, status, usage.ru_maxrss * 1024, cpu_time_us).to_wire())
 
 
 def _fork_slot(control: socket.socket, spec: SandboxSpec, sequence: int, book: "SandboxUidBook | None",

@@ -12,7 +12,7 @@ import pytest
 from leeward_daemon import procfs
 from leeward_daemon.limits import (
     JobLimits, LimitsError, LimitsUnavailable, Usage, apply_in_sandbox, blas_thread_env, core_and_fsize_limits,
-    select_backend, with_reaped_peak,
+    select_backend, with_reaped,
 )
 from leeward_daemon.limits.cgroup1 import Cgroup1Box
 from leeward_daemon.limits.cgroup2 import Cgroup2Box
@@ -120,8 +120,19 @@ def test_blas_pool_fits_the_backend_and_the_pids_budget(backend, pids_max, cpus,
 ])
 def test_a_sampled_peak_takes_the_kernels_mark_from_the_reaping(sampled, max_rss, oom_killed, expected):
     usage = Usage(memory_peak=sampled, cpu_time_us=7, oom_killed=oom_killed)
-    assert with_reaped_peak(usage, max_rss, memory_limit=256) == Usage(expected, 7, oom_killed)
+    assert with_reaped(usage, max_rss, 0, 0, memory_limit=256) == Usage(expected, 7, oom_killed)
 
 
-def test_only_the_rlimit_box_samples_its_peak():
-    assert RlimitBox.peak_from_samples and not Cgroup1Box.peak_from_samples and not Cgroup2Box.peak_from_samples
+@pytest.mark.parametrize("sampled_us, reaped_us, before_us, expected_us", [
+    (490_000, 1_020_000, 20_000, 1_000_000),  # the last samples missed the end: the kernel's counts
+    (700_000, 650_000, 20_000, 700_000),      # a waited-for child's time already sampled stands
+    (0, 10_000, 20_000, 0),                    # within a tick of the start: never negative
+])
+def test_a_sampled_cpu_time_takes_the_kernels_from_the_reaping(sampled_us, reaped_us, before_us, expected_us):
+    usage = Usage(memory_peak=1, cpu_time_us=sampled_us, oom_killed=False)
+    assert with_reaped(usage, 1, reaped_us, before_us, memory_limit=256).cpu_time_us == expected_us
+
+
+def test_only_the_rlimit_box_samples_its_usage():
+    assert RlimitBox.usage_from_samples and not Cgroup1Box.usage_from_samples and not Cgroup2Box.usage_from_samples
+    assert Cgroup1Box.cpu_before_job_us == Cgroup2Box.cpu_before_job_us == 0
