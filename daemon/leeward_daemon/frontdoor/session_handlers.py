@@ -21,7 +21,7 @@ from ..errors import FileRefused, SessionEnded
 from ..ipc.messages import FileOp
 from ..model import WORKDIR
 from ..pool.session import FILE_READ_MAX
-from ..pool.sessions import Session
+from ..pool.sessions import CancelledInQueue, Session
 from . import events, sandbox_request
 from .accounting import RequestRecord
 from .running import new_execution_id
@@ -57,7 +57,12 @@ async def session_execute(server: Server, request: SessionExecute, record: Reque
         return result, {"execution_count": session.executions, "session": _state(session)}
 
     with server.jobs.running(record.peer_uid, execution_id, hooks):
-        result, extra = await server.sessions.use(record.peer_uid, request.session_id, cell)
+        try:
+            result, extra = await server.sessions.use(record.peer_uid, request.session_id, cell, hooks.cancel)
+        except CancelledInQueue as queued:  # answered at once, not after the cells ahead of it
+            session = queued.session
+            result = session.sandbox.never_run(run)
+            extra = {"execution_count": session.executions, "session": _state(session)}
     result.execution_id = execution_id  # a session cell is always a v2 request
     if stream is not None:
         stream.display(result.results)

@@ -83,8 +83,7 @@ class SessionSandbox:
         if hooks.cancelled:
             # Cancelled while it waited its turn: never sent (between cells the sandbox
             # ignores SIGINT, so an interrupt could not stop it).
-            return ExecutionResult(exit_code=-signal.SIGINT, limits=self.request.limits_backend, cancelled=True,
-                                   **result_output(run, messages.RichOutput()))
+            return self.never_run(run)
         out_read, out_write = os.pipe2(os.O_CLOEXEC)
         err_read, err_write = os.pipe2(os.O_CLOEXEC)
         stdout = OutputCollector(out_read, self._config.stdout_max, hooks.stdout)
@@ -131,6 +130,11 @@ class SessionSandbox:
             error=_report(reply.error) if isinstance(reply, messages.CellResult) else None,
             **result_output(run, reply.output if isinstance(reply, messages.CellResult) else messages.RichOutput()),
         )
+
+    def never_run(self, run: Run) -> ExecutionResult:
+        """The result of a cell cancelled before it was sent."""
+        return ExecutionResult(exit_code=-signal.SIGINT, limits=self.request.limits_backend, cancelled=True,
+                               **result_output(run, messages.RichOutput()))
 
     async def file_op(self, op: messages.FileOp) -> messages.FileReply | None:
         """The sandbox's reply, or None when it died meanwhile (the session ended)."""

@@ -26,6 +26,14 @@ ENDED_REMEMBERED = 4096  # ended ids kept to answer E5003 (beyond: E5001, as for
 REASONS = ("closed", "idle_expired", "lifetime_expired", "timeout", "cancelled", "oom", "crashed", "shutdown")
 
 
+class CancelledInQueue(Exception):
+    """A Cancel came while the request waited for its session's turn: it never ran."""
+
+    def __init__(self, session: "Session"):
+        super().__init__("cancelled while waiting for the session's turn")
+        self.session = session
+
+
 @dataclass
 class Session:
     id: str
@@ -98,15 +106,14 @@ class Sessions:
         session.watchdog = asyncio.get_running_loop().create_task(self._watch(session))
         return session
 
-    async def use(self, uid: int | None, session_id: str, work: Callable[[Session], Awaitable[T]]) -> T:
+    async def use(self, uid: int | None, session_id: str, work: Callable[[Session], Awaitable[T]],
+                  cancel: asyncio.Event | None = None) -> T:
         """Runs `work` on the caller's session once the session's earlier requests are
-        done (arrival order), waiting at most session_queue_secs."""
+        done (arrival order), waiting at most session_queue_secs. A `cancel` set while
+        it waits ends the wait at once (CancelledInQueue): a cancelled request is not
+        held up to session_queue_secs behind another's cell."""
         session = self.find(uid, session_id)
-        try:
-            await asyncio.wait_for(session.lock.acquire(), self._config.session_queue_secs)
-        except asyncio.TimeoutError:
-            raise SessionBusy(f"session busy: other cells ran past session_queue_secs "
-                              f"({self._config.session_queue_secs:g}s)") from None
+        await _take_turn(session, self._config.session_queue_secs, cancel)
         try:
             session = self.find(uid, session_id)  # it may have ended while we waited
             session.busy = True
@@ -171,3 +178,40 @@ class Sessions:
                 self.end(session, "crashed")
                 return
             await asyncio.sleep(max(0.05, min(session.expires_at - now, 1.0)))
+
+
+async def _take_turn(session: Session, queue_secs: float, cancel: asyncio.Event | None) -> None:
+    """Takes the session's lock; SessionBusy past `queue_secs`, CancelledInQueue once
+    `cancel` is set. The lock is never left taken by a wait that gave up (asyncio.Lock
+    hands a cancelled waiter's turn to the next one)."""
+    acquiring = asyncio.ensure_future(session.lock.acquire())
+    cancelled = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
+    try:
+        await asyncio.wait({acquiring} | ({cancelled} if cancelled is not None else set()),
+                           timeout=queue_secs, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:  # this request itself was cancelled (the daemon stopping)
+        await _give_up(acquiring)
+        if not acquiring.cancelled():
+            session.lock.release()
+        raise
+    finally:
+        if cancelled is not None:
+            cancelled.cancel()
+    await _give_up(acquiring)
+    if not acquiring.cancelled():
+        return  # taken (a Cancel that came too late is seen by the cell itself)
+    if cancel is not None and cancel.is_set():
+        raise CancelledInQueue(session)
+    raise SessionBusy(f"session busy: other cells ran past session_queue_secs ({queue_secs:g}s)")
+
+
+async def _give_up(acquiring: asyncio.Task) -> None:
+    """Stops a lock wait that is still waiting and lets it finish; it may have taken
+    the lock meanwhile (then it is not cancelled)."""
+    if acquiring.done():
+        return
+    acquiring.cancel()
+    try:
+        await asyncio.shield(acquiring)
+    except asyncio.CancelledError:
+        pass

@@ -1,0 +1,173 @@
+"""Hostile clients of the v2 surfaces (PROTOCOL-V2 "Streaming", "New requests"): a
+streaming client that goes away mid-frame, Cancel storms racing the jobs' ends, one
+execution_id on several connections and uids, and a Cancel of a cell still waiting for
+its session's turn. Each leaves the daemon serving, with nothing leaked."""
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import shutil
+import socket
+import struct
+import tempfile
+import threading
+
+import pytest
+
+from libleeward import protocol
+from tests.conftest import start_daemon
+from tests.integration.other_user import as_other_user
+
+from . import leaks
+from .conftest import back_to_target, stop_and_check
+
+JOIN_SECS = 120.0  # bound on a thread's end; not a speed assertion
+CELL_TIMEOUT = 100  # far past any wait here
+QUEUE_SECS = 60  # session_queue_secs: far past the wait for an answered Cancel
+FLOOD = "import sys\nwhile True:\n    sys.stdout.write('x' * 60000)\n"
+
+
+@pytest.fixture(scope="module")
+def hurt():
+    if os.geteuid() != 0:
+        pytest.skip("needs root: a second uid")
+    # /run is not writable by others: the daemon accepts a socket directory that is not private.
+    directory = tempfile.mkdtemp(prefix="leeward-v2faults-", dir="/run")
+    os.chmod(directory, 0o755)
+    running = start_daemon(directory, "--set", "socket_mode=0o666", "--set", f"session_queue_secs={QUEUE_SECS}",
+                           "--set", "metrics_port=0", workers=1)
+    baseline = leaks.Baseline.take(running.process.pid)
+    yield running
+    assert leaks.poll(lambda: back_to_target(running))
+    assert baseline.problems_while_running() == []
+    stop_and_check(running, baseline)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def _connect(daemon) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX)
+    sock.settimeout(JOIN_SECS)
+    sock.connect(daemon.socket_path)
+    return sock
+
+
+def _send(sock: socket.socket, message: dict) -> None:
+    sock.sendall(protocol.encode_frame(message))
+
+
+def _frame(sock: socket.socket) -> dict | None:
+    """The next frame, Event or response; None at a close."""
+    header = sock.recv(4, socket.MSG_WAITALL)
+    if len(header) < 4:
+        return None
+    (length,) = struct.unpack(">I", header)
+    return protocol.decode_body(sock.recv(length, socket.MSG_WAITALL))
+
+
+def _reply(sock: socket.socket) -> dict | None:
+    """The response after any Event frames; None at a close."""
+    frame = _frame(sock)
+    while frame is not None and frame.get("type") == "Event":
+        frame = _frame(sock)
+    return frame
+
+
+def _ask(daemon, message: dict) -> dict:
+    with _connect(daemon) as sock:
+        _send(sock, message)
+        return _reply(sock)
+
+
+def _open_session(daemon) -> str:
+    return _ask(daemon, {"type": "SessionOpen"})["session"]["id"]
+
+
+def test_a_streaming_client_gone_mid_frame_leaves_its_job_ended_and_nothing_else(hurt):
+    with _connect(hurt) as sock:
+        _send(sock, {"type": "Execute", "code": FLOOD, "stream": True, "timeout_secs": CELL_TIMEOUT})
+        assert len(sock.recv(10, socket.MSG_WAITALL)) == 10  # inside the first Event frame
+    assert leaks.poll(lambda: back_to_target(hurt))
+    assert _ask(hurt, {"type": "Execute", "code": "print('served')"})["result"]["stdout"] == b"served\n"
+
+
+def test_a_session_outlives_a_streaming_client_gone_mid_frame(hurt):
+    sid = _open_session(hurt)
+    _ask(hurt, {"type": "SessionExecute", "session_id": sid, "code": "kept = 41"})
+    with _connect(hurt) as sock:
+        _send(sock, {"type": "SessionExecute", "session_id": sid, "code": FLOOD, "stream": True,
+                     "timeout_secs": CELL_TIMEOUT})
+        assert len(sock.recv(10, socket.MSG_WAITALL)) == 10
+    after = _ask(hurt, {"type": "SessionExecute", "session_id": sid, "code": "print(kept + 1)"})["result"]
+    assert after["stdout"] == b"42\n" and after["session"] == {"id": sid, "alive": True}
+    assert _ask(hurt, {"type": "SessionClose", "session_id": sid})["success"]
+
+
+def test_a_cell_cancelled_in_its_sessions_queue_is_answered_while_the_cell_ahead_runs(hurt):
+    """Before: the cancelled cell waited for the running one (or session_queue_secs,
+    then E5002) before its answer."""
+    sid = _open_session(hurt)
+    with _connect(hurt) as first:
+        _send(first, {"type": "SessionExecute", "session_id": sid, "execution_id": "ahead", "stream": True,
+                      "code": "import time\nprint('go', flush=True)\ntime.sleep(600)", "timeout_secs": CELL_TIMEOUT})
+        assert _frame(first)["type"] == "Event"  # its first output: it runs
+        queued: dict = {}
+
+        def second_cell() -> None:
+            queued["reply"] = _ask(hurt, {"type": "SessionExecute", "session_id": sid, "execution_id": "behind",
+                                          "code": "open('ran', 'w').close()"})
+
+        waiter = threading.Thread(target=second_cell, daemon=True)
+        waiter.start()
+        while not _ask(hurt, {"type": "Cancel", "execution_id": "behind"})["found"]:
+            pass  # until the second cell's request has arrived
+        waiter.join(JOIN_SECS)
+        still_running = _ask(hurt, {"type": "SessionList"})["sessions"][0]["busy"]
+        assert _ask(hurt, {"type": "Cancel", "execution_id": "ahead"})["found"] is True
+        ahead = _reply(first)
+    assert queued["reply"]["success"], queued["reply"]
+    second = queued["reply"]["result"]
+    assert second["cancelled"] is True and second["execution_id"] == "behind"
+    assert second["session"] == {"id": sid, "alive": True}
+    assert still_running is True and ahead["result"]["cancelled"] is True
+    ran = _ask(hurt, {"type": "SessionExecute", "session_id": sid, "code": "import os\nprint(os.path.exists('ran'))"})
+    assert ran["result"]["stdout"] == b"False\n"
+    assert _ask(hurt, {"type": "SessionClose", "session_id": sid})["success"]
+
+
+def test_cancel_storms_racing_the_jobs_ends_get_coherent_answers(hurt):
+    ids = [f"storm-{n}" for n in range(4)]
+
+    def job(n: int) -> dict:
+        return _ask(hurt, {"type": "Execute", "code": "print(1)", "execution_id": ids[n % len(ids)]})
+
+    def cancel(n: int) -> dict:
+        return _ask(hurt, {"type": "Cancel", "execution_id": ids[n % len(ids)]})
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        jobs = [pool.submit(job, n) for n in range(24)]
+        cancels = [pool.submit(cancel, n) for n in range(120)]
+        job_replies = [f.result() for f in jobs]
+        cancel_replies = [f.result() for f in cancels]
+    assert all(reply == {"type": "Cancel", "success": True, "found": reply["found"]} for reply in cancel_replies)
+    for reply in job_replies:
+        if reply["success"]:
+            assert reply["result"]["execution_id"] in ids and isinstance(reply["result"]["cancelled"], bool)
+        else:  # the same id already running for this uid
+            assert reply["error"]["code"] == "E2003", reply
+    assert leaks.poll(lambda: back_to_target(hurt))
+
+
+def test_one_execution_id_in_two_uids_at_once_is_two_jobs(hurt):
+    with _connect(hurt) as mine:
+        _send(mine, {"type": "Execute", "execution_id": "shared", "timeout_secs": CELL_TIMEOUT,
+                     "code": "import time\nprint('mine', flush=True)\ntime.sleep(600)", "stream": True})
+        assert _frame(mine)["type"] == "Event"  # its first output: it runs
+        theirs = as_other_user(hurt.socket_path, [
+            {"type": "Cancel", "execution_id": "shared"},
+            {"type": "Execute", "execution_id": "shared", "code": "print('theirs')"},
+            {"type": "Cancel", "execution_id": "shared"}])
+        assert theirs[0] == theirs[2] == {"type": "Cancel", "success": True, "found": False}
+        assert theirs[1]["result"]["stdout"] == b"theirs\n" and theirs[1]["result"]["cancelled"] is False
+        assert _ask(hurt, {"type": "Cancel", "execution_id": "shared"})["found"] is True
+        result = _reply(mine)["result"]
+    assert result["cancelled"] is True and result["stdout"] == b"mine\n"
