@@ -93,3 +93,65 @@ def test_the_daemon_answers_any_frame_with_a_structured_error_or_a_close(fuzzed,
 @pytest.mark.integration
 def test_the_daemon_still_runs_jobs_after_the_fuzzing(fuzzed):
     assert fuzzed.execute("print('still')").stdout == b"still\n"
+
+
+# Execute / SessionExecute with the v2 fields (argv, stream, execution_id, display,
+# collect): each either runs (bounded by its own short timeout) or is refused with a
+# stable code; a streamed job's Event frames precede exactly one response.
+OPEN_SESSION = "<the fixture's session>"
+ids = st.text(alphabet="Aa0_-/. \x00ä", max_size=70) | values
+argvs = st.lists(st.sampled_from(["/bin/echo", "echo", "/bin/", "/etc/passwd", "", "\x00", "-"])
+                 | st.text(max_size=12), max_size=6) | values
+v2_fields = st.fixed_dictionaries({}, optional={
+    "argv": argvs, "code": st.just("print('fuzz')") | values, "stream": st.booleans() | values,
+    "execution_id": ids, "display": st.booleans() | values,
+    "collect": st.lists(st.text(max_size=12), max_size=3) | values, "stdin": st.binary(max_size=8) | values})
+v2_requests = st.tuples(st.sampled_from(["Execute", "SessionExecute"]),
+                        st.sampled_from([OPEN_SESSION, "nope"]) | values, v2_fields).map(
+    lambda parts: {**parts[2], "type": parts[0], "timeout_secs": 2,
+                   **({"session_id": parts[1]} if parts[0] == "SessionExecute" else {})})
+
+
+@pytest.fixture(scope="module")
+def fuzzed_session(fuzzed) -> str:
+    with fuzzed.connect() as conn:
+        return conn.request({"type": "SessionOpen"})["session"]["id"]
+
+
+def _frames_until_response(path: str, message: dict) -> tuple[list[dict], dict | None]:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(60)
+        sock.connect(path)
+        sock.sendall(protocol.encode_frame(message))
+        events = []
+        while True:
+            header = sock.recv(4, socket.MSG_WAITALL)
+            if len(header) < 4:
+                return events, None
+            (length,) = struct.unpack(">I", header)
+            frame = protocol.decode_body(sock.recv(length, socket.MSG_WAITALL))
+            if frame.get("type") != "Event":
+                return events, frame
+            events.append(frame)
+
+
+@pytest.mark.integration
+@FUZZ
+@given(v2_requests)
+def test_v2_execute_fields_run_or_get_a_stable_code(fuzzed, fuzzed_session, message):
+    if message.get("session_id") == OPEN_SESSION:
+        message["session_id"] = fuzzed_session
+    events, response = _frames_until_response(fuzzed.socket_path, message)
+    assert response is not None and response["type"] == message["type"]
+    if response["success"]:
+        result = response["result"]
+        assert all(e["execution_id"] == result["execution_id"] for e in events)
+        if message.get("stream") is True:
+            assert b"".join(e["data"] for e in events if e["event"] == "stdout") == result["stdout"]
+        else:
+            assert events == []
+    else:
+        assert response["error"]["code"] in CODES, response
+        assert len(response["error"]["message"]) <= protocol.MAX_ERROR_MESSAGE + 64
+        assert events == []
+    assert fuzzed.process.poll() is None
