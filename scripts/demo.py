@@ -9,6 +9,7 @@ import tempfile
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from leeward import Leeward  # noqa: E402
 from libleeward.client import Connection  # noqa: E402
 from tests.conftest import start_daemon  # noqa: E402
 
@@ -25,9 +26,23 @@ def show(title: str, result) -> None:
     print(f"--- {title}: exit_code={result.exit_code} timed_out={result.timed_out} "
           f"duration={result.duration_ms:.2f} ms")
     for name in ("stdout", "stderr"):
-        text = getattr(result, name).decode(errors="replace").strip()
+        text = getattr(result, name)
+        text = (text.decode(errors="replace") if isinstance(text, bytes) else text).strip()
         if text:
             print(f"{name}:\n  " + text.replace("\n", "\n  ")[-600:])
+
+
+def show_agent_features(socket_path: str) -> None:
+    """Sessions, a program instead of Python, and output as it is written."""
+    with Leeward(socket_path) as lw:
+        with lw.session() as session:
+            session.run("import statistics\ndata = [3, 1, 4, 1, 5, 9, 2, 6]")
+            cell = session.run("statistics.mean(data), max(data)", display=True)
+            print(f"--- a session keeps its state: the second cell's value is {cell.text}")
+        show("a program instead of Python (argv)", lw.run(["sh", "-c", "echo $((6 * 7)); ls / | wc -l"]))
+        run = lw.stream("import time\nfor i in range(3):\n    print('tick', i, flush=True)\n    time.sleep(0.2)")
+        chunks = [event.data for event in run if event.kind == "stdout"]
+        print(f"--- streamed: {len(chunks)} chunks as they were printed, {b''.join(chunks)!r}")
 
 
 def main() -> None:
@@ -46,6 +61,7 @@ def main() -> None:
                 show("a rw mount", result)
                 with open(os.path.join(outputs, "report.txt")) as fh:
                     print(f"host sees {outputs}/report.txt: {fh.read()!r}")
+            show_agent_features(daemon.socket_path)
         finally:
             daemon.stop()
 
