@@ -171,3 +171,24 @@ def test_one_execution_id_in_two_uids_at_once_is_two_jobs(hurt):
         assert _ask(hurt, {"type": "Cancel", "execution_id": "shared"})["found"] is True
         result = _reply(mine)["result"]
     assert result["cancelled"] is True and result["stdout"] == b"mine\n"
+
+
+def test_streaming_clients_that_never_read_hold_no_sandbox_past_their_jobs(hurt):
+    """Each stalls only its own job (until its timeout); the sandbox goes back to the
+    pool while the reply still waits for its reader, and others are served meanwhile."""
+    readers = []
+    try:
+        for _ in range(8):
+            sock = _connect(hurt)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            _send(sock, {"type": "Execute", "code": FLOOD, "stream": True, "timeout_secs": 2})
+            readers.append(sock)
+        assert _ask(hurt, {"type": "Execute", "code": "print('served')"})["result"]["stdout"] == b"served\n"
+        assert leaks.poll(lambda: back_to_target(hurt))  # no reader has read a byte yet
+        with hurt.connect() as conn:
+            assert conn.status()["connections"] >= len(readers) + 1
+    finally:
+        for sock in readers:
+            sock.close()
+    with hurt.connect() as conn:
+        assert leaks.poll(lambda: conn.status()["connections"] == 1)
