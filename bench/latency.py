@@ -31,6 +31,7 @@ import baselines  # noqa: E402
 import cpu  # noqa: E402
 import memory  # noqa: E402
 import targets  # noqa: E402
+from leeward import Leeward  # noqa: E402
 from libleeward.client import Connection, DaemonUnavailable  # noqa: E402
 from tests.conftest import start_daemon  # noqa: E402
 
@@ -134,6 +135,13 @@ def session_cells(conn: Connection, runs: int) -> dict[str, list[float]]:
     return rows
 
 
+def binding_session_cells(socket_path: str, runs: int) -> list[float]:
+    """A session cell `pass` through the Python binding (libleeward.so underneath)."""
+    with Leeward(socket_path) as lw, lw.session() as session:
+        session.run("x = 1")
+        return time_calls(lambda: session.run("pass"), runs)
+
+
 def cli_rows(socket_path: str, runs: int) -> dict[str, list[float]] | str:
     """The CLI's rows from bench/cli.py (the CLI helper's), or why there are none."""
     try:
@@ -220,6 +228,8 @@ def main() -> None:
                 rows.append(("leeward, back to back", time_calls(lambda: execute_hello(conn), args.runs)))
                 rows += [(f"{name} (raw protocol)", samples)
                          for name, samples in session_cells(conn, args.runs).items()]
+                rows.append(("session cell `pass` (Python binding)",
+                             binding_session_cells(daemon.socket_path, args.runs)))
                 time.sleep(1.0)  # the pool back to its idle target
                 idle_uss = memory.idle_slot_uss_mib(zygote_pid)
             cli = cli_rows(daemon.socket_path, args.baseline_runs // 2)
