@@ -5,12 +5,32 @@ from __future__ import annotations
 import ast
 import os
 import pwd
+import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from libleeward import protocol
 from libleeward.client import Connection
 
+from tests.conftest import RunningDaemon, start_daemon
+
 OTHER_USER = "leeward-test"
+
+
+@contextmanager
+def daemon_for_two_uids(*args: str, workers: int = 2) -> Iterator[RunningDaemon]:
+    """A daemon whose socket every local user reaches (socket_mode 0o666), in a
+    directory under /run: not writable by others, so the daemon accepts it as not private."""
+    directory = tempfile.mkdtemp(prefix="leeward-shared-", dir="/run")
+    os.chmod(directory, 0o755)
+    running = start_daemon(directory, "--set", "socket_mode=0o666", *args, workers=workers)
+    try:
+        yield running
+    finally:
+        running.stop()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def as_other_user(socket_path: str, requests: list[dict]) -> list[dict]:

@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
-import shutil
 import socket
 import struct
-import tempfile
 import threading
 
 import pytest
 
 from libleeward import protocol
-from tests.conftest import start_daemon
-from tests.integration.other_user import as_other_user
+from tests.integration.other_user import as_other_user, daemon_for_two_uids
 
 from . import leaks
 from .conftest import back_to_target, stop_and_check
@@ -31,17 +28,13 @@ FLOOD = "import sys\nwhile True:\n    sys.stdout.write('x' * 60000)\n"
 def hurt():
     if os.geteuid() != 0:
         pytest.skip("needs root: a second uid")
-    # /run is not writable by others: the daemon accepts a socket directory that is not private.
-    directory = tempfile.mkdtemp(prefix="leeward-v2faults-", dir="/run")
-    os.chmod(directory, 0o755)
-    running = start_daemon(directory, "--set", "socket_mode=0o666", "--set", f"session_queue_secs={QUEUE_SECS}",
-                           "--set", "metrics_port=0", workers=1)
-    baseline = leaks.Baseline.take(running.process.pid)
-    yield running
-    assert leaks.poll(lambda: back_to_target(running))
-    assert baseline.problems_while_running() == []
-    stop_and_check(running, baseline)
-    shutil.rmtree(directory, ignore_errors=True)
+    with daemon_for_two_uids("--set", f"session_queue_secs={QUEUE_SECS}", "--set", "metrics_port=0",
+                             workers=1) as running:
+        baseline = leaks.Baseline.take(running.process.pid)
+        yield running
+        assert leaks.poll(lambda: back_to_target(running))
+        assert baseline.problems_while_running() == []
+        stop_and_check(running, baseline)
 
 
 def _connect(daemon) -> socket.socket:

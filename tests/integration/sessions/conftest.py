@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 import uuid
 
 import pytest
 
 from libleeward import protocol
-from tests.conftest import start_daemon
 from tests.integration import sandbox_processes
+from tests.integration.other_user import daemon_for_two_uids
 from tests.integration.sandbox_processes import WAIT_SECS
 
 
@@ -58,11 +56,6 @@ def wait_for_end(conn, session_id: str) -> dict:
 def shared_daemon():
     if os.geteuid() != 0:
         pytest.skip("needs root: a second uid and the host's view of the limits boxes")
-    # /run is not writable by others: the daemon accepts a socket directory that is not private.
-    directory = tempfile.mkdtemp(prefix="leeward-sessions-", dir="/run")
-    os.chmod(directory, 0o755)
-    running = start_daemon(directory, "--set", "socket_mode=0o666", "--set", "max_sessions=6",
-                           "--set", "max_sessions_per_uid=3", "--set", "metrics_port=0")
-    yield running
-    running.stop()
-    shutil.rmtree(directory, ignore_errors=True)
+    with daemon_for_two_uids("--set", "max_sessions=6", "--set", "max_sessions_per_uid=3",
+                             "--set", "metrics_port=0") as running:
+        yield running
