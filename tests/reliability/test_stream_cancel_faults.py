@@ -13,6 +13,7 @@ import threading
 import pytest
 
 from libleeward import protocol
+from tests.conftest import start_daemon
 from tests.integration.other_user import as_other_user, daemon_for_two_uids
 
 from . import leaks
@@ -21,6 +22,8 @@ from .conftest import back_to_target, stop_and_check
 JOIN_SECS = 120.0  # bound on a thread's end; not a speed assertion
 CELL_TIMEOUT = 100  # far past any wait here
 QUEUE_SECS = 60  # session_queue_secs: far past the wait for an answered Cancel
+STOP_SECS = 120  # bound on the daemon's exit after SIGTERM; far below LONG_GRACE
+LONG_GRACE = 600  # shutdown_grace_secs: a stop that waited for it would fail STOP_SECS
 FLOOD = "import sys\nwhile True:\n    sys.stdout.write('x' * 60000)\n"
 
 
@@ -185,3 +188,23 @@ def test_streaming_clients_that_never_read_hold_no_sandbox_past_their_jobs(hurt)
             sock.close()
     with hurt.connect() as conn:
         assert leaks.poll(lambda: conn.status()["connections"] == 1)
+
+
+def test_a_reply_nobody_reads_does_not_hold_the_shutdown(tmp_path):
+    """Before: SIGTERM waited shutdown_grace_secs (then 15 s more) for a connection whose
+    job was over and whose client never read its reply."""
+    running = start_daemon(str(tmp_path), "--set", "metrics_port=0", "--set", f"shutdown_grace_secs={LONG_GRACE}",
+                           workers=1)
+    baseline = leaks.Baseline.take(running.process.pid)
+    try:
+        with _connect(running) as stuck:
+            stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            _send(stuck, {"type": "Execute", "code": FLOOD, "stream": True, "timeout_secs": 2})
+            assert leaks.poll(lambda: back_to_target(running))  # its job is over; its reply waits
+            baseline.watch()
+            running.process.terminate()
+            running.process.wait(STOP_SECS)
+    finally:
+        running.stop()
+    assert running.process.returncode == 0, running.log()[-4000:]
+    assert baseline.problems_after_stop(running.socket_path) == []

@@ -50,7 +50,8 @@ def test_service_runs_the_daemon_entry_point_as_a_notify_service(directory):
 @pytest.mark.parametrize("directory", [SYSTEM, USER])
 def test_stop_timeout_outlasts_the_daemons_own_shutdown(directory):
     service = _unit(directory, "leeward.service")["Service"]
-    own = config.Config().shutdown_grace_secs + shutdown.KILLED_REPLY_WAIT_SECS + supervisor.EXIT_GRACE_SECS
+    own = (config.Config().shutdown_grace_secs + shutdown.KILLED_REPLY_WAIT_SECS + supervisor.EXIT_GRACE_SECS
+           + shutdown.REPLY_FLUSH_SECS)
     assert float(service["TimeoutStopSec"]) > own
 
 

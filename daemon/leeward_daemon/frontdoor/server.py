@@ -53,6 +53,7 @@ class _Connection:
     task: asyncio.Task | None
     peer_uid: int | None
     busy: bool = False  # between reading a request's first byte and sending its reply
+    replying: bool = False  # its reply is made and being written (the client may never read it)
 
 
 class Server:
@@ -256,9 +257,9 @@ class Server:
                 return False
             if body is None:
                 return False
-            return await self._answer(conn.writer, body, request)
+            return await self._answer(conn, body, request)
         finally:
-            conn.busy = False
+            conn.busy = conn.replying = False
             account(self.metrics, request)
 
     async def _read_body(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, header: bytes,
@@ -271,7 +272,7 @@ class Server:
             return None
         return await reader.readexactly(length)
 
-    async def _answer(self, writer: asyncio.StreamWriter, body: bytes, request: RequestRecord) -> bool:
+    async def _answer(self, conn: _Connection, body: bytes, request: RequestRecord) -> bool:
         try:
             message = protocol.decode_body(body)
             if message.get("type") in REQUESTS:
@@ -287,7 +288,8 @@ class Server:
             log.exception("internal error serving request %d (%s)", request.id, request.kind)
             error = internal(exc)
             response, outcome = protocol.error_response(request.kind, for_client(error)), error.code.value
-        await _send(writer, response)
+        conn.replying = True
+        await _send(conn.writer, response)
         request.outcome = outcome
         return True
 
