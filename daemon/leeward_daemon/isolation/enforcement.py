@@ -17,16 +17,14 @@ ABI_SCOPES = 6        # 6.12: abstract Unix sockets and signals scoped to the do
 def enforced_by(landlock_abi: int, seccomp_notify: bool) -> dict[str, list[str]]:
     """Each protection -> the layers that enforce it on this kernel, strongest first.
     An empty list never occurs: every protection has a layer on every supported kernel."""
-    landlock = landlock_abi >= 1
-
     def with_landlock(since_abi: int, name: str, others: list[str]) -> list[str]:
         return ([name] if landlock_abi >= since_abi else []) + others
 
     seccomp = "seccomp (denials reported)" if seccomp_notify else "seccomp (EPERM, not reported)"
     return {
-        "host_filesystem": (["landlock"] if landlock else []) + ["mount namespace (host tree detached)"],
-        "writes_outside_tmp_and_rw_mounts": (["landlock"] if landlock else [])
-        + ["read-only bind mounts", "sandbox uid owns nothing outside /tmp"],
+        "host_filesystem": with_landlock(1, "landlock", ["mount namespace (host tree detached)"]),
+        "writes_outside_tmp_and_rw_mounts": with_landlock(
+            1, "landlock", ["read-only bind mounts", "sandbox uid owns nothing outside /tmp"]),
         "truncate_outside_writable_paths": with_landlock(
             ABI_TRUNCATE, "landlock (truncate)", ["read-only bind mounts", "file ownership"]),
         "tcp_and_udp": with_landlock(ABI_TCP, "landlock (tcp bind/connect)",

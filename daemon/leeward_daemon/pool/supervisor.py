@@ -82,10 +82,11 @@ async def run(slot: Slot, request: SandboxRequest, code_run: Run, config: Config
         pass  # the slot went away before it took the job: its exit status says how
     finally:
         ended_at = time.monotonic()
+        status_fixed = early.done() and not early.cancelled()
         # A Cancel counts only if it came before the job's own end (its kill below).
-        cancelled = hooks.cancelled and not (early.done() and not early.cancelled())
+        cancelled = hooks.cancelled and not status_fixed
         slot.kill()
-        if early.done() and not early.cancelled():
+        if status_fixed:
             status = early.result()
             listening.cancel()  # all it had to say came before its result
         else:
