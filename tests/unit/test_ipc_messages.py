@@ -126,3 +126,18 @@ def test_a_reply_may_be_as_large_as_its_run_allows_and_no_larger():
     assert messages.frame_max(plain) == messages.SLOT_MAX_FRAME
     assert messages.frame_max(ASKED) == messages.SLOT_MAX_FRAME + 1000 + 10 + 2 * (messages.COLLECT_PATH_MAX
                                                                                      + messages.FILE_OVERHEAD)
+
+
+def test_prepared_schemas_leave_a_slot_nothing_to_work_out(monkeypatch):
+    """The zygote prepares them before it forks: a single-use slot decoding its Job (and
+    the request, run and mounts inside it) must not call get_type_hints again."""
+    for cache in (messages._schema, messages._converter, messages._field_names):
+        cache.cache_clear()
+    messages.prepare_schemas()
+    looked_up = []
+    real = messages.typing.get_type_hints
+    monkeypatch.setattr(messages.typing, "get_type_hints", lambda kind: looked_up.append(kind) or real(kind))
+    job = messages.Job(SandboxRequest((JobMount("/srv", "/data", False),), {"A": "1"}), Run("print(1)"))
+    messages.from_wire(job.to_wire(), messages.Job)
+    messages.Result(messages.ExceptionReport("E", "v", "tb"), messages.RichOutput()).to_wire()
+    assert looked_up == []

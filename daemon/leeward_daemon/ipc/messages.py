@@ -27,7 +27,7 @@ import dataclasses
 import functools
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
 
@@ -415,6 +415,32 @@ def _converter(hint: Any) -> Callable[[object], Any]:
     if origin is dict:
         return _mapping(_converter(args[0]), _converter(args[1]))
     return _exact(hint)
+
+
+def prepare_schemas() -> None:
+    """Works out every message's schema and field names now. The zygote calls it before
+    it forks: a slot then inherits them, where working out the Job's (with its request,
+    run and mounts) took 0.7 ms of every job's request path, in every single-use slot."""
+    kinds = list(Message.__subclasses__())
+    seen: set[type] = set()
+    while kinds:
+        kind = kinds.pop()
+        if kind in seen:
+            continue
+        seen.add(kind)
+        _schema(kind)
+        _field_names(kind)
+        kinds.extend(kind.__subclasses__())
+        kinds.extend(_dataclasses_in(typing.get_type_hints(kind).values()))
+
+
+def _dataclasses_in(hints: Iterable[Any]) -> list[type]:
+    found = []
+    for hint in hints:
+        if dataclasses.is_dataclass(hint):
+            found.append(hint)
+        found.extend(_dataclasses_in(typing.get_args(hint)))
+    return found
 
 
 def _union(hint: Any, options: list[Callable[[object], Any]]) -> Callable[[object], Any]:

@@ -68,6 +68,7 @@ def main() -> None:
     except (landlock.LandlockError, seccomp_policy.SeccompError) as exc:
         channel.send(control, messages.Hello(os.getpid(), error=str(exc)).to_wire())
         return
+    messages.prepare_schemas()
     # Every object so far (the interpreter, leeward, the preloaded modules) moves to the
     # permanent generation: a collection in a slot or job then never walks them, which
     # would write to (and so copy) nearly every page the slot shares with the zygote.
