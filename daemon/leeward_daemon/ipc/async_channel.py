@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import collections
 import os
 import socket
 
@@ -26,7 +27,9 @@ class AsyncChannel:
         self._loop = asyncio.get_running_loop()
         self._buffer = bytearray()
         self._pending_fds: list[int] = []
-        self._queue: asyncio.Queue = asyncio.Queue()
+        # Frames read and not yet taken; None after them once the channel closed.
+        self._frames: collections.deque[tuple[dict, list[int]] | None] = collections.deque()
+        self._receiver: asyncio.Future | None = None
         self._closed = False
         sock.setblocking(False)
         self._loop.add_reader(sock.fileno(), self._on_readable)
@@ -62,11 +65,31 @@ class AsyncChannel:
         self._max_frame = max(self._max_frame, max_frame)
 
     async def recv(self) -> tuple[dict, list[int]]:
-        item = await self._queue.get()
-        if item is None:
-            self._queue.put_nowait(None)  # stay closed for later readers
-            raise ChannelClosed("slot closed its channel")
-        return item
+        return await self.receive()
+
+    def receive(self) -> asyncio.Future:
+        """A future of the next (message, fds), or of ChannelClosed; no task needed to wait
+        on it beside other futures (a session cell does). One receiver at a time.
+        Cancelling it before it is done loses no frame."""
+        receiver = self._loop.create_future()
+        if self._frames:
+            self._hand_over(receiver)
+        else:
+            self._receiver = receiver
+        return receiver
+
+    def _hand_over(self, receiver: asyncio.Future) -> None:
+        item = self._frames[0]
+        if item is None:  # stays closed for later receivers
+            receiver.set_exception(ChannelClosed("slot closed its channel"))
+        else:
+            receiver.set_result(self._frames.popleft())
+
+    def _arrived(self, item: tuple[dict, list[int]] | None) -> None:
+        self._frames.append(item)
+        receiver, self._receiver = self._receiver, None
+        if receiver is not None and not receiver.done():
+            self._hand_over(receiver)
 
     def close(self) -> None:
         if not self._closed:
@@ -76,7 +99,7 @@ class AsyncChannel:
             for fd in self._pending_fds:
                 os.close(fd)
             self._pending_fds.clear()
-        self._queue.put_nowait(None)
+            self._arrived(None)
 
     def _on_readable(self) -> None:
         try:
@@ -105,7 +128,7 @@ class AsyncChannel:
                 return
             message = protocol.decode_body(bytes(self._buffer[header:header + length]))
             del self._buffer[:header + length]
-            if self._queue.qsize() >= MAX_QUEUED:
+            if len(self._frames) >= MAX_QUEUED:
                 raise ChannelClosed("slot flooded its channel")
             fds, self._pending_fds = self._pending_fds, []
-            self._queue.put_nowait((message, fds))
+            self._arrived((message, fds))

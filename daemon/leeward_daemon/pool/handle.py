@@ -24,6 +24,7 @@ class Slot:
         # The zygote's report of reaping pid 1 (messages.Exited): its wait status and peak.
         self._loop = asyncio.get_running_loop()
         self.reaped: asyncio.Future = self._loop.create_future()
+        self._exited: asyncio.Future | None = None
         self.closed = False
 
     def take_outputs(self) -> tuple[int, int]:
@@ -48,18 +49,23 @@ class Slot:
         except ProcessLookupError:
             pass
 
-    async def wait_exited(self) -> None:
+    def exited(self) -> asyncio.Future:
         """Resolves once pid 1 is gone, which the kernel allows only after every other
-        process of its pid namespace is gone too."""
-        if not self.alive():
-            return
-        gone = self._loop.create_future()
-        self._loop.add_reader(self.pidfd, lambda: gone.done() or gone.set_result(None))
-        try:
-            await gone
-        finally:
-            if not self.closed:  # else close() took the reader off, and the number may be another fd's now
-                self._loop.remove_reader(self.pidfd)
+        process of its pid namespace is gone too (or once the handle is closed). One
+        future for the slot's life, its reader on the pidfd added once: a session waits
+        on it beside every cell. Shared: wait on it, never cancel it."""
+        if self._exited is None:
+            self._exited = self._loop.create_future()
+            if self.alive():
+                self._loop.add_reader(self.pidfd, self._on_exit)
+            else:
+                self._exited.set_result(None)
+        return self._exited
+
+    def _on_exit(self) -> None:
+        self._loop.remove_reader(self.pidfd)
+        if not self._exited.done():
+            self._exited.set_result(None)
 
     def close(self) -> None:
         """Idempotent: a closed fd number may already belong to someone else."""
@@ -67,11 +73,12 @@ class Slot:
             return
         self.closed = True
         self.channel.close()
-        # A wait_exited cancelled just before may not have run its cleanup yet: its
-        # reader goes before the fd does, never by number after (when the number may
-        # already be another slot's channel or pidfd).
+        # The pidfd's reader goes before the fd does, never by number after (when the
+        # number may already be another slot's channel or pidfd).
         self._loop.remove_reader(self.pidfd)
         os.close(self.pidfd)
+        if self._exited is not None and not self._exited.done():
+            self._exited.set_result(None)  # killed and let go: gone, as far as its waiters go
         if self._outputs is not None:
             for fd in self._outputs:
                 os.close(fd)

@@ -1,5 +1,5 @@
 """What a request attaches to its running job or cell: where its output goes as it
-arrives (a streaming request's Event frames) and the event a Cancel sets."""
+arrives (a streaming request's Event frames) and the signal a Cancel sets."""
 from __future__ import annotations
 
 import asyncio
@@ -8,11 +8,41 @@ from dataclasses import dataclass, field
 from .output import Sink
 
 
+class CancelSignal:
+    """Set once, by a Cancel. Waiters get a future (`requested`) to put beside their
+    other futures in one asyncio.wait: an Event's wait() would need a task of its own
+    at every wait, and a session cell waits twice."""
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiters: list[asyncio.Future] = []
+
+    def set(self) -> None:
+        self._set = True
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._waiters.clear()
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def requested(self) -> asyncio.Future:
+        """Resolved once set (at once if it is); the waiter may cancel it when done."""
+        waiter = asyncio.get_running_loop().create_future()
+        if self._set:
+            waiter.set_result(None)
+        else:
+            self._waiters = [w for w in self._waiters if not w.done()]  # earlier waits that gave up
+            self._waiters.append(waiter)
+        return waiter
+
+
 @dataclass(frozen=True)
 class JobHooks:
     stdout: Sink | None = None
     stderr: Sink | None = None
-    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    cancel: CancelSignal = field(default_factory=CancelSignal)
 
     @property
     def cancelled(self) -> bool:

@@ -27,7 +27,7 @@ from ..ipc import messages
 from ..model import Run, SandboxRequest
 from .denials import DenialWatch
 from .handle import Slot
-from .hooks import JobHooks
+from .hooks import CancelSignal, JobHooks
 from .output import OutputCollector
 from .supervisor import result_output
 
@@ -166,18 +166,18 @@ class SessionSandbox:
             pass
 
     async def _reply(self, kind: type[messages.Message], timeout: float | None, run: Run | None = None,
-                     cancel: asyncio.Event | None = None):
+                     cancel: CancelSignal | None = None):
         """The slot's next message if it is a `kind` (a reply to `run`, if a cell's); None
         when the sandbox died, its channel closed or it said something else; _TIMEOUT
         after `timeout` seconds; _CANCELLED once `cancel` is set."""
-        receiving = asyncio.ensure_future(self.slot.channel.recv())
-        exited = asyncio.ensure_future(self.slot.wait_exited())
-        cancelled = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
+        # Futures, not tasks: this wait is on every cell's path.
+        receiving = self.slot.channel.receive()
+        exited = self.slot.exited()
+        cancelled = cancel.requested() if cancel is not None else None
         try:
             done, _ = await asyncio.wait({receiving, exited} | ({cancelled} if cancelled else set()),
                                          timeout=timeout or None, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            exited.cancel()
             if cancelled is not None:
                 cancelled.cancel()
         if not done:

@@ -18,6 +18,7 @@ from typing import TypeVar
 from ..config import Config
 from ..errors import SessionBusy, SessionEnded, SessionLimit, SessionNotFound
 from ..model import SandboxRequest
+from .hooks import CancelSignal
 from .pool import Pool
 from .session import SessionSandbox
 
@@ -46,6 +47,7 @@ class Session:
     executions: int = 0
     busy: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    waiting_turns: int = 0  # requests in _take_turn's wait for the lock
     watchdog: asyncio.Task | None = None
 
     @property
@@ -107,7 +109,7 @@ class Sessions:
         return session
 
     async def use(self, uid: int | None, session_id: str, work: Callable[[Session], Awaitable[T]],
-                  cancel: asyncio.Event | None = None) -> T:
+                  cancel: CancelSignal | None = None) -> T:
         """Runs `work` on the caller's session once the session's earlier requests are
         done (arrival order), waiting at most session_queue_secs. A `cancel` set while
         it waits ends the wait at once (CancelledInQueue): a cancelled request is not
@@ -180,12 +182,25 @@ class Sessions:
             await asyncio.sleep(max(0.05, min(session.expires_at - now, 1.0)))
 
 
-async def _take_turn(session: Session, queue_secs: float, cancel: asyncio.Event | None) -> None:
+async def _take_turn(session: Session, queue_secs: float, cancel: CancelSignal | None) -> None:
     """Takes the session's lock; SessionBusy past `queue_secs`, CancelledInQueue once
     `cancel` is set. The lock is never left taken by a wait that gave up (asyncio.Lock
     hands a cancelled waiter's turn to the next one)."""
+    if not session.lock.locked() and not session.waiting_turns:
+        # Free and nobody's turn (a released lock stays unlocked until its next waiter
+        # runs): taken without a wait. The common case, and no tasks on a cell's path.
+        await session.lock.acquire()
+        return
+    session.waiting_turns += 1
+    try:
+        await _wait_turn(session, queue_secs, cancel)
+    finally:
+        session.waiting_turns -= 1
+
+
+async def _wait_turn(session: Session, queue_secs: float, cancel: CancelSignal | None) -> None:
     acquiring = asyncio.ensure_future(session.lock.acquire())
-    cancelled = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
+    cancelled = cancel.requested() if cancel is not None else None
     try:
         await asyncio.wait({acquiring} | ({cancelled} if cancelled is not None else set()),
                            timeout=queue_secs, return_when=asyncio.FIRST_COMPLETED)

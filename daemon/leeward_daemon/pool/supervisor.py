@@ -26,7 +26,7 @@ from ..ipc import messages
 from ..model import Run, SandboxRequest
 from .denials import DenialWatch
 from .handle import Slot
-from .hooks import JobHooks
+from .hooks import CancelSignal, JobHooks
 from .output import OutputCollector
 
 EXIT_GRACE_SECS = 5.0
@@ -140,19 +140,18 @@ def result_output(run: Run, output: messages.RichOutput) -> dict:
 
 
 async def _until_the_job_ends(slot: Slot, listening: asyncio.Task, early: asyncio.Task,
-                              talk: _Conversation, cancel: asyncio.Event) -> None:
+                              talk: _Conversation, cancel: CancelSignal) -> None:
     """Until pid 1 has exited, which the kernel lets happen only once every other
     process of its pid namespace is gone, or its exit status is fixed (`early`), or a
     message ended the job, or a Cancel came. EOF on the channel alone is no end: the
     job may close it."""
-    exited = asyncio.ensure_future(slot.wait_exited())  # its pidfd: even if the zygote died
-    cancelled = asyncio.ensure_future(cancel.wait())
+    exited = slot.exited()  # its pidfd: even if the zygote died
+    cancelled = cancel.requested()
     try:
         await asyncio.wait({exited, early, listening, cancelled}, return_when=asyncio.FIRST_COMPLETED)
         if not talk.over and not cancel.is_set():
             await asyncio.wait({exited, early, cancelled}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        exited.cancel()
         cancelled.cancel()
 
 
