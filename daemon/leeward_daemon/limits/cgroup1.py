@@ -109,6 +109,9 @@ class Cgroup1Box:
         for path in self.paths:
             fs.write(os.path.join(path, "cgroup.procs"), str(pid))
 
+    def prepare(self, limits: JobLimits) -> None:
+        self._apply(limits)
+
     def start_job(self, limits: JobLimits) -> None:
         if limits != self._applied:
             self._apply(limits)

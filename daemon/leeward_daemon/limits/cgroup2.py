@@ -103,6 +103,9 @@ class Cgroup2Box:
     def attach(self, pid: int) -> None:
         fs.write(self._file("cgroup.procs"), str(pid))
 
+    def prepare(self, limits: JobLimits) -> None:
+        self._apply(limits)
+
     def start_job(self, limits: JobLimits) -> None:
         if limits != self._applied:
             self._apply(limits)

@@ -47,6 +47,10 @@ class RlimitBox:
         except OSError as e:
             raise LimitsError(f"pidfd_open({pid}): {e.strerror}", errno=e.errno) from e
 
+    def prepare(self, limits: JobLimits) -> None:
+        """Nothing to write ahead: the limits are the sandbox's own rlimits (set by the
+        slot when its job arrives) and the meter's, started with the job."""
+
     def start_job(self, limits: JobLimits) -> None:
         refuse_quota(limits)
         self._stop_meter()

@@ -264,6 +264,7 @@ class Pool:
         box = self.limits.create_box(slot_box_id(os.getpid(), pid))
         try:
             box.attach(pid)  # before the job exists, so all its processes are inside
+            box.prepare(limits.JobLimits(self._config.default_memory_limit, self._config.pids_max))
         except limits.LimitsError:
             box.destroy()
             raise

@@ -79,6 +79,18 @@ def test_start_job_with_the_same_limits_only_resets_the_accounting(fake_v1):
     assert ("pids/leeward/b1/pids.max", "8") in fake_v1.writes
 
 
+def test_limits_prepared_ahead_leave_start_job_only_the_accounting(fake_v1):
+    # The pool prepares each new box with the config's defaults, off the request path.
+    box = _backend(fake_v1).create_box("b1")
+    box.prepare(JobLimits(memory_limit=256 * MiB, pids_max=16))
+    assert ("pids/leeward/b1/pids.max", "16") in fake_v1.writes
+    fake_v1.writes.clear()
+    box.start_job(JobLimits(memory_limit=256 * MiB, pids_max=16))
+    assert fake_v1.writes == [("memory/leeward/b1/memory.max_usage_in_bytes", "0")]
+    box.start_job(JobLimits(memory_limit=128 * MiB, pids_max=16))
+    assert ("memory/leeward/b1/memory.limit_in_bytes", str(128 * MiB)) in fake_v1.writes
+
+
 def test_raising_memory_limit_writes_memsw_first(fake_v1):
     box = _backend(fake_v1).create_box("b1")
     fake_v1.set("memory", "leeward", "b1", "memory.limit_in_bytes", str(64 * MiB))

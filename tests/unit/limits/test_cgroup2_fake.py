@@ -108,6 +108,15 @@ def test_start_job_with_the_same_limits_only_resets_the_accounting(fake_v2):
         ("memory.max", str(256 * MiB)), ("memory.swap.max", "0"), ("pids.max", "8"), ("cpu.max", "max 100000")]
 
 
+def test_limits_prepared_ahead_leave_start_job_only_the_accounting(fake_v2):
+    box = Cgroup2Backend(fake_v2.root).create_box("b1")
+    box.prepare(JobLimits(memory_limit=256 * MiB, pids_max=16))
+    before = len(fake_v2.writes_under("leeward/b1"))
+    assert before > 0
+    box.start_job(JobLimits(memory_limit=256 * MiB, pids_max=16))
+    assert fake_v2.writes_under("leeward/b1")[before:] == []
+
+
 @pytest.mark.parametrize(("cores", "written"), [(1.5, "150000 100000"), (0.25, "25000 100000"), (2, "200000 100000")])
 def test_cpu_quota(fake_v2, cores, written):
     box = Cgroup2Backend(fake_v2.root).create_box("b1")
