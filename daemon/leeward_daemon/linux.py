@@ -69,6 +69,14 @@ def raw_syscall(nr: int, *args, name: str | None = None) -> int:
     return _check(_libc.syscall(ctypes.c_long(nr), *args), name or f"syscall({nr})")
 
 
+MADV_COLLAPSE = 25  # linux 6.1: collapse a range into transparent huge pages, synchronously
+_libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+
+
+def madvise(start: int, length: int, advice: int) -> None:
+    _check(_libc.madvise(start, length, advice), f"madvise({start:#x}, {length}, {advice})")
+
+
 def unshare(flags: int) -> None:
     _check(_libc.unshare(ctypes.c_int(flags)), f"unshare({flags:#x})")
 

@@ -32,7 +32,7 @@ from ..ipc import channel, messages
 from ..ipc.channel import ZYGOTE_FD_ENV
 from ..isolation import capabilities, landlock, namespaces, seccomp_policy, subids, uid_leases
 from ..model import SandboxSpec
-from . import runner, slot  # noqa: F401  (runner: imported here, before any fork)
+from . import huge_pages, runner, slot  # noqa: F401  (runner: imported here, before any fork)
 
 BACKGROUND_NICE = 10
 
@@ -73,6 +73,7 @@ def main() -> None:
     # permanent generation: a collection in a slot or job then never walks them, which
     # would write to (and so copy) nearly every page the slot shares with the zygote.
     gc.freeze()
+    huge_pages.collapse_anonymous_memory()  # after the preload, before the first fork
     channel.send(control, messages.Hello(os.getpid(), preloaded, spec.landlock_abi, spec.seccomp_notify).to_wire())
     forker = namespaces.SlotForker.if_possible() if config.privileged else None
     try:
