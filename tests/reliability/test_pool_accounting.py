@@ -18,6 +18,7 @@ from leeward_daemon.pool import pool as pool_module
 from leeward_daemon.config import Config
 from leeward_daemon.errors import RequestFailed
 from leeward_daemon.frontdoor.errors import for_client, to_protocol_error
+from leeward_daemon.pool.hooks import CancelSignal
 from leeward_daemon.pool.zygote_link import ZygoteLink, ZygoteState
 from libleeward.protocol import ErrorCode, ProtocolError
 
@@ -69,6 +70,46 @@ def test_requests_are_capped_by_max_building_and_waiters_queue():
             task.cancel()
         pool.close()
         await asyncio.gather(*waiters, return_exceptions=True)  # retrieved: none is left to the GC
+    run(scenario())
+
+
+class FakeSlot:
+    """A ready slot as _offer sees it; records its discarding."""
+
+    def __init__(self, pid: int):
+        self.pid, self.closed, self.killed = pid, True, False
+        self.box = FakeBox()
+
+    def kill(self) -> None:
+        self.killed = True
+
+    def close(self) -> None:
+        pass
+
+
+class FakeBox:
+    destroyed = False
+
+    def destroy(self) -> None:
+        self.destroyed = True
+
+
+def test_a_slot_built_for_a_request_that_stopped_waiting_is_not_kept_past_the_target():
+    async def scenario():
+        pool, link = _pool()
+        cancel = CancelSignal()
+        waiter = asyncio.create_task(pool.acquire(cancel))
+        await asyncio.sleep(0)
+        assert pool.waiting == 1 and pool.starting == 3  # the target's two and the waiter's
+        cancel.set()
+        assert await waiter is None and pool.waiting == 0
+        slots = [FakeSlot(pid) for pid in (101, 102, 103)]
+        for slot in slots:  # the three arrive
+            pool._offer(slot)
+        assert pool.idle == 2 and [s.killed for s in slots] == [False, False, True]
+        await asyncio.sleep(0.05)  # the discarded one's box goes in a worker thread
+        assert slots[2].box.destroyed
+        pool.close()
     run(scenario())
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import signal
 import socket
 import struct
 import threading
@@ -17,7 +18,7 @@ from tests.conftest import start_daemon
 from tests.integration.other_user import as_other_user, daemon_for_two_uids
 
 from . import leaks
-from .conftest import back_to_target, stop_and_check
+from .conftest import back_to_target, status, stop_and_check
 
 JOIN_SECS = 120.0  # bound on a thread's end; not a speed assertion
 CELL_TIMEOUT = 100  # far past any wait here
@@ -208,3 +209,36 @@ def test_a_reply_nobody_reads_does_not_hold_the_shutdown(tmp_path):
         running.stop()
     assert running.process.returncode == 0, running.log()[-4000:]
     assert baseline.problems_after_stop(running.socket_path) == []
+
+
+def test_a_job_cancelled_while_it_waits_for_a_sandbox_is_answered_at_once(tmp_path):
+    """Before: the Cancel found the job, but its reply waited until a sandbox was built
+    for it (here never: the zygote is stopped) and only then killed it. Now the reply
+    comes while nothing can be built, the job never ran, and the sandbox built later is
+    served to the next request, not lost."""
+    running = start_daemon(str(tmp_path), "--set", "metrics_port=0", workers=1)
+    baseline = leaks.Baseline.take(running.process.pid)
+    zygote, = leaks.children(running.process.pid)
+    try:
+        assert leaks.poll(lambda: status(running)["pool"]["idle"] == 1)
+        os.kill(zygote, signal.SIGSTOP)  # no sandbox can be built: the second job waits
+        with _connect(running) as busy, _connect(running) as waiting, _connect(running) as canceller:
+            _send(busy, {"type": "Execute", "code": "import time; time.sleep(600)", "execution_id": "busy"})
+            assert leaks.poll(lambda: status(running)["pool"]["busy"] == 1)
+            _send(waiting, {"type": "Execute", "code": "open('/tmp/ran', 'w')", "execution_id": "queued"})
+            assert leaks.poll(lambda: status(running)["pool"]["waiting"] == 1)
+            _send(canceller, {"type": "Cancel", "execution_id": "queued"})
+            assert _frame(canceller) == {"type": "Cancel", "success": True, "found": True}
+            reply = _frame(waiting)  # while the zygote is still stopped
+            assert reply["success"] and reply["result"]["cancelled"] is True, reply
+            assert reply["result"]["exit_code"] == -signal.SIGKILL and reply["result"]["duration_ms"] == 0
+            assert status(running)["pool"]["waiting"] == 0
+            os.kill(zygote, signal.SIGCONT)
+            _send(canceller, {"type": "Cancel", "execution_id": "busy"})
+            assert _frame(canceller)["found"] is True
+            assert _frame(busy)["result"]["cancelled"] is True
+        assert running.execute("print(2)").stdout == b"2\n"
+        assert leaks.poll(lambda: back_to_target(running))
+    finally:
+        os.kill(zygote, signal.SIGCONT)
+        stop_and_check(running, baseline)

@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from libleeward import protocol
 from libleeward.abi import VERSION  # include/leeward.h's LEEWARD_VERSION
-from libleeward.protocol import Cancel, Execute, Ping, Status
+from libleeward.protocol import Cancel, Execute, ExecutionResult, Ping, Status
 
 from ..errors import RequestFailed, SandboxUnavailable, ShuttingDown
+from ..model import Run, SandboxRequest
 from ..pool import supervisor
+from ..pool.handle import Slot
+from ..pool.hooks import JobHooks
 from . import events, sandbox_request, session_handlers
 from .accounting import RequestRecord, describe_execute
 from .running import new_execution_id
@@ -82,19 +85,11 @@ async def execute(server: Server, request: Execute, record: RequestRecord) -> di
     execution_id = request.execution_id or new_execution_id()
     hooks, stream = events.for_request(execution_id, request.stream, record.writer)
     with server.jobs.running(record.peer_uid, execution_id, hooks):
-        slot = await server.pool.acquire()
-        server.running.add(slot)
-        try:
-            result = await supervisor.run(slot, sandbox, code_run, config, hooks)
-        except RequestFailed:
-            if slot not in server.killed:
-                raise
-        finally:
-            server.running.discard(slot)
-            server.pool.release(slot)
-    if slot in server.killed:
-        raise ShuttingDown("the daemon shut down and killed this job after its "
-                           f"{config.shutdown_grace_secs:g}s shutdown grace")
+        slot = await server.pool.acquire(hooks.cancel)
+        if slot is None:  # cancelled while it waited for a sandbox
+            result = supervisor.cancelled_before_start(sandbox, code_run)
+        else:
+            result = await _supervise(server, slot, sandbox, code_run, hooks)
     if request.is_v2:  # a v1 request's reply stays byte for byte v1
         result.execution_id = execution_id
     if stream is not None:
@@ -102,6 +97,24 @@ async def execute(server: Server, request: Execute, record: RequestRecord) -> di
     server.executions.observe(result)
     record.result = result
     return protocol.execute_ok(result)
+
+
+async def _supervise(server: Server, slot: Slot, sandbox: SandboxRequest, code_run: Run,
+                    hooks: JobHooks) -> ExecutionResult:
+    """The job on its slot, which goes back to the pool (to be discarded) whatever happens."""
+    server.running.add(slot)
+    try:
+        result = await supervisor.run(slot, sandbox, code_run, server.config, hooks)
+    except RequestFailed:
+        if slot not in server.killed:
+            raise
+    finally:
+        server.running.discard(slot)
+        server.pool.release(slot)
+    if slot in server.killed:
+        raise ShuttingDown("the daemon shut down and killed this job after its "
+                           f"{server.config.shutdown_grace_secs:g}s shutdown grace")
+    return result
 
 
 async def cancel(server: Server, request: Cancel, record: RequestRecord) -> dict:

@@ -19,6 +19,7 @@ from ..ipc import messages
 from ..limits.base import KILL_TIMEOUT_SECS
 from ..limits.stale import remove_stale_boxes, slot_box_id
 from .handle import Slot
+from .hooks import CancelSignal
 from .zygote_launch import LaunchedZygote
 from .zygote_link import SlotFds, ZygoteLink, ZygoteState
 
@@ -114,7 +115,9 @@ class Pool:
         self._by_pid.clear()
         self.link.stop()
 
-    async def acquire(self) -> Slot:
+    async def acquire(self, cancel: CancelSignal | None = None) -> Slot | None:
+        """A ready slot; None when `cancel` was set while the request waited for one (a
+        Cancel is answered at once, not once a sandbox was built for nothing)."""
         if self._closed:
             raise ShuttingDown("daemon is shutting down")
         while self._idle:
@@ -131,15 +134,26 @@ class Pool:
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self._replenish()
+        cancelled = cancel.requested() if cancel is not None else None
         try:
-            return self._take(await asyncio.wait_for(waiter, self._config.acquire_timeout_secs))
-        except asyncio.TimeoutError:
-            raise SandboxUnavailable(
-                f"no sandbox became ready within {self._config.acquire_timeout_secs:g}s"
-                                + (f" (last failure: {self.last_failure})" if self.last_failure else "")) from None
+            await asyncio.wait({waiter} | ({cancelled} if cancelled is not None else set()),
+                               timeout=self._config.acquire_timeout_secs, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # this request itself was cancelled (the daemon stopping)
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._offer(waiter.result())  # handed over meanwhile: not lost with the request
+            raise
         finally:
+            if cancelled is not None:
+                cancelled.cancel()
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
+        if waiter.done():
+            return self._take(waiter.result())
+        if cancelled is not None and cancelled.done():
+            return None
+        raise SandboxUnavailable(
+            f"no sandbox became ready within {self._config.acquire_timeout_secs:g}s"
+            + (f" (last failure: {self.last_failure})" if self.last_failure else ""))
 
     async def acquire_for_session(self) -> Slot:
         """A slot a session keeps for its life: its replacement is asked for at once,
@@ -251,11 +265,20 @@ class Pool:
             self._discard(slot)
             self._replenish()
             return
+        self._offer(slot)
+
+    def _offer(self, slot: Slot) -> None:
+        """A ready slot to the oldest request waiting for one, else to the idle ones up
+        to the target; past it (built for a request that stopped waiting: cancelled, or
+        timed out) it is discarded."""
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(slot)
                 return
+        if len(self._idle) >= self._config.workers:
+            self._discard(slot)
+            return
         self._idle.append(slot)
 
     def _box_for(self, pid: int) -> limits.Box:

@@ -128,6 +128,12 @@ async def run(slot: Slot, request: SandboxRequest, code_run: Run, config: Config
     )
 
 
+def cancelled_before_start(request: SandboxRequest, code_run: Run) -> ExecutionResult:
+    """A job cancelled while it waited for a sandbox: never run, as if killed at once."""
+    return ExecutionResult(exit_code=-signal.SIGKILL, limits=request.limits_backend, cancelled=True,
+                           **result_output(code_run, messages.RichOutput()))
+
+
 def result_output(run: Run, output: messages.RichOutput) -> dict:
     """The result's rich keys, only those the run asked for (a v1 reply has none)."""
     keys: dict = {}
