@@ -58,8 +58,9 @@ class SlotForker:
 
 
 def enter_slot_rest() -> None:
-    """In a slot forked by SlotForker (pid 1, root): its other namespaces."""
-    linux.unshare(SLOT_FLAGS & ~linux.CLONE_NEWPID)
+    """In a slot forked by SlotForker (pid 1, root): its other namespaces. Its network
+    namespace it was forked into (network_namespaces.py)."""
+    linux.unshare(SLOT_FLAGS & ~linux.CLONE_NEWPID & ~linux.CLONE_NEWNET)
 
 
 def enter_slot_namespaces(own_user_namespace: bool) -> None:

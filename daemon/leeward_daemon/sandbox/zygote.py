@@ -30,7 +30,7 @@ from .. import limits
 from ..errors import MalformedMessage, SubidError, UidLeaseError
 from ..ipc import channel, messages
 from ..ipc.channel import ZYGOTE_FD_ENV
-from ..isolation import capabilities, landlock, namespaces, seccomp_policy, subids, uid_leases
+from ..isolation import capabilities, landlock, namespaces, network_namespaces, seccomp_policy, subids, uid_leases
 from ..model import SandboxSpec
 from . import huge_pages, runner, slot  # noqa: F401  (runner: imported here, before any fork)
 
@@ -76,8 +76,9 @@ def main() -> None:
     huge_pages.collapse_anonymous_memory()  # after the preload, before the first fork
     channel.send(control, messages.Hello(os.getpid(), preloaded, spec.landlock_abi, spec.seccomp_notify).to_wire())
     forker = namespaces.SlotForker.if_possible() if config.privileged else None
+    networks = network_namespaces.NetworkNamespaces() if forker is not None else None
     try:
-        _serve(control, spec, book, forker)
+        _serve(control, spec, book, forker, networks)
     finally:
         _kill_slots()
 
@@ -119,7 +120,7 @@ def _preload(modules: list[str]) -> list[str]:
 
 
 def _serve(control: socket.socket, spec: SandboxSpec, book: "SandboxUidBook | None",
-           forker: namespaces.SlotForker | None) -> None:
+           forker: namespaces.SlotForker | None, networks: network_namespaces.NetworkNamespaces | None) -> None:
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
@@ -130,7 +131,7 @@ def _serve(control: socket.socket, spec: SandboxSpec, book: "SandboxUidBook | No
         ready, _, _ = select.select([control, wake_r], [], [])
         if wake_r in ready:
             os.read(wake_r, 4096)
-            _report_exits(control, book)
+            _report_exits(control, book, networks)
         if control in ready:
             try:
                 wire, _ = channel.recv_packet(control)
@@ -142,7 +143,7 @@ def _serve(control: socket.socket, spec: SandboxSpec, book: "SandboxUidBook | No
                 continue
             for _ in range(spawn.count):
                 if forker is not None:
-                    _fork_slot(control, spec, sequence, book, forker)
+                    _fork_slot(control, spec, sequence, book, forker, networks)
                 else:
                     _spawn(control, spec, sequence, book)
                 sequence += 1
@@ -169,7 +170,8 @@ def _kill_slots() -> None:
                 return
 
 
-def _report_exits(control: socket.socket, book: "SandboxUidBook | None") -> None:
+def _report_exits(control: socket.socket, book: "SandboxUidBook | None",
+                  networks: network_namespaces.NetworkNamespaces | None) -> None:
     while True:
         try:
             pid, status, usage = os.wait4(-1, os.WNOHANG)
@@ -179,13 +181,16 @@ def _report_exits(control: socket.socket, book: "SandboxUidBook | None") -> None
             return
         if book is not None:
             book.exited(pid)
+        if networks is not None:
+            networks.slot_reaped(pid)
         cpu_time_us = round((usage.ru_utime + usage.ru_stime) * 1_000_000)
         channel.send(control, messages.Exited(pid, status, usage.ru_maxrss * 1024, cpu_time_us).to_wire())
 
 
 def _fork_slot(control: socket.socket, spec: SandboxSpec, sequence: int, book: "SandboxUidBook | None",
-               forker: namespaces.SlotForker) -> None:
-    """A root zygote's slot: its own child, no intermediate (see namespaces.SlotForker)."""
+               forker: namespaces.SlotForker, networks: network_namespaces.NetworkNamespaces) -> None:
+    """A root zygote's slot: its own child, no intermediate (see namespaces.SlotForker),
+    forked into a network namespace of its own (network_namespaces.py)."""
     try:
         uid = book.take() if book is not None else None
     except UidLeaseError as exc:
@@ -196,9 +201,17 @@ def _fork_slot(control: socket.socket, spec: SandboxSpec, sequence: int, book: "
     err_r, err_w = os.pipe()
     booked = False
     try:
-        pid = forker.fork()
+        network = networks.enter_for_next_slot()
+        try:
+            pid = forker.fork()
+        except BaseException:
+            networks.restore()
+            networks.drop(network)
+            raise
         if pid == 0:
             _become_slot(dataclasses.replace(spec, outside_uid=uid, outside_gid=uid), slot_end, out_w, err_w)
+        networks.assign(pid, network)  # first: a failing restore below must not lose it
+        networks.restore()
         if book is not None:
             book.spawned(pid, uid)  # given back once the slot is reaped
             booked = True
