@@ -19,6 +19,7 @@ REQUIRED = {"memory": "memory.limit_in_bytes", "pids": "pids.max", "cpuacct": "c
 # cpu: only for cpu_quota; freezer: makes kill() race-free against forks
 OPTIONAL = {"cpu": "cpu.cfs_quota_us", "freezer": "freezer.state"}
 FREEZE_TIMEOUT_SECS = 1.0
+_PEAK = "memory.max_usage_in_bytes"  # read after each job, reset before it
 
 
 class Cgroup1Backend:
@@ -98,12 +99,23 @@ class Cgroup1Box:
 
     def _read_accounting(self, controller: str, name: str, key: str | None = None) -> int:
         with self._kept_lock:
-            if self._kept is None:
-                raise LimitsError(f"{self.dirs[controller]} was destroyed")
-            kept = self._kept.get(name)
-            if kept is None:
-                kept = self._kept[name] = fs.KeptFile(self._file(controller, name))
+            kept = self._kept_file(controller, name)
             return kept.read_int() if key is None else kept.read_keyed(key)
+
+    def _reset_peak(self) -> None:
+        """Writing 0 resets the high-water mark to the current usage, so the peak read
+        after the job is the job's, not whatever the slot touched while it was built."""
+        with self._kept_lock:
+            self._kept_file("memory", _PEAK).write("0")
+
+    def _kept_file(self, controller: str, name: str) -> fs.KeptFile:
+        """Under _kept_lock."""
+        if self._kept is None:
+            raise LimitsError(f"{self.dirs[controller]} was destroyed")
+        kept = self._kept.get(name)
+        if kept is None:
+            kept = self._kept[name] = fs.KeptFile(self._file(controller, name), writable=name == _PEAK)
+        return kept
 
     def attach(self, pid: int) -> None:
         for path in self.paths:
@@ -115,9 +127,7 @@ class Cgroup1Box:
     def start_job(self, limits: JobLimits) -> None:
         if limits != self._applied:
             self._apply(limits)
-        # Writing 0 resets the high-water mark to the current usage, so the peak read
-        # after the job is the job's, not whatever the slot touched while it was built.
-        fs.write(self._file("memory", "memory.max_usage_in_bytes"), "0")
+        self._reset_peak()
         self._oom_kills_at_start = self._read_accounting("memory", "memory.oom_control", "oom_kill")
         self._cpu_ns_at_start = self._read_accounting("cpuacct", "cpuacct.usage")
         self._started = True
@@ -158,7 +168,7 @@ class Cgroup1Box:
             raise LimitsError(f"usage() of {self.dirs['memory']} before start_job()")
         cpu_ns = self._read_accounting("cpuacct", "cpuacct.usage") - self._cpu_ns_at_start
         return Usage(
-            memory_peak=self._read_accounting("memory", "memory.max_usage_in_bytes"),
+            memory_peak=self._read_accounting("memory", _PEAK),
             cpu_time_us=cpu_ns // 1000,
             oom_killed=self._read_accounting("memory", "memory.oom_control", "oom_kill")
             > self._oom_kills_at_start,

@@ -43,16 +43,24 @@ def read_keyed(path: str, key: str) -> int:
 
 
 class KeptFile:
-    """A control file read again and again (a box's accounting, before and after every
-    job or cell): kept open, each reading is one pread from offset 0, which the kernel
-    answers with fresh figures; open, read and close would cost ten times as much."""
+    """A control file read (or reset) again and again (a box's accounting, before and
+    after every job or cell): kept open, each reading is one pread from offset 0, which
+    the kernel answers with fresh figures, and each write one pwrite (cgroup files take
+    every write whole, whatever the offset); open and close each time would cost ten
+    times as much."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, *, writable: bool = False):
         self.path = path
         try:
-            self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            self._fd = os.open(path, (os.O_RDWR if writable else os.O_RDONLY) | os.O_CLOEXEC)
         except OSError as e:
             raise LimitsError(f"open {path}: {e.strerror}", errno=e.errno) from e
+
+    def write(self, value: str) -> None:
+        try:
+            os.pwrite(self._fd, value.encode(), 0)
+        except OSError as e:
+            raise LimitsError(f"write {value!r} to {self.path}: {e.strerror}", errno=e.errno) from e
 
     def read_int(self) -> int:
         return _parse_int(self.path, self._read())

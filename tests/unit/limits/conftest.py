@@ -3,7 +3,7 @@
 It plays the kernel's part where plain files cannot: mkdir fills a new cgroup with
 its interface files, rmdir removes them with the directory, and a "+ctrl" written to
 cgroup.subtree_control adds to the list instead of replacing it. Every write the
-backend makes goes through `cgroupfs.write` and is recorded in `fake.writes` as
+backend makes goes through `cgroupfs.write` (or a kept file's write) and is recorded in `fake.writes` as
 (path relative to the fake root, value).
 """
 from __future__ import annotations
@@ -123,6 +123,9 @@ def make_fake(tmp_path, monkeypatch):
         monkeypatch.setattr(cgroupfs, "mkdir", fake.mkdir)
         monkeypatch.setattr(cgroupfs, "rmdir", fake.rmdir)
         monkeypatch.setattr(cgroupfs, "write", fake.write)
+        # A kept file's write (a reset) is recorded alike; a plain file then holds just the
+        # value, as a cgroup file would answer.
+        monkeypatch.setattr(cgroupfs.KeptFile, "write", lambda kept, value: fake.write(kept.path, value))
         for directory in [root / h for h in hierarchies] if version == 1 else [root]:
             directory.mkdir(exist_ok=True)
             fake.populate(str(directory))
