@@ -54,8 +54,13 @@ int main(int argc, char **argv) {
 
 
 def process(argv: list[str], env: dict | None = None) -> Callable[[], None]:
-    """A call that runs `argv` to completion and checks it worked."""
-    return lambda: subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    """A call that runs `argv` to completion and checks it worked (a failure says why)."""
+    def call() -> None:
+        done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        if done.returncode != 0:
+            raise RuntimeError(f"{os.path.basename(argv[0])} exited {done.returncode}: "
+                               f"{done.stderr.decode(errors='replace').strip()[-300:]}")
+    return call
 
 
 def interleaved(rows: dict[str, Callable[[], None]], runs: int, warmup: int = 3) -> dict[str, list[float]]:
