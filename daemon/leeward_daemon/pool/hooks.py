@@ -38,6 +38,18 @@ class CancelSignal:
         return waiter
 
 
+async def wait_first(futures: set[asyncio.Future], cancel: CancelSignal | None, timeout: float | None) -> None:
+    """Until one of `futures` is done, `cancel` is set, or `timeout` seconds passed (None:
+    no limit). The caller then looks at which: its futures, cancel.is_set()."""
+    cancelled = cancel.requested() if cancel is not None else None
+    try:
+        await asyncio.wait(futures | ({cancelled} if cancelled is not None else set()),
+                           timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if cancelled is not None:
+            cancelled.cancel()
+
+
 @dataclass(frozen=True)
 class JobHooks:
     stdout: Sink | None = None

@@ -19,7 +19,7 @@ from ..ipc import messages
 from ..limits.base import KILL_TIMEOUT_SECS
 from ..limits.stale import remove_stale_boxes, slot_box_id
 from .handle import Slot
-from .hooks import CancelSignal
+from .hooks import CancelSignal, wait_first
 from .zygote_launch import LaunchedZygote
 from .zygote_link import SlotFds, ZygoteLink, ZygoteState
 
@@ -134,22 +134,18 @@ class Pool:
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self._replenish()
-        cancelled = cancel.requested() if cancel is not None else None
         try:
-            await asyncio.wait({waiter} | ({cancelled} if cancelled is not None else set()),
-                               timeout=self._config.acquire_timeout_secs, return_when=asyncio.FIRST_COMPLETED)
+            await wait_first({waiter}, cancel, self._config.acquire_timeout_secs)
         except BaseException:  # this request itself was cancelled (the daemon stopping)
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self._offer(waiter.result())  # handed over meanwhile: not lost with the request
             raise
         finally:
-            if cancelled is not None:
-                cancelled.cancel()
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
         if waiter.done():
             return self._take(waiter.result())
-        if cancelled is not None and cancelled.done():
+        if cancel is not None and cancel.is_set():
             return None
         raise SandboxUnavailable(
             f"no sandbox became ready within {self._config.acquire_timeout_secs:g}s"

@@ -27,7 +27,7 @@ from ..ipc import messages
 from ..model import Run, SandboxRequest
 from .denials import DenialWatch
 from .handle import Slot
-from .hooks import CancelSignal, JobHooks
+from .hooks import CancelSignal, JobHooks, wait_first
 from .output import OutputCollector
 from .supervisor import result_output
 
@@ -173,23 +173,13 @@ class SessionSandbox:
         # Futures, not tasks: this wait is on every cell's path.
         receiving = self.slot.channel.receive()
         exited = self.slot.exited()
-        cancelled = cancel.requested() if cancel is not None else None
-        try:
-            done, _ = await asyncio.wait({receiving, exited} | ({cancelled} if cancelled else set()),
-                                         timeout=timeout or None, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if cancelled is not None:
-                cancelled.cancel()
-        if not done:
-            receiving.cancel()
-            return _TIMEOUT
-        if done == {cancelled}:
-            receiving.cancel()
-            return _CANCELLED
-        if receiving not in done:
-            receiving.cancel()
-            self.note_death()
-            return None
+        await wait_first({receiving, exited}, cancel, timeout or None)
+        if not receiving.done():
+            receiving.cancel()  # loses no frame: the next receive() gets it
+            if exited.done():
+                self.note_death()
+                return None
+            return _CANCELLED if cancel is not None and cancel.is_set() else _TIMEOUT
         try:
             wire, fds = receiving.result()
         except ChannelClosed:

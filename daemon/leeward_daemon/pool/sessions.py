@@ -18,7 +18,7 @@ from typing import TypeVar
 from ..config import Config
 from ..errors import SessionBusy, SessionEnded, SessionLimit, SessionNotFound
 from ..model import SandboxRequest
-from .hooks import CancelSignal
+from .hooks import CancelSignal, wait_first
 from .pool import Pool
 from .session import SessionSandbox
 
@@ -200,18 +200,13 @@ async def _take_turn(session: Session, queue_secs: float, cancel: CancelSignal |
 
 async def _wait_turn(session: Session, queue_secs: float, cancel: CancelSignal | None) -> None:
     acquiring = asyncio.ensure_future(session.lock.acquire())
-    cancelled = cancel.requested() if cancel is not None else None
     try:
-        await asyncio.wait({acquiring} | ({cancelled} if cancelled is not None else set()),
-                           timeout=queue_secs, return_when=asyncio.FIRST_COMPLETED)
+        await wait_first({acquiring}, cancel, queue_secs)
     except BaseException:  # this request itself was cancelled (the daemon stopping)
         await _give_up(acquiring)
         if not acquiring.cancelled():
             session.lock.release()
         raise
-    finally:
-        if cancelled is not None:
-            cancelled.cancel()
     await _give_up(acquiring)
     if not acquiring.cancelled():
         return  # taken (a Cancel that came too late is seen by the cell itself)

@@ -26,7 +26,7 @@ from ..ipc import messages
 from ..model import Run, SandboxRequest
 from .denials import DenialWatch
 from .handle import Slot
-from .hooks import CancelSignal, JobHooks
+from .hooks import CancelSignal, JobHooks, wait_first
 from .output import OutputCollector
 
 EXIT_GRACE_SECS = 5.0
@@ -152,13 +152,9 @@ async def _until_the_job_ends(slot: Slot, listening: asyncio.Task, early: asynci
     message ended the job, or a Cancel came. EOF on the channel alone is no end: the
     job may close it."""
     exited = slot.exited()  # its pidfd: even if the zygote died
-    cancelled = cancel.requested()
-    try:
-        await asyncio.wait({exited, early, listening, cancelled}, return_when=asyncio.FIRST_COMPLETED)
-        if not talk.over and not cancel.is_set():
-            await asyncio.wait({exited, early, cancelled}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        cancelled.cancel()
+    await wait_first({exited, early, listening}, cancel, None)
+    if not talk.over and not cancel.is_set():
+        await wait_first({exited, early}, cancel, None)
 
 
 async def _early_status(process: int | None, talk: _Conversation, stdout: OutputCollector,
